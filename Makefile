@@ -1,0 +1,54 @@
+# Two commands: `make run` (set up everything and serve) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: run test lint fmt bench fuzz worker init-db env clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): config/backend_requirements.txt | $(PY)
+	$(PIP) install --quiet -r config/backend_requirements.txt
+	touch $@
+
+$(TEST_STAMP): config/test_requirements.txt config/backend_requirements.txt | $(PY)
+	$(PIP) install --quiet -r config/test_requirements.txt
+	touch $(RUNTIME_STAMP) $@
+
+env:
+	$(PYTHON) scripts/ensure_env.py
+
+init-db: $(RUNTIME_STAMP) env
+	cd backend && ../$(PY) -c "from app import init_database; init_database()"
+
+run: init-db
+	cd backend && exec ../$(PY) app.py
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest tests
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check backend tests bench scripts
+	$(VENV)/bin/ruff format --check backend tests bench scripts
+	$(VENV)/bin/mypy backend
+
+fmt: $(TEST_STAMP)
+	$(VENV)/bin/ruff format backend tests bench scripts
+	$(VENV)/bin/ruff check --fix backend tests bench scripts
+
+bench: $(TEST_STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+fuzz: $(TEST_STAMP)
+	FUZZ_EXAMPLES=500 $(PY) -m pytest tests/api/test_fuzz.py
+
+worker: init-db
+	cd backend && exec ../$(VENV)/bin/celery -A workers.celery_app worker --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-8}
+
+clean-venv:
+	rm -rf $(VENV)

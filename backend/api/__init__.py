@@ -1,0 +1,12 @@
+"""HTTP API: one blueprint per area, all under /api."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+
+
+def register_api(app: APIFlask) -> None:
+    from api import accounts, audit, auth, status, users
+
+    for module in (status, auth, users, accounts, audit):
+        app.register_blueprint(module.bp)

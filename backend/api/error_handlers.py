@@ -1,0 +1,79 @@
+"""One error handler: every failure becomes {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from apiflask import APIFlask, HTTPError
+from flask import Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from errors import AppError
+
+logger = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    423: "account_locked",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+
+def envelope(status: int, code: str, message: str, details: Any = None, headers: Any = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    for key, value in dict(headers or {}).items():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def _code_for(status: int) -> str:
+    return HTTP_CODES.get(status, re.sub(r"\W+", "_", str(status)))
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    from api.access import register_jwt_callbacks
+
+    register_jwt_callbacks()
+
+    @app.error_processor
+    def _http_error(error: HTTPError) -> Response:
+        # APIFlask routes validation errors, abort() and werkzeug HTTP errors through here.
+        details = error.detail if isinstance(error.detail, dict) else {}
+        code = error.extra_data.get("code") if error.extra_data else None
+        if error.status_code == 422 and not code:
+            code = "validation_error"
+        message = error.message or "Error"
+        if error.status_code == 422 and details:
+            message = "The request is not valid; see details for each field."
+        return envelope(error.status_code, code or _code_for(error.status_code), message, details, error.headers)
+
+    @app.errorhandler(AppError)
+    def _app_error(error: AppError) -> Response:
+        return envelope(error.status_code, error.code, error.message, error.details, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def _werkzeug(error: HTTPException) -> Response:
+        status = error.code or 500
+        return envelope(status, _code_for(status), error.description or error.name, {}, dict(error.get_headers()))
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error: %s", type(error).__name__)
+        return envelope(500, "internal_error", "An unexpected error occurred.")

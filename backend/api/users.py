@@ -1,0 +1,38 @@
+"""User administration endpoints (admins; role changes by super admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from api.access import auth_required, client_ip, current_user
+from extensions import db
+from models import User
+from schemas.auth import UserListOut, UserOut, UserPatchIn
+from schemas.common import PageQuery
+from services import users_service
+
+bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
+
+
+@bp.get("/users")
+@auth_required("admin")
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.output(UserListOut)
+def list_users(query: dict[str, Any]) -> dict[str, Any]:
+    """List users (admin)"""
+    users, total = users_service.list_users(session=db.session, **query)
+    return {"users": users, "total": total, **query}
+
+
+@bp.patch("/users/<int:user_id>")
+@auth_required("admin")
+@bp.input(UserPatchIn, arg_name="body")
+@bp.output(UserOut)
+@bp.doc(responses={404: "No such user", 409: "Cannot demote or deactivate yourself"})
+def update_user(user_id: int, body: dict[str, Any]) -> User:
+    """Activate/deactivate a user (admin) or change a role (super admin)"""
+    return users_service.update_user(
+        session=db.session, actor=current_user(), user_id=user_id, changes=body, ip=client_ip()
+    )

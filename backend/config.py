@@ -1,0 +1,184 @@
+"""Settings from the environment and backend/.env, validated; production refuses weak secrets."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+BACKEND_DIR = Path(__file__).resolve().parent
+ROOT_DIR = BACKEND_DIR.parent
+ENV_FILE = BACKEND_DIR / ".env"
+
+# Values shipped in config/backend.env.example and docs: fine for a laptop, refused in production.
+DEV_SECRET_KEY = "dev-secret-key-change-me-in-production"
+DEV_JWT_SECRET_KEY = "dev-jwt-secret-change-me-in-production"
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # b"dev-only-key-do-not-use-in-prod!"
+KNOWN_WEAK_SECRETS = frozenset(
+    {
+        "",
+        DEV_SECRET_KEY,
+        DEV_JWT_SECRET_KEY,
+        DEV_ENCRYPTION_KEY,
+        "your-secret-key",
+        "your-jwt-secret",
+        "your-encryption-key",
+        "change-me",
+        "changeme",
+        "secret",
+    }
+)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message names the variable."""
+
+
+def _env() -> dict[str, str]:
+    """The process environment over backend/.env (the environment wins, as systemd expects)."""
+    values = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
+    values.update(os.environ)
+    return values
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def decode_encryption_key(value: str, name: str = "ENCRYPTION_KEY") -> bytes:
+    """Decode a URL-safe base64 key and insist on exactly 32 bytes (AES-256)."""
+    try:
+        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(f"{name} must be URL-safe base64 of 32 random bytes") from exc
+    if len(raw) != 32:
+        raise ConfigError(f"{name} must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+def resolve_path(value: str) -> Path:
+    """Relative paths are relative to the repository root, whatever the working directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else ROOT_DIR / path
+
+
+def database_uri(env: dict[str, str]) -> str:
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        # "postgresql://" means psycopg 3 here (the driver we ship), not psycopg2.
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    path = resolve_path(env.get("DATABASE_PATH") or "config/database.sqlite")
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    name: str
+    value: str
+    min_length: int
+
+
+def check_production_secrets(env: dict[str, str]) -> None:
+    """Refuse to run in production on missing, default or short secrets, naming the variable."""
+    for check in (
+        SecretCheck("SECRET_KEY", env.get("SECRET_KEY", ""), 32),
+        SecretCheck("JWT_SECRET_KEY", env.get("JWT_SECRET_KEY", ""), 32),
+        SecretCheck("ENCRYPTION_KEY", env.get("ENCRYPTION_KEY", ""), 40),
+        SecretCheck("API_KEY_PEPPER", env.get("API_KEY_PEPPER", env.get("SECRET_KEY", "")), 32),
+    ):
+        if check.value.strip() in KNOWN_WEAK_SECRETS:
+            raise ConfigError(
+                f"{check.name} is missing or a default value; set a random secret for production"
+            )
+        if len(check.value) < check.min_length:
+            raise ConfigError(f"{check.name} is too short for production")
+    decode_encryption_key(env["ENCRYPTION_KEY"])
+    if _int(env, "BCRYPT_ROUNDS", 12) < 12:
+        raise ConfigError("BCRYPT_ROUNDS must be at least 12 in production")
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment (and test overrides)."""
+    env = _env()
+    if overrides:
+        env.update({k: str(v) for k, v in overrides.items() if isinstance(v, str | int | bool)})
+    flask_env = env.get("FLASK_ENV", "development").strip() or "development"
+    production = flask_env == "production"
+    if production:
+        check_production_secrets(env)
+    secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
+    encryption_key = env.get("ENCRYPTION_KEY") or DEV_ENCRYPTION_KEY
+    previous_keys = [k for k in env.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",") if k.strip()]
+    sqlite_default = resolve_path(env.get("DATABASE_PATH") or "config/database.sqlite")
+    config: dict[str, Any] = {
+        "ENV_NAME": flask_env,
+        "PRODUCTION": production,
+        "TESTING": _bool(env.get("TESTING"), False),
+        "SECRET_KEY": secret_key,
+        "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY") or DEV_JWT_SECRET_KEY,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int(env, "JWT_ACCESS_MINUTES", 15)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int(env, "JWT_REFRESH_DAYS", 30)),
+        "ENCRYPTION_KEY": decode_encryption_key(encryption_key),
+        "ENCRYPTION_KEYS_PREVIOUS": [
+            decode_encryption_key(k, "ENCRYPTION_KEYS_PREVIOUS") for k in previous_keys
+        ],
+        "API_KEY_PEPPER": env.get("API_KEY_PEPPER") or secret_key,
+        "BCRYPT_ROUNDS": _int(env, "BCRYPT_ROUNDS", 12),
+        "SQLALCHEMY_DATABASE_URI": database_uri(env),
+        "SQLITE_PATH": sqlite_default,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "PORT": _int(env, "PORT", 8080),
+        "HOST": env.get("HOST", "127.0.0.1" if not production else "0.0.0.0"),  # noqa: S104
+        "SERVER_THREADS": _int(env, "SERVER_THREADS", 16),
+        "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json" if production else "text"),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "20 per minute"),
+        "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOCKOUT_THRESHOLD": _int(env, "LOCKOUT_THRESHOLD", 5),
+        "LOCKOUT_MINUTES": _int(env, "LOCKOUT_MINUTES", 15),
+        "MT5_DEFAULT_TERMINAL": env.get("MT5_DEFAULT_TERMINAL", "sim://default"),
+        "MT5_ALLOWED_TERMINALS": [
+            t.strip() for t in env.get("MT5_ALLOWED_TERMINALS", "").split(",") if t.strip()
+        ],
+        "MT5_SIM_DB": str(resolve_path(env.get("MT5_SIM_DB") or str(sqlite_default.parent / "mt5_sim.sqlite"))),
+        "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
+        "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
+        "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
+        "EXECUTOR": env.get("EXECUTOR", "threads"),
+        "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 64),
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+    }
+    if overrides:
+        config.update(overrides)
+    return config

@@ -1,0 +1,97 @@
+"""The order ledger: one dispatch (broadcasts) and one broadcast_queue row per target and leg."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.columns import ExactDecimal, UTCDateTime, utcnow
+
+DISPATCH_KINDS = ("orders", "broadcast")
+ROW_STATUSES = ("pending", "in_flight", "executed", "failed", "expired", "cancelled")
+FINAL_ROW_STATUSES = frozenset({"executed", "failed", "expired", "cancelled"})
+
+
+class Dispatch(db.Model):  # type: ignore[name-defined,misc]
+    """One request to trade: a user's send_orders or a super admin's broadcast."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (UniqueConstraint("creator_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    order_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sizing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    target_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
+    """One order to one MT5 account (one leg of it): the unit of execution and of status."""
+
+    __tablename__ = "broadcast_queue"
+    __table_args__ = (
+        UniqueConstraint("dispatch_id", "account_id", "leg"),
+        Index("ix_broadcast_queue_status_account", "status", "account_id", "id"),
+        Index("ix_broadcast_queue_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The seed's columns.
+    admin_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    target_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    order_data: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # The ledger's columns.
+    dispatch_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("mt5_accounts.id", ondelete="CASCADE"), index=True
+    )
+    leg: Mapped[int] = mapped_column(Integer, default=0)
+    symbol: Mapped[str | None] = mapped_column(String(50), default=None)
+    volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    magic: Mapped[int] = mapped_column(Integer, default=0)
+    comment_tag: Mapped[str] = mapped_column(String(31), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    retcode: Mapped[int | None] = mapped_column(Integer, default=None)
+    order_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
+    deal_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
+    position_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
+    fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    fill_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_ROW_STATUSES

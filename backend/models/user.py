@@ -1,0 +1,42 @@
+"""The users table: login identity, role and lockout state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.columns import UTCDateTime, utcnow
+
+ROLES = ("user", "admin", "super_admin")
+ROLE_RANK = {"user": 0, "admin": 1, "super_admin": 2}
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), unique=True)
+    email: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # The seed's api_key column holds only a keyed hash of the key, never the key itself.
+    api_key: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    api_key_prefix: Mapped[str | None] = mapped_column(String(20), default=None)
+    api_key_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    role: Mapped[str] = mapped_column(String(20), default="user", server_default="user")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    failed_login_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Tokens issued before this instant are refused (password change, forced logout).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    allow_broadcast: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+    def has_role(self, role: str) -> bool:
+        return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now

@@ -1,0 +1,1 @@
+"""Request and response schemas (marshmallow, through APIFlask), one module per api module."""

@@ -1,0 +1,140 @@
+"""MT5 accounts of a user: create, read, update, delete; the password sealed to its row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from errors import AppError, NotFound
+from models import MT5Account, User
+from services.audit_service import record_event
+from utils.security import SecretBox
+
+SETTABLE = (
+    "account_name", "login", "server", "broker", "account_type", "terminal", "is_active",
+    "copy_enabled", "risk_percent", "fixed_volume", "volume_multiplier", "max_volume", "symbol_map",
+)
+
+
+def password_aad(account_id: int) -> str:
+    """Associated data: the ciphertext only opens in this row."""
+    return f"mt5_accounts:{account_id}:password"
+
+
+def check_terminal(terminal: str, *, default: str, allowed: list[str]) -> None:
+    """Simulated terminals are open to all; real ones only where the operator listed them."""
+    if terminal.startswith("sim://") or terminal == default or terminal in allowed:
+        return
+    raise AppError(
+        "This terminal is not one the operator allows (MT5_ALLOWED_TERMINALS).",
+        code="terminal_not_allowed",
+        status_code=422,
+        details={"terminal": terminal},
+    )
+
+
+def list_accounts(*, session: Session, user: User) -> list[MT5Account]:
+    query = select(MT5Account).where(MT5Account.user_id == user.id, MT5Account.deleted_at.is_(None))
+    return list(session.scalars(query.order_by(MT5Account.id)).all())
+
+
+def get_account(*, session: Session, user: User, account_id: int) -> MT5Account:
+    """The caller's own account, or 404 (another user's account does not "exist" for them)."""
+    account = session.get(MT5Account, account_id)
+    if account is None or account.user_id != user.id or account.deleted_at is not None:
+        raise NotFound("No such account.", code="account_not_found")
+    return account
+
+
+def create_account(
+    *,
+    session: Session,
+    user: User,
+    fields: dict[str, Any],
+    box: SecretBox,
+    default_terminal: str,
+    allowed_terminals: list[str],
+    ip: str | None,
+) -> MT5Account:
+    terminal = fields.get("terminal") or default_terminal
+    check_terminal(terminal, default=default_terminal, allowed=allowed_terminals)
+    account = MT5Account(user_id=user.id, terminal=terminal, password_encrypted="")
+    for name in SETTABLE:
+        if name in fields and name != "terminal":
+            setattr(account, name, fields[name])
+    session.add(account)
+    session.flush()  # the row id is the associated data of the ciphertext
+    account.password_encrypted = box.encrypt(fields["password"], password_aad(account.id))
+    record_event(
+        session=session, event="account_created", actor_id=user.id, subject_user_id=user.id,
+        target_type="mt5_account", target_id=account.id, ip=ip,
+        details={"login": account.login, "server": account.server},
+    )
+    session.commit()
+    return account
+
+
+def update_account(
+    *,
+    session: Session,
+    user: User,
+    account_id: int,
+    fields: dict[str, Any],
+    box: SecretBox,
+    default_terminal: str,
+    allowed_terminals: list[str],
+    ip: str | None,
+) -> MT5Account:
+    account = get_account(session=session, user=user, account_id=account_id)
+    if not fields:
+        raise AppError("Nothing to change.", code="validation_error", status_code=422)
+    if "terminal" in fields:
+        check_terminal(fields["terminal"], default=default_terminal, allowed=allowed_terminals)
+    changed = sorted(k for k in fields if k != "password" and getattr(account, k) != fields[k])
+    for name in changed:
+        setattr(account, name, fields[name])
+    if "password" in fields:
+        account.password_encrypted = box.encrypt(fields["password"], password_aad(account.id))
+        changed.append("password")
+    if {"login", "server", "password", "terminal"} & set(changed):
+        account.connection_status = "never"
+    account.updated_at = datetime.now(UTC)
+    record_event(
+        session=session, event="account_updated", actor_id=user.id, subject_user_id=user.id,
+        target_type="mt5_account", target_id=account.id, ip=ip, details={"fields": changed},
+    )
+    session.commit()
+    return account
+
+
+def delete_account(*, session: Session, user: User, account_id: int, ip: str | None) -> None:
+    """Soft delete: order history keeps pointing at the row; the credentials are wiped."""
+    account = get_account(session=session, user=user, account_id=account_id)
+    account.deleted_at = datetime.now(UTC)
+    account.is_active = False
+    account.password_encrypted = ""
+    record_event(
+        session=session, event="account_deleted", actor_id=user.id, subject_user_id=user.id,
+        target_type="mt5_account", target_id=account.id, ip=ip,
+    )
+    session.commit()
+
+
+def account_password(account: MT5Account, box: SecretBox) -> str:
+    return box.decrypt(account.password_encrypted, password_aad(account.id))
+
+
+def rotate_encryption(*, session: Session, box: SecretBox) -> int:
+    """Re-encrypt every stored MT5 password under the current key; returns how many changed."""
+    rotated = 0
+    for account in session.scalars(select(MT5Account).where(MT5Account.password_encrypted != "")):
+        if box.needs_rotation(account.password_encrypted):
+            plain = account_password(account, box)
+            account.password_encrypted = box.encrypt(plain, password_aad(account.id))
+            rotated += 1
+    record_event(session=session, event="encryption_key_rotated", details={"rows": rotated})
+    session.commit()
+    return rotated

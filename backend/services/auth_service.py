@@ -1,0 +1,250 @@
+"""Registration, login with lockout, tokens and sessions, API keys, password changes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from errors import AppError, Conflict, Locked, Unauthorized
+from models import TokenBlocklist, User
+from services.audit_service import record_event
+from utils.security import (
+    api_key_digest,
+    burn_password_check,
+    hash_password,
+    new_api_key,
+    verify_password,
+)
+
+INVALID_CREDENTIALS = "Invalid username or password."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    threshold: int = 5
+    minutes: int = 15
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def register_user(
+    *, session: Session, username: str, email: str, password: str, rounds: int, ip: str | None
+) -> User:
+    """Create a plain `user` (roles are never taken from a request body)."""
+    _refuse_common_password(password)
+    user = User(
+        username=username,
+        email=email.lower(),
+        password_hash=hash_password(password, rounds),
+        role="user",
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("That username or email is already registered.", code="user_exists") from exc
+    record_event(session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    session.commit()
+    return user
+
+
+def create_user(
+    *, session: Session, username: str, email: str, password: str, role: str, rounds: int
+) -> User:
+    """Operator path (CLI): any role, same rules otherwise."""
+    _refuse_common_password(password)
+    user = User(
+        username=username, email=email.lower(), password_hash=hash_password(password, rounds), role=role
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("That username or email is already registered.", code="user_exists") from exc
+    record_event(session=session, event="user_created", subject_user_id=user.id, details={"role": role})
+    session.commit()
+    return user
+
+
+def _refuse_common_password(password: str) -> None:
+    from utils.common_passwords import is_common
+
+    if is_common(password):
+        raise AppError(
+            "This password is too common; choose another.",
+            code="password_too_common",
+            status_code=422,
+            details={"json": {"password": ["This password is too common."]}},
+        )
+
+
+def login(
+    *,
+    session: Session,
+    identifier: str,
+    password: str,
+    rounds: int,
+    policy: LockoutPolicy,
+    ip: str | None,
+) -> User:
+    """Check credentials; 5 failures in a row lock the account for 15 minutes."""
+    now = _now()
+    user = session.scalars(
+        select(User).where(or_(User.username == identifier, User.email == identifier.lower()))
+    ).first()
+    if user is None:
+        burn_password_check(password, rounds)
+        record_event(session=session, event="login_failed", ip=ip, details={"reason": "unknown_user"})
+        session.commit()
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if user.is_locked(now):
+        _raise_locked(session, user, now, ip)
+    if not verify_password(password, user.password_hash):
+        _record_failure(session, user, now, policy, ip)
+    if not user.is_active:
+        record_event(session=session, event="login_failed", subject_user_id=user.id, ip=ip, details={"reason": "inactive"})
+        session.commit()
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    user.failed_login_count = 0
+    user.locked_until = None
+    user.last_login = now
+    record_event(session=session, event="login_succeeded", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    session.commit()
+    return user
+
+
+def _record_failure(session: Session, user: User, now: datetime, policy: LockoutPolicy, ip: str | None) -> None:
+    user.failed_login_count = (user.failed_login_count or 0) + 1
+    record_event(session=session, event="login_failed", subject_user_id=user.id, ip=ip, details={"reason": "bad_password"})
+    if user.failed_login_count >= policy.threshold:
+        user.failed_login_count = 0
+        user.locked_until = now + timedelta(minutes=policy.minutes)
+        record_event(session=session, event="account_locked", subject_user_id=user.id, ip=ip, details={"minutes": policy.minutes})
+        session.commit()
+        _raise_locked(session, user, now, ip, audit=False)
+    session.commit()
+    raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+
+
+def _raise_locked(session: Session, user: User, now: datetime, ip: str | None, audit: bool = True) -> None:
+    assert user.locked_until is not None
+    retry_after = max(1, int((user.locked_until - now).total_seconds()) + 1)
+    if audit:
+        record_event(session=session, event="login_locked_out", subject_user_id=user.id, ip=ip)
+        session.commit()
+    raise Locked(
+        "Too many failed logins; try again later.",
+        details={"retry_after_s": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def issue_tokens(user: User, *, session_id: str | None = None) -> TokenPair:
+    """An access and a refresh token sharing one session id, so logout revokes both."""
+    sid = session_id or uuid.uuid4().hex
+    claims = {"sid": sid, "role": user.role}
+    access = create_access_token(identity=str(user.id), additional_claims=claims)
+    refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)
+    from flask import current_app
+
+    expires_in = int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
+
+
+def refresh_access(*, user: User, claims: dict[str, Any]) -> tuple[str, int]:
+    from flask import current_app
+
+    token = create_access_token(identity=str(user.id), additional_claims={"sid": claims["sid"], "role": user.role})
+    return token, int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+
+
+def is_revoked(*, session: Session, claims: dict[str, Any]) -> bool:
+    ids = [claims.get("jti"), claims.get("sid")]
+    return session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti.in_([i for i in ids if i]))) is not None
+
+
+def logout(*, session: Session, user: User, claims: dict[str, Any], refresh_ttl: timedelta, ip: str | None) -> None:
+    """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
+    sid = claims.get("sid") or claims["jti"]
+    if session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti == sid)) is None:
+        session.add(TokenBlocklist(jti=sid, token_type="session", user_id=user.id, expires_at=_now() + refresh_ttl))
+    record_event(session=session, event="logout", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    session.commit()
+
+
+def user_for_claims(*, session: Session, claims: dict[str, Any]) -> User:
+    """The token's user, as the database says now: inactive users and old tokens are refused."""
+    try:
+        user = session.get(User, int(claims["sub"]))
+    except (KeyError, TypeError, ValueError):
+        user = None
+    if user is None or not user.is_active:
+        raise Unauthorized("This account is not active.", code="invalid_token")
+    issued = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
+    if user.tokens_valid_after is not None and issued < user.tokens_valid_after.replace(microsecond=0):
+        raise Unauthorized("This token has been revoked.", code="token_revoked")
+    return user
+
+
+def user_for_api_key(*, session: Session, key: str, pepper: str) -> User:
+    user = None
+    if 0 < len(key) <= 200:
+        user = session.scalars(select(User).where(User.api_key == api_key_digest(key, pepper))).first()
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid API key.", code="invalid_api_key")
+    return user
+
+
+def create_api_key(*, session: Session, user: User, pepper: str, ip: str | None) -> tuple[str, User]:
+    """Replace the caller's API key; the key itself is returned once and never stored."""
+    fresh = new_api_key(pepper)
+    user.api_key = fresh.digest
+    user.api_key_prefix = fresh.prefix
+    user.api_key_created_at = _now()
+    record_event(session=session, event="api_key_created", actor_id=user.id, subject_user_id=user.id, ip=ip, details={"prefix": fresh.prefix})
+    session.commit()
+    return fresh.key, user
+
+
+def revoke_api_key(*, session: Session, user: User, ip: str | None) -> None:
+    if user.api_key is None:
+        raise AppError("You have no API key.", code="not_found", status_code=404)
+    prefix = user.api_key_prefix
+    user.api_key = None
+    user.api_key_prefix = None
+    user.api_key_created_at = None
+    record_event(session=session, event="api_key_revoked", actor_id=user.id, subject_user_id=user.id, ip=ip, details={"prefix": prefix})
+    session.commit()
+
+
+def change_password(
+    *, session: Session, user: User, current_password: str, new_password: str, rounds: int, ip: str | None
+) -> None:
+    """Needs the current password; every token issued before now stops working."""
+    if not verify_password(current_password, user.password_hash):
+        record_event(session=session, event="password_change_failed", actor_id=user.id, subject_user_id=user.id, ip=ip)
+        session.commit()
+        raise AppError("The current password is wrong.", code="invalid_credentials", status_code=422)
+    _refuse_common_password(new_password)
+    user.password_hash = hash_password(new_password, rounds)
+    user.tokens_valid_after = _now()
+    record_event(session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    session.commit()

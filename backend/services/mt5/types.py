@@ -1,0 +1,172 @@
+"""Our own MT5 types: what the gateway returns, Decimal for every price, volume and amount."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# Calculation modes (SYMBOL_CALC_MODE_*), as MT5 numbers them.
+CALC_MODE_FOREX = 0
+CALC_MODE_FUTURES = 1
+CALC_MODE_CFD = 2
+CALC_MODE_CFDINDEX = 3
+CALC_MODE_CFDLEVERAGE = 4
+CALC_MODE_FOREX_NO_LEVERAGE = 5
+
+CALC_MODE_NAMES = {
+    CALC_MODE_FOREX: "forex",
+    CALC_MODE_FUTURES: "futures",
+    CALC_MODE_CFD: "cfd",
+    CALC_MODE_CFDINDEX: "cfdindex",
+    CALC_MODE_CFDLEVERAGE: "cfdleverage",
+    CALC_MODE_FOREX_NO_LEVERAGE: "forex_no_leverage",
+}
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Turn an MT5 float (or int/str) into the Decimal it was meant to be.
+
+    MT5 hands prices and volumes over as binary floats; ``repr`` gives the shortest decimal that
+    round-trips, which is the number the terminal displays (2350.12, not 2350.1199999...).
+    """
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """A tradable symbol's contract, as ``symbol_info`` describes it."""
+
+    name: str
+    calc_mode: int
+    digits: int
+    point: Decimal
+    tick_size: Decimal
+    tick_value: Decimal  # money value of one tick for one lot, in the account currency
+    contract_size: Decimal
+    base_currency: str
+    profit_currency: str
+    margin_currency: str
+    volume_min: Decimal
+    volume_step: Decimal
+    volume_max: Decimal
+    margin_rate: Decimal = Decimal("1")
+    margin_initial: Decimal = Decimal("0")
+    tick_value_profit: Decimal | None = None
+    tick_value_loss: Decimal | None = None
+    trade_stops_level: int = 0  # in points
+    trade_freeze_level: int = 0
+    filling_mode: int = 3  # bit mask: 1 = FOK, 2 = IOC
+    trade_mode: int = 4  # SYMBOL_TRADE_MODE_FULL
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Tick:
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal = Decimal("0")
+    time_msc: int = 0
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    login: int
+    server: str
+    company: str
+    name: str
+    currency: str
+    currency_digits: int
+    balance: Decimal
+    equity: Decimal
+    margin: Decimal
+    margin_free: Decimal
+    leverage: int
+    trade_allowed: bool
+    margin_mode: str  # "hedging" | "netting" | "exchange"
+    trade_mode: str = "demo"  # "demo" | "contest" | "real"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """The outcome of ``order_send``: ``retcode`` from the trade server and the tickets it made."""
+
+    retcode: int
+    order: int = 0
+    deal: int = 0
+    volume: Decimal = Decimal("0")
+    price: Decimal = Decimal("0")
+    bid: Decimal = Decimal("0")
+    ask: Decimal = Decimal("0")
+    comment: str = ""
+    request_id: int = 0
+    retcode_external: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Position:
+    ticket: int
+    symbol: str
+    type: str  # "buy" | "sell"
+    volume: Decimal
+    price_open: Decimal
+    sl: Decimal
+    tp: Decimal
+    price_current: Decimal
+    profit: Decimal
+    swap: Decimal
+    magic: int
+    comment: str
+    time: datetime
+    identifier: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Deal:
+    ticket: int
+    order: int
+    position_id: int
+    symbol: str
+    type: str  # "buy" | "sell" | "balance" | ...
+    entry: str  # "in" | "out" | "inout" | "out_by"
+    volume: Decimal
+    price: Decimal
+    profit: Decimal
+    commission: Decimal
+    swap: Decimal
+    magic: int
+    comment: str
+    time: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TerminalStatus:
+    connected: bool
+    trade_allowed: bool
+    name: str = ""
+    company: str = ""
+    build: int = 0
+    simulated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,85 @@
+"""Input validation: a strict JSON reader (exact decimals, no NaN, no duplicate keys)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask.json.provider import DefaultJSONProvider
+from flask.wrappers import Request
+
+from errors import AppError
+
+MAX_NUMBER_DIGITS = 40
+
+
+class InvalidJSON(AppError):
+    status_code = 400
+    code = "invalid_json"
+    message = "The request body is not valid JSON."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise ValueError("number too long")
+    return Decimal(text)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def loads_strict(data: str | bytes) -> Any:
+    """Parse JSON with numbers as exact Decimals; NaN/Infinity and duplicate keys are errors."""
+    return json.loads(
+        data,
+        parse_float=_decimal,
+        parse_constant=_reject_constant,
+        object_pairs_hook=_no_duplicates,
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Decimals in as Decimal and out as decimal strings; never through float."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads_strict(s)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("default", _default)
+        kwargs.setdefault("ensure_ascii", False)
+        kwargs.setdefault("allow_nan", False)
+        return json.dumps(obj, **kwargs)
+
+
+class StrictRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        detail = str(e) if e is not None else "missing or wrong Content-Type"
+        if e is None:
+            raise AppError(
+                "The body must be JSON (Content-Type: application/json).",
+                code="unsupported_media_type",
+                status_code=415,
+            )
+        raise InvalidJSON(details={"reason": detail[:200]})

@@ -1,0 +1,165 @@
+"""Shared fixtures: an app on a fresh migrated SQLite file per test, users, tokens, accounts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("FLASK_ENV", "development")
+
+TEST_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "BCRYPT_ROUNDS": 4,
+    "RATELIMIT_ENABLED": False,
+    "MT5_SIM_LATENCY_MS": 0,
+    "EXECUTOR": "threads",
+    "EXECUTOR_THREADS": 8,
+    "DATABASE_URL": "",
+}
+PASSWORD = "correct horse battery staple"
+
+
+def _service_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is absent, unless REQUIRE_SERVICES is set (CI): then fail loudly."""
+    if _service_up(host, port):
+        return
+    message = f"{name} is not running on {host}:{port}"
+    if os.environ.get("REQUIRE_SERVICES"):
+        pytest.fail(f"{message} and REQUIRE_SERVICES is set")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the migrations once; every test copies the resulting file."""
+    from app import init_database
+
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    init_database({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                   "LOG_DIR": path.parent / "logs"})
+    return path
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    return {
+        **TEST_CONFIG,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "LOG_DIR": tmp_path / "logs",
+        "MT5_SIM_DB": str(tmp_path / "sim.sqlite"),
+        **overrides,
+    }
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, migrated_sqlite: Path) -> dict[str, Any]:
+    shutil.copy(migrated_sqlite, tmp_path / "db.sqlite")
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Any]:
+    from app import create_app
+
+    application = create_app(app_config)
+    with application.app_context():
+        yield application
+        from extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    stop_executor = application.extensions.get("executor_stop")
+    if stop_executor:
+        stop_executor()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema in database `test`, dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+# --- factories -------------------------------------------------------------------------------
+
+
+def make_user(app: Any, *, username: str | None = None, role: str = "user", password: str = PASSWORD,
+              **fields: Any) -> Any:
+    from extensions import db
+    from models import User
+    from utils.security import hash_password
+
+    name = username or f"u{uuid.uuid4().hex[:10]}"
+    user = User(username=name, email=f"{name}@example.com", role=role,
+                password_hash=hash_password(password, app.config["BCRYPT_ROUNDS"]), **fields)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return dict(response.get_json())
+
+
+def auth_headers(client: Any, user: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {login(client, user.username)['access_token']}"}
+
+
+def account_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "account_name": "Gold main",
+        "login": str(10_000_000 + uuid.uuid4().int % 1_000_000),
+        "password": "Mt5-S3cret!pass",
+        "server": "Sim-Demo",
+        "broker": "Simulated",
+        "account_type": "demo",
+    }
+    body.update(overrides)
+    return body
+
+
+def make_account(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    response = client.post("/api/accounts", json=account_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The JSON envelope with this status and code."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    return dict(body["error"])
