@@ -1,0 +1,1 @@
+"""Position sizing internals; import the public API from ``services.calculation_service``."""

@@ -1,0 +1,150 @@
+"""Currency conversion for sizing: quotes, crosses via USD, the US cent, a symbol's own price."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Literal
+
+from errors import CalculationError
+from services.mt5.types import CALC_MODE_FUTURES, SymbolSpec
+
+# Cent accounts report money in hundredths of a real currency; converting here means callers
+# never multiply or divide by 100 themselves (a classic source of 100x lot errors).
+CENT_CURRENCIES: dict[str, tuple[str, Decimal]] = {"USC": ("USD", Decimal(100))}
+
+TickValueSource = Literal["given", "rates", "symbol_price"]
+
+
+def _real_currency(currency: str) -> tuple[str, Decimal]:
+    """The real currency behind ``currency`` and how many ``currency`` units make one of it."""
+    code = currency.upper()
+    return CENT_CURRENCIES.get(code, (code, Decimal(1)))
+
+
+def conversion_factor(profit_ccy: str, account_ccy: str, rates: Mapping[str, Decimal]) -> Decimal:
+    """How much account currency one unit of ``profit_ccy`` is worth, from ``rates``.
+
+    A rate of pair XXXYYY is how many YYY one XXX buys. Tried in order: same currency (1), the
+    direct pair, the inverse pair (1 / rate), then a cross through USD. No quote at all raises
+    ``missing_conversion_rate`` listing every pair looked for; a rate of 1 is never assumed.
+    """
+    source, source_units = _real_currency(profit_ccy)
+    target, target_units = _real_currency(account_ccy)
+    quotes = {pair.upper(): rate for pair, rate in rates.items()}
+    return target_units / source_units * _real_factor(source, target, quotes)
+
+
+def _real_factor(source: str, target: str, quotes: Mapping[str, Decimal]) -> Decimal:
+    if source == target:
+        return Decimal(1)
+    looked_for: list[str] = []
+    direct = _quote(source, target, quotes, looked_for)
+    if direct is not None:
+        return direct
+    if "USD" not in (source, target):
+        to_usd = _quote(source, "USD", quotes, looked_for)
+        from_usd = _quote("USD", target, quotes, looked_for)
+        if to_usd is not None and from_usd is not None:
+            return to_usd * from_usd
+    raise CalculationError(
+        f"No quote converts {source} into {target}.",
+        code="missing_conversion_rate",
+        details={"from": source, "to": target, "looked_for": looked_for},
+    )
+
+
+def _quote(
+    source: str, target: str, quotes: Mapping[str, Decimal], looked_for: list[str]
+) -> Decimal | None:
+    """Units of ``target`` per ``source``: the pair's rate, or one over the reverse pair's."""
+    direct, inverse = source + target, target + source
+    looked_for += [direct, inverse]
+    rate = quotes.get(direct)
+    if rate is not None and rate > 0:
+        return rate
+    rate = quotes.get(inverse)
+    if rate is not None and rate > 0:
+        return Decimal(1) / rate
+    return None
+
+
+def symbol_conversion(
+    from_ccy: str,
+    to_ccy: str,
+    rates: Mapping[str, Decimal],
+    *,
+    spec: SymbolSpec,
+    price: Decimal | None,
+) -> tuple[Decimal, bool]:
+    """Like ``conversion_factor``, but through ``price`` when the symbol itself is that pair.
+
+    USDJPY on a USD account turns its JPY loss into USD at the USDJPY price when the stop fills,
+    so that price (not today's quote) is the exact rate; likewise EURUSD margin in EUR converts at
+    the entry price. Returns the factor and whether the symbol's own price was used.
+    """
+    source, source_units = _real_currency(from_ccy)
+    target, target_units = _real_currency(to_ccy)
+    base = _real_currency(spec.base_currency)[0]
+    quote = _real_currency(spec.profit_currency)[0]
+    scale = target_units / source_units
+    if price is not None and price > 0 and source != target:
+        if (source, target) == (base, quote):
+            return scale * price, True
+        if (source, target) == (quote, base):
+            return scale / price, True
+    return conversion_factor(from_ccy, to_ccy, rates), False
+
+
+def tick_value_with_source(
+    spec: SymbolSpec,
+    account_ccy: str,
+    rates: Mapping[str, Decimal],
+    *,
+    close_price: Decimal | None = None,
+    for_profit: bool = False,
+) -> tuple[Decimal, TickValueSource]:
+    """``tick_value_in_account`` plus where the value came from (for the warnings)."""
+    given = _given_tick_value(spec, for_profit=for_profit)
+    if given is not None:
+        return given, "given"
+    if spec.calc_mode == CALC_MODE_FUTURES:
+        # Futures ticks are priced by the exchange, not by tick_size * contract_size.
+        raise CalculationError(
+            f"{spec.name} is a futures symbol and its spec gives no tick value.",
+            code="invalid_symbol_spec",
+            details={"symbol": spec.name, "problems": ["futures need tick_value"]},
+        )
+    factor, used_price = symbol_conversion(
+        spec.profit_currency, account_ccy, rates, spec=spec, price=close_price
+    )
+    return spec.tick_size * spec.contract_size * factor, "symbol_price" if used_price else "rates"
+
+
+def tick_value_in_account(
+    spec: SymbolSpec,
+    account_ccy: str,
+    rates: Mapping[str, Decimal],
+    *,
+    close_price: Decimal | None = None,
+    for_profit: bool = False,
+) -> Decimal:
+    """Money value of one tick for one lot, in the account currency.
+
+    The spec's ``tick_value_loss`` (``tick_value_profit`` when ``for_profit``), else its
+    ``tick_value``, when positive: MT5 already gives those in the account currency. Otherwise
+    ``tick_size * contract_size * X`` with X from ``symbol_conversion`` at ``close_price`` (the
+    price at which the loss or profit is realised). Futures must give their tick value.
+    """
+    value, _ = tick_value_with_source(
+        spec, account_ccy, rates, close_price=close_price, for_profit=for_profit
+    )
+    return value
+
+
+def _given_tick_value(spec: SymbolSpec, *, for_profit: bool) -> Decimal | None:
+    specific = spec.tick_value_profit if for_profit else spec.tick_value_loss
+    for value in (specific, spec.tick_value):
+        if value is not None and value > 0:
+            return value
+    return None
