@@ -137,3 +137,14 @@ class CalculationError(AppError):
 
     status_code = 422
     code = "calculation_error"
+
+
+class OrderOutcomeUnknown(MT5Error):
+    """order_send timed out, returned None, or lost the connection: the order may have landed.
+
+    Never resend blind: look for the tagged order at the broker first.
+    """
+
+    status_code = 504
+    code = "mt5_outcome_unknown"
+    message = "The MT5 terminal did not confirm the order; its outcome is unknown."

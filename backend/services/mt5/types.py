@@ -170,3 +170,44 @@ class TerminalStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """What the gateway needs to reach one MT5 account (the password already decrypted)."""
+
+    account_id: int
+    terminal: str  # sim://NAME | rpyc://HOST:PORT | rpycs://HOST:PORT | native://PATH
+    login: int
+    password: str = field(repr=False)
+    server: str
+    symbol_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order as our code thinks of it; the gateway turns it into an MT5 request dict."""
+
+    symbol: str  # already resolved to the broker's name
+    side: str  # "buy" | "sell"
+    volume: Decimal
+    order_type: str = "market"  # "market" | "limit" | "stop"
+    price: Decimal | None = None  # pending orders; market orders use the current Ask/Bid
+    sl: Decimal | None = None
+    tp: Decimal | None = None
+    deviation: int = 20  # points
+    magic: int = 0
+    comment: str = ""
+    position: int | None = None  # close/modify this position
+
+
+@dataclass(frozen=True)
+class TaggedOrder:
+    """An order found at the broker by its tag (magic + comment): proof an earlier send landed."""
+
+    order: int
+    deal: int
+    position: int
+    volume: Decimal
+    price: Decimal
+    state: str  # "filled" | "placed"
