@@ -1,0 +1,104 @@
+"""A terminal node: an RPyC *classic* server on which ``import MetaTrader5`` is the simulator.
+
+This is what mt5linux / mt5-remote run next to a real terminal, so their clients (and our
+``rpyc://`` backend) work against it unchanged::
+
+    conn = rpyc.classic.connect("127.0.0.1", 18812)
+    mt5 = conn.modules.MetaTrader5
+    mt5.initialize(); mt5.login(123, password="x", server="Sim-Demo")
+
+A real classic node serves one terminal per process, and ``conn.modules`` is the server
+process's ``sys.modules``: so one ``MetaTrader5`` facade (one ``SimTerminal``) is installed per
+node and every connection shares it, logins included. Run one node per simulated terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rpyc.core.service import ClassicService
+from rpyc.utils.server import ThreadedServer
+
+from services.mt5.simulator.broker import Broker
+from services.mt5.simulator.facade import make_module
+
+# Above MT5's own 60 s IPC timeout, as the reference asks of every RPyC link to a terminal.
+SYNC_REQUEST_TIMEOUT_S = 120
+
+
+def install(broker: Broker, *, latency_ms: int | None = None) -> Any:
+    """Make ``import MetaTrader5`` in this process return a facade over ``broker``."""
+    module = make_module(broker, latency_ms=latency_ms)
+    sys.modules["MetaTrader5"] = module
+    return module
+
+
+def make_server(
+    broker_factory_or_path: Callable[[], Broker] | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 18812,
+    *,
+    latency_ms: int | None = None,
+    seed: int | None = None,
+    step_ms: int = 500,
+) -> ThreadedServer:
+    """Build (not start) the classic server; a path opens a ``Broker`` on that SQLite file."""
+    if callable(broker_factory_or_path):
+        broker = broker_factory_or_path()
+    else:
+        broker = Broker(broker_factory_or_path, seed=seed, step_ms=step_ms)
+    install(broker, latency_ms=latency_ms)
+    return ThreadedServer(
+        ClassicService,
+        hostname=host,
+        port=port,
+        reuse_addr=True,
+        protocol_config={"sync_request_timeout": SYNC_REQUEST_TIMEOUT_S},
+    )
+
+
+def serve(
+    broker_factory_or_path: Callable[[], Broker] | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 18812,
+    *,
+    latency_ms: int | None = None,
+    seed: int | None = None,
+    step_ms: int = 500,
+) -> None:
+    """Serve the simulator as a terminal node until interrupted (blocks)."""
+    server = make_server(
+        broker_factory_or_path, host, port, latency_ms=latency_ms, seed=seed, step_ms=step_ms
+    )
+    try:
+        server.start()
+    finally:
+        broker = sys.modules["MetaTrader5"].broker
+        broker.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the simulated MT5 broker over RPyC.")
+    parser.add_argument("--db", required=True, help="SQLite file of the simulated broker")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=18812)
+    parser.add_argument("--latency-ms", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--step-ms", type=int, default=500)
+    args = parser.parse_args(argv)
+    serve(
+        args.db,
+        args.host,
+        args.port,
+        latency_ms=args.latency_ms,
+        seed=args.seed,
+        step_ms=args.step_ms,
+    )
+
+
+if __name__ == "__main__":
+    main()
