@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,7 +62,9 @@ def register_user(
     except IntegrityError as exc:
         session.rollback()
         raise Conflict("That username or email is already registered.", code="user_exists") from exc
-    record_event(session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    record_event(
+        session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip
+    )
     session.commit()
     return user
 
@@ -71,7 +75,10 @@ def create_user(
     """Operator path (CLI): any role, same rules otherwise."""
     _refuse_common_password(password)
     user = User(
-        username=username, email=email.lower(), password_hash=hash_password(password, rounds), role=role
+        username=username,
+        email=email.lower(),
+        password_hash=hash_password(password, rounds),
+        role=role,
     )
     session.add(user)
     try:
@@ -79,7 +86,9 @@ def create_user(
     except IntegrityError as exc:
         session.rollback()
         raise Conflict("That username or email is already registered.", code="user_exists") from exc
-    record_event(session=session, event="user_created", subject_user_id=user.id, details={"role": role})
+    record_event(
+        session=session, event="user_created", subject_user_id=user.id, details={"role": role}
+    )
     session.commit()
     return user
 
@@ -112,7 +121,9 @@ def login(
     ).first()
     if user is None:
         burn_password_check(password, rounds)
-        record_event(session=session, event="login_failed", ip=ip, details={"reason": "unknown_user"})
+        record_event(
+            session=session, event="login_failed", ip=ip, details={"reason": "unknown_user"}
+        )
         session.commit()
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     if user.is_locked(now):
@@ -120,33 +131,57 @@ def login(
     if not verify_password(password, user.password_hash):
         _record_failure(session, user, now, policy, ip)
     if not user.is_active:
-        record_event(session=session, event="login_failed", subject_user_id=user.id, ip=ip, details={"reason": "inactive"})
+        record_event(
+            session=session,
+            event="login_failed",
+            subject_user_id=user.id,
+            ip=ip,
+            details={"reason": "inactive"},
+        )
         session.commit()
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login = now
-    record_event(session=session, event="login_succeeded", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    record_event(
+        session=session, event="login_succeeded", actor_id=user.id, subject_user_id=user.id, ip=ip
+    )
     session.commit()
     return user
 
 
-def _record_failure(session: Session, user: User, now: datetime, policy: LockoutPolicy, ip: str | None) -> None:
+def _record_failure(
+    session: Session, user: User, now: datetime, policy: LockoutPolicy, ip: str | None
+) -> None:
     user.failed_login_count = (user.failed_login_count or 0) + 1
-    record_event(session=session, event="login_failed", subject_user_id=user.id, ip=ip, details={"reason": "bad_password"})
+    record_event(
+        session=session,
+        event="login_failed",
+        subject_user_id=user.id,
+        ip=ip,
+        details={"reason": "bad_password"},
+    )
     if user.failed_login_count >= policy.threshold:
         user.failed_login_count = 0
         user.locked_until = now + timedelta(minutes=policy.minutes)
-        record_event(session=session, event="account_locked", subject_user_id=user.id, ip=ip, details={"minutes": policy.minutes})
+        record_event(
+            session=session,
+            event="account_locked",
+            subject_user_id=user.id,
+            ip=ip,
+            details={"minutes": policy.minutes},
+        )
         session.commit()
         _raise_locked(session, user, now, ip, audit=False)
     session.commit()
     raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
-def _raise_locked(session: Session, user: User, now: datetime, ip: str | None, audit: bool = True) -> None:
+def _raise_locked(
+    session: Session, user: User, now: datetime, ip: str | None, audit: bool = True
+) -> None:
     assert user.locked_until is not None
-    retry_after = max(1, int((user.locked_until - now).total_seconds()) + 1)
+    retry_after = max(1, math.ceil((user.locked_until - now).total_seconds()))
     if audit:
         record_event(session=session, event="login_locked_out", subject_user_id=user.id, ip=ip)
         session.commit()
@@ -157,10 +192,15 @@ def _raise_locked(session: Session, user: User, now: datetime, ip: str | None, a
     )
 
 
+def _token_claims(user: User, sid: str) -> dict[str, Any]:
+    # "iat" has one-second resolution; "issued_us" lets a password change made in the same
+    # second as a login still revoke that login's tokens (see user_for_claims).
+    return {"sid": sid, "role": user.role, "issued_us": time.time_ns() // 1000}
+
+
 def issue_tokens(user: User, *, session_id: str | None = None) -> TokenPair:
     """An access and a refresh token sharing one session id, so logout revokes both."""
-    sid = session_id or uuid.uuid4().hex
-    claims = {"sid": sid, "role": user.role}
+    claims = _token_claims(user, session_id or uuid.uuid4().hex)
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)
     from flask import current_app
@@ -172,20 +212,33 @@ def issue_tokens(user: User, *, session_id: str | None = None) -> TokenPair:
 def refresh_access(*, user: User, claims: dict[str, Any]) -> tuple[str, int]:
     from flask import current_app
 
-    token = create_access_token(identity=str(user.id), additional_claims={"sid": claims["sid"], "role": user.role})
+    token = create_access_token(
+        identity=str(user.id), additional_claims=_token_claims(user, claims["sid"])
+    )
     return token, int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
 def is_revoked(*, session: Session, claims: dict[str, Any]) -> bool:
     ids = [claims.get("jti"), claims.get("sid")]
-    return session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti.in_([i for i in ids if i]))) is not None
+    return (
+        session.scalar(
+            select(TokenBlocklist.id).where(TokenBlocklist.jti.in_([i for i in ids if i]))
+        )
+        is not None
+    )
 
 
-def logout(*, session: Session, user: User, claims: dict[str, Any], refresh_ttl: timedelta, ip: str | None) -> None:
+def logout(
+    *, session: Session, user: User, claims: dict[str, Any], refresh_ttl: timedelta, ip: str | None
+) -> None:
     """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
     sid = claims.get("sid") or claims["jti"]
     if session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti == sid)) is None:
-        session.add(TokenBlocklist(jti=sid, token_type="session", user_id=user.id, expires_at=_now() + refresh_ttl))
+        session.add(
+            TokenBlocklist(
+                jti=sid, token_type="session", user_id=user.id, expires_at=_now() + refresh_ttl
+            )
+        )
     record_event(session=session, event="logout", actor_id=user.id, subject_user_id=user.id, ip=ip)
     session.commit()
 
@@ -198,28 +251,51 @@ def user_for_claims(*, session: Session, claims: dict[str, Any]) -> User:
         user = None
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.", code="invalid_token")
-    issued = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
-    if user.tokens_valid_after is not None and issued < user.tokens_valid_after.replace(microsecond=0):
+    if user.tokens_valid_after is not None and _issued_us(claims) < _epoch_us(
+        user.tokens_valid_after
+    ):
         raise Unauthorized("This token has been revoked.", code="token_revoked")
     return user
+
+
+def _issued_us(claims: dict[str, Any]) -> int:
+    issued = claims.get("issued_us")
+    if isinstance(issued, int) and not isinstance(issued, bool):
+        return issued
+    return int(claims.get("iat", 0)) * 1_000_000
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def user_for_api_key(*, session: Session, key: str, pepper: str) -> User:
     user = None
     if 0 < len(key) <= 200:
-        user = session.scalars(select(User).where(User.api_key == api_key_digest(key, pepper))).first()
+        user = session.scalars(
+            select(User).where(User.api_key == api_key_digest(key, pepper))
+        ).first()
     if user is None or not user.is_active:
         raise Unauthorized("Invalid API key.", code="invalid_api_key")
     return user
 
 
-def create_api_key(*, session: Session, user: User, pepper: str, ip: str | None) -> tuple[str, User]:
+def create_api_key(
+    *, session: Session, user: User, pepper: str, ip: str | None
+) -> tuple[str, User]:
     """Replace the caller's API key; the key itself is returned once and never stored."""
     fresh = new_api_key(pepper)
     user.api_key = fresh.digest
     user.api_key_prefix = fresh.prefix
     user.api_key_created_at = _now()
-    record_event(session=session, event="api_key_created", actor_id=user.id, subject_user_id=user.id, ip=ip, details={"prefix": fresh.prefix})
+    record_event(
+        session=session,
+        event="api_key_created",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"prefix": fresh.prefix},
+    )
     session.commit()
     return fresh.key, user
 
@@ -231,20 +307,43 @@ def revoke_api_key(*, session: Session, user: User, ip: str | None) -> None:
     user.api_key = None
     user.api_key_prefix = None
     user.api_key_created_at = None
-    record_event(session=session, event="api_key_revoked", actor_id=user.id, subject_user_id=user.id, ip=ip, details={"prefix": prefix})
+    record_event(
+        session=session,
+        event="api_key_revoked",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"prefix": prefix},
+    )
     session.commit()
 
 
 def change_password(
-    *, session: Session, user: User, current_password: str, new_password: str, rounds: int, ip: str | None
+    *,
+    session: Session,
+    user: User,
+    current_password: str,
+    new_password: str,
+    rounds: int,
+    ip: str | None,
 ) -> None:
     """Needs the current password; every token issued before now stops working."""
     if not verify_password(current_password, user.password_hash):
-        record_event(session=session, event="password_change_failed", actor_id=user.id, subject_user_id=user.id, ip=ip)
+        record_event(
+            session=session,
+            event="password_change_failed",
+            actor_id=user.id,
+            subject_user_id=user.id,
+            ip=ip,
+        )
         session.commit()
-        raise AppError("The current password is wrong.", code="invalid_credentials", status_code=422)
+        raise AppError(
+            "The current password is wrong.", code="invalid_credentials", status_code=422
+        )
     _refuse_common_password(new_password)
     user.password_hash = hash_password(new_password, rounds)
     user.tokens_valid_after = _now()
-    record_event(session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    record_event(
+        session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip
+    )
     session.commit()
