@@ -14,6 +14,8 @@ FLAG_RAISED_TO_VOLUME_MIN = "raised_to_volume_min"
 FLAG_CAPPED_BY_FREE_MARGIN = "capped_by_free_margin"
 FLAG_LEG_DROPPED_BELOW_MIN = "leg_dropped_below_min"
 
+BUDGET_TOLERANCE = Decimal("1E-24")
+
 
 def step_places(step: Decimal) -> int:
     """Decimal places a volume on this step is written with (0.01 -> 2, 0.5 -> 1, 1 or 10 -> 0)."""
@@ -37,13 +39,16 @@ def floor_to_step(volume: Decimal, step: Decimal) -> Decimal:
 def lots_within_budget(budget: Decimal, cost_per_lot: Decimal, step: Decimal) -> Decimal:
     """Most lots on the step grid whose ``lots * cost_per_lot`` stays within ``budget``.
 
-    The final check guards the one case flooring alone can miss: a quotient rounded up to a
-    step boundary by the 28-digit Decimal context.
+    Exact except for one documented tolerance, ``BUDGET_TOLERANCE`` (relative 1e-24, a
+    trillionth of a cent on a trillion): a cost that went through ``1 / rate`` carries the
+    34-digit context's last-digit rounding, which would turn an exact 0.15 lots (GBPJPY at
+    USDJPY 150) into 0.14. Anything that overshoots the budget by more is stepped back down.
     """
     if budget <= 0:
         return floor_to_step(Decimal(0), step)
-    lots = floor_to_step(budget / cost_per_lot, step)
-    while lots > 0 and lots * cost_per_lot > budget:
+    limit = budget * (1 + BUDGET_TOLERANCE)
+    lots = floor_to_step(limit / cost_per_lot, step)
+    while lots > 0 and lots * cost_per_lot > limit:
         lots -= step
     return lots
 
