@@ -334,10 +334,10 @@ MARGIN_TABLE = [
     # CFD: 10 x 1 x 190 x 0.2 = 380 USD
     ("cfd_stock", make_spec(calc_mode=CALC_MODE_CFD, contract_size=D(1), margin_rate=D("0.2")),
      D("10"), D("190"), USD_100, {}, "380"),
-    # CFDINDEX: 1 x 1 x 5000 x (2.50 / 0.25) x 0.01 = 500 USD
-    ("cfdindex", make_spec(calc_mode=CALC_MODE_CFDINDEX, contract_size=D(1), tick_size=D("0.25"),
-                           tick_value=D("2.50"), margin_rate=D("0.01")),
-     D("1"), D("5000"), USD_100, {}, "500"),
+    # CFDINDEX: 1 x 2 x 5000 x (0.25 x 2 / 0.25) x 0.01 = 200 USD (tick price in profit ccy)
+    ("cfdindex", make_spec(calc_mode=CALC_MODE_CFDINDEX, contract_size=D(2), tick_size=D("0.25"),
+                           tick_value=D("9.99"), margin_rate=D("0.01")),
+     D("1"), D("5000"), USD_100, {}, "200"),
     # CFDLEVERAGE gold: 0.10 x 100 x 2350 / 100 = 235 USD
     ("cfdleverage_gold", make_spec(), D("0.10"), D("2350"), USD_100, {}, "235"),
     # CFDLEVERAGE gold on THB: 235 USD x 36.50 = 8577.50 THB

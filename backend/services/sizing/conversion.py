@@ -29,29 +29,34 @@ def conversion_factor(profit_ccy: str, account_ccy: str, rates: Mapping[str, Dec
     direct pair, the inverse pair (1 / rate), then a cross through USD. No quote at all raises
     ``missing_conversion_rate`` listing every pair looked for; a rate of 1 is never assumed.
     """
-    source, source_units = _real_currency(profit_ccy)
-    target, target_units = _real_currency(account_ccy)
     quotes = {pair.upper(): rate for pair, rate in rates.items()}
-    return target_units / source_units * _real_factor(source, target, quotes)
+    return _factor_and_pairs(profit_ccy, account_ccy, quotes)[0]
 
 
-def _real_factor(source: str, target: str, quotes: Mapping[str, Decimal]) -> Decimal:
+def _factor_and_pairs(
+    from_ccy: str, to_ccy: str, quotes: Mapping[str, Decimal]
+) -> tuple[Decimal, list[str]]:
+    """The factor and the pairs whose quotes it used."""
+    source, source_units = _real_currency(from_ccy)
+    target, target_units = _real_currency(to_ccy)
     if source == target:
-        return Decimal(1)
+        return target_units / source_units, []
     looked_for: list[str] = []
-    direct = _quote(source, target, quotes, looked_for)
-    if direct is not None:
-        return direct
-    if "USD" not in (source, target):
+    legs = [(source, target)]
+    factor = _quote(source, target, quotes, looked_for)
+    if factor is None and "USD" not in (source, target):
+        legs = [(source, "USD"), ("USD", target)]
         to_usd = _quote(source, "USD", quotes, looked_for)
         from_usd = _quote("USD", target, quotes, looked_for)
         if to_usd is not None and from_usd is not None:
-            return to_usd * from_usd
-    raise CalculationError(
-        f"No quote converts {source} into {target}.",
-        code="missing_conversion_rate",
-        details={"from": source, "to": target, "looked_for": looked_for},
-    )
+            factor = to_usd * from_usd
+    if factor is None:
+        raise CalculationError(
+            f"No quote converts {source} into {target}.",
+            code="missing_conversion_rate",
+            details={"from": source, "to": target, "looked_for": looked_for},
+        )
+    return target_units / source_units * factor, [a + b for a, b in legs]
 
 
 def _quote(
@@ -77,23 +82,22 @@ def symbol_conversion(
     spec: SymbolSpec,
     price: Decimal | None,
 ) -> tuple[Decimal, bool]:
-    """Like ``conversion_factor``, but through ``price`` when the symbol itself is that pair.
+    """Like ``conversion_factor``, with the symbol's own pair quoted at ``price``.
 
     USDJPY on a USD account turns its JPY loss into USD at the USDJPY price when the stop fills,
-    so that price (not today's quote) is the exact rate; likewise EURUSD margin in EUR converts at
-    the entry price. Returns the factor and whether the symbol's own price was used.
+    so that price (not today's quote) is the exact rate, also inside a cross (JPY -> USD -> THB);
+    EURUSD margin in EUR converts at the entry price. MT5 and the simulator do the same.
+    Returns the factor and whether the symbol's own price took part.
     """
-    source, source_units = _real_currency(from_ccy)
-    target, target_units = _real_currency(to_ccy)
+    quotes = {pair.upper(): rate for pair, rate in rates.items()}
     base = _real_currency(spec.base_currency)[0]
     quote = _real_currency(spec.profit_currency)[0]
-    scale = target_units / source_units
-    if price is not None and price > 0 and source != target:
-        if (source, target) == (base, quote):
-            return scale * price, True
-        if (source, target) == (quote, base):
-            return scale / price, True
-    return conversion_factor(from_ccy, to_ccy, rates), False
+    if price is None or price <= 0 or base == quote:
+        return _factor_and_pairs(from_ccy, to_ccy, quotes)[0], False
+    quotes.pop(quote + base, None)
+    quotes[base + quote] = price
+    factor, pairs = _factor_and_pairs(from_ccy, to_ccy, quotes)
+    return factor, bool({base + quote, quote + base} & set(pairs))
 
 
 def tick_value_with_source(

@@ -38,7 +38,10 @@ def margin_in_own_currency(
     if spec.calc_mode == CALC_MODE_CFD:
         return size * price * rate, spec.profit_currency
     if spec.calc_mode == CALC_MODE_CFDINDEX:
-        return size * price * spec.tick_value / spec.tick_size * rate, spec.profit_currency
+        # MT5's TickPrice here is one tick of one lot in the profit currency (tick_size x
+        # contract_size), not the account-currency tick_value, which would convert twice.
+        tick_price = spec.tick_size * spec.contract_size
+        return size * price * tick_price / spec.tick_size * rate, spec.profit_currency
     if spec.calc_mode == CALC_MODE_CFDLEVERAGE:
         return size * price / leverage * rate, spec.profit_currency
     if spec.calc_mode == CALC_MODE_FUTURES:
