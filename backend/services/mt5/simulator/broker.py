@@ -17,7 +17,14 @@ from services.mt5.simulator import calc, execution
 from services.mt5.simulator import constants as c
 from services.mt5.simulator.flavours import Flavour, all_symbols, flavour_for_server
 from services.mt5.simulator.prices import PriceFeed
-from services.mt5.simulator.state import ZERO, Account, Deal, Order, Position
+from services.mt5.simulator.state import (
+    ZERO,
+    Account,
+    Deal,
+    Order,
+    Position,
+    aggregate_positions,
+)
 from services.mt5.simulator.store import Store
 
 FAULT_KINDS = ("timeout", "none", "drop_after_fill")
@@ -285,9 +292,10 @@ class Broker:
     def metrics(self, login: int) -> Metrics:
         with self.lock:
             account = self.accounts[login]
-            positions = list(self.positions[login].values())
-            profit = sum((self.position_profit(account, p) for p in positions), ZERO)
-            margin = sum((self.position_margin(account, p) for p in positions), ZERO)
+            profit, margin = ZERO, ZERO
+            for aggregate in aggregate_positions(self.positions[login].values()):
+                profit += self.position_profit(account, aggregate)
+                margin += self.position_margin(account, aggregate)
             equity = account.balance + profit
             level = calc.money(equity / margin * 100) if margin else ZERO
             return Metrics(account.balance, profit, equity, margin, equity - margin, level)

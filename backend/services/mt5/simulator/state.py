@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -76,3 +77,21 @@ class Deal:
     position_id: int
     time_msc: int
     reason: int = 3
+
+
+def aggregate_positions(positions: Iterable[Position]) -> list[Position]:
+    """One stand-in position per (symbol, side) at the volume-weighted open price.
+
+    Profit and margin are linear in volume x open price within a symbol and side, so the account
+    figures cost one calculation per group, not per position (1000 positions on one account stay
+    cheap); totals may differ from the sum of per-position roundings by a cent or so.
+    """
+    groups: dict[tuple[str, int], tuple[Decimal, Decimal]] = {}
+    for p in positions:
+        volume, weighted = groups.get((p.symbol, p.type), (ZERO, ZERO))
+        groups[(p.symbol, p.type)] = (volume + p.volume, weighted + p.volume * p.price_open)
+    return [
+        Position(0, 0, symbol, side, volume, weighted / volume, ZERO, ZERO, 0, "", 0, 0)
+        for (symbol, side), (volume, weighted) in groups.items()
+        if volume
+    ]
