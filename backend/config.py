@@ -19,7 +19,9 @@ ENV_FILE = BACKEND_DIR / ".env"
 # Values shipped in config/backend.env.example and docs: fine for a laptop, refused in production.
 DEV_SECRET_KEY = "dev-secret-key-change-me-in-production"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-change-me-in-production"
-DEV_ENCRYPTION_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # b"dev-only-key-do-not-use-in-prod!"
+DEV_ENCRYPTION_KEY = (
+    "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # b"dev-only-key-do-not-use-in-prod!"
+)
 KNOWN_WEAK_SECRETS = frozenset(
     {
         "",
@@ -40,11 +42,27 @@ class ConfigError(RuntimeError):
     """The configuration cannot run: the message names the variable."""
 
 
-def _env() -> dict[str, str]:
+class _Env(dict[str, str]):
+    """Environment values that remember which names the loader read."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def _env() -> _Env:
     """The process environment over backend/.env (the environment wins, as systemd expects)."""
     values = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
     values.update(os.environ)
-    return values
+    return _Env(values)
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -120,7 +138,12 @@ def check_production_secrets(env: dict[str, str]) -> None:
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the Flask config mapping from the environment (and test overrides)."""
+    """Build the Flask config mapping from the environment (and test overrides).
+
+    An override named like an environment variable is applied as that variable, so it is parsed
+    and checked the same way (``ENCRYPTION_KEY="..."`` becomes 32 bytes); other overrides
+    (``SQLALCHEMY_DATABASE_URI``, ``LOG_DIR`` as a Path) are set as given.
+    """
     env = _env()
     if overrides:
         env.update({k: str(v) for k, v in overrides.items() if isinstance(v, str | int | bool)})
@@ -170,7 +193,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MT5_ALLOWED_TERMINALS": [
             t.strip() for t in env.get("MT5_ALLOWED_TERMINALS", "").split(",") if t.strip()
         ],
-        "MT5_SIM_DB": str(resolve_path(env.get("MT5_SIM_DB") or str(sqlite_default.parent / "mt5_sim.sqlite"))),
+        "MT5_SIM_DB": str(
+            resolve_path(env.get("MT5_SIM_DB") or str(sqlite_default.parent / "mt5_sim.sqlite"))
+        ),
         "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
         "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
@@ -183,5 +208,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
     }
     if overrides:
-        config.update(overrides)
+        config.update(
+            {
+                k: v
+                for k, v in overrides.items()
+                if not (k in env.read and isinstance(v, str | int | bool))
+            }
+        )
     return config
