@@ -25,6 +25,22 @@ anything else      USD                         XAUUSD, XAUUSD.1oz, EURUSD, GBPUS
                                                GBPJPY, EURGBP, EURJPY, USDTHB, US30
 =================  ==========================  ======================================
 
+A login is unique per broker: logging in to an existing login with another server name or
+password fails with RES_E_AUTH_FAILED (-6).
+
+Latency and faults: every terminal call sleeps ``latency_ms`` (the broker's, or the terminal's
+override) before it takes the broker lock, so different accounts overlap. ``inject_fault(login,
+kind, count=1, call="order_send", delay_s=0)``: "timeout" sleeps ``delay_s`` then raises
+``TimeoutError`` without reaching the broker; "none" returns None with last_error
+(-10001, "IPC send failed"); "drop_after_fill" executes the call, then raises ``ConnectionError``.
+``set_trade_allowed(login, False)`` turns AutoTrading off: ``terminal_info().trade_allowed`` is
+False and ``order_send`` returns None with last_error -8.
+
+Persistence: accounts, orders, positions and deals are written through to SQLite (WAL,
+synchronous=NORMAL) before each call returns; quotes are saved by ``set_quote`` and ``close``.
+A Broker keeps its state in memory, so one SQLite file belongs to one process at a time (give a
+terminal node its own file). Expiration of pending orders is not simulated.
+
 Simplifications: no swaps, commissions or stop-out; hedged positions' margins simply add up;
 stop-limit orders and TRADE_ACTION_CLOSE_BY answer 10013; triggered orders and stops fill at
 the quote that crossed them (no slippage beyond it).
