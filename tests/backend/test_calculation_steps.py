@@ -205,6 +205,9 @@ TICK_VALUE_CASES = [
     # USDJPY is its own conversion pair: converts at the close price, 100 / 149.5
     (make_fx_spec("USDJPY", tick_size=D("0.001"), point=D("0.001")), "USD", D("149.5"),
      D("0.001") * D("100000") / D("149.5")),
+    # USDJPY on THB: JPY -> USD at the close price (own pair), then USD -> THB at USDTHB
+    (make_fx_spec("USDJPY", tick_size=D("0.001"), point=D("0.001")), "THB", D("149.5"),
+     D("0.001") * D("100000") / D("149.5") * D("36.50")),
     # futures: the given tick value, whatever tick_size x contract_size would say
     (make_spec(calc_mode=CALC_MODE_FUTURES, tick_value=D("12.50")), "USD", None, D("12.50")),
 ]
