@@ -19,6 +19,7 @@ ENV_FILE = BACKEND_DIR / ".env"
 # Values shipped in config/backend.env.example and docs: fine for a laptop, refused in production.
 DEV_SECRET_KEY = "dev-secret-key-change-me-in-production"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-change-me-in-production"
+DEV_API_KEY_PEPPER = "dev-api-key-pepper-change-me-in-production"
 DEV_ENCRYPTION_KEY = (
     "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # b"dev-only-key-do-not-use-in-prod!"
 )
@@ -28,6 +29,7 @@ KNOWN_WEAK_SECRETS = frozenset(
         DEV_SECRET_KEY,
         DEV_JWT_SECRET_KEY,
         DEV_ENCRYPTION_KEY,
+        DEV_API_KEY_PEPPER,
         "your-secret-key",
         "your-jwt-secret",
         "your-encryption-key",
@@ -124,7 +126,7 @@ def check_production_secrets(env: dict[str, str]) -> None:
         SecretCheck("SECRET_KEY", env.get("SECRET_KEY", ""), 32),
         SecretCheck("JWT_SECRET_KEY", env.get("JWT_SECRET_KEY", ""), 32),
         SecretCheck("ENCRYPTION_KEY", env.get("ENCRYPTION_KEY", ""), 40),
-        SecretCheck("API_KEY_PEPPER", env.get("API_KEY_PEPPER", env.get("SECRET_KEY", "")), 32),
+        SecretCheck("API_KEY_PEPPER", env.get("API_KEY_PEPPER") or env.get("SECRET_KEY", ""), 32),
     ):
         if check.value.strip() in KNOWN_WEAK_SECRETS:
             raise ConfigError(
