@@ -1,18 +1,32 @@
-"""The MT5 gateway: one adapter over the MetaTrader5 API, per-terminal locks, our own types."""
+"""The MT5 gateway's entry point: bind one to the app, read it back, report its health."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
+
+from services.mt5.gateway import MT5Gateway
 
 
-def init_gateway(app: Flask, gateway: Any) -> None:
+def init_gateway(app: Flask, gateway: Any = None) -> None:
+    """Store ``gateway`` (tests pass their own) or, when None, the default built from config."""
+    if gateway is None:
+        gateway = MT5Gateway.from_config(app.config)
+        # The app built it, so the app's end closes it (the simulated brokers flush their files).
+        weakref.finalize(app, gateway.close)
     app.extensions["mt5_gateway"] = gateway
 
 
+def get_gateway() -> MT5Gateway:
+    return current_app.extensions["mt5_gateway"]  # type: ignore[no-any-return]
+
+
 def gateway_health(app: Flask) -> dict[str, Any]:
+    """The default terminal: reachable, simulated or not (cheap; never raises)."""
     gateway = app.extensions.get("mt5_gateway")
+    terminal = app.config["MT5_DEFAULT_TERMINAL"]
     if gateway is None:
-        return {"ok": True, "default_terminal": app.config["MT5_DEFAULT_TERMINAL"], "checked": False}
-    return dict(gateway.health(app.config["MT5_DEFAULT_TERMINAL"]))
+        return {"ok": True, "terminal": terminal, "checked": False}
+    return dict(gateway.health(terminal))

@@ -1,0 +1,285 @@
+"""MT5Gateway: one adapter over the MetaTrader5 API for every terminal source; our types out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from errors import AppError, MT5Error, OrderOutcomeUnknown, ValidationFailed
+from services.mt5 import convert, symbols
+from services.mt5.sessions import RpycSettings, TerminalURL
+from services.mt5.slots import Slot
+from services.mt5.sources import NativeFactory, SimSettings, Sources
+from services.mt5.types import (
+    AccountRef,
+    AccountSnapshot,
+    Deal,
+    OrderRequest,
+    OrderResult,
+    Position,
+    SymbolSpec,
+    TaggedOrder,
+    TerminalStatus,
+    Tick,
+)
+
+# MT5 history is stamped in the broker's server time (often UTC+2/+3): widen the window by a day
+# each side when looking for a tag; the magic + comment pair is what identifies the order.
+HISTORY_PAD_S = 86_400
+HEALTH_LOCK_WAIT_S = 0.2
+
+
+class MT5Gateway:
+    """Every MT5 call of the product. Thread-safe: one lock per terminal session (per account on
+    ``sim://``), so calls on one terminal queue and different terminals run in parallel."""
+
+    def __init__(
+        self,
+        *,
+        sim: SimSettings,
+        rpyc: RpycSettings | None = None,
+        native_modules: NativeFactory | None = None,
+    ) -> None:
+        self.sources = Sources(sim, rpyc or RpycSettings(timeout_s=75), native_modules)
+        self._slots: dict[str, Slot] = {}
+        self._slots_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> MT5Gateway:
+        sim = SimSettings(
+            db_path=str(config["MT5_SIM_DB"]), latency_ms=int(config.get("MT5_SIM_LATENCY_MS", 0)),
+            seed=config.get("MT5_SIM_SEED"),
+        )  # fmt: skip
+        rpyc = RpycSettings(
+            timeout_s=float(config.get("MT5_CALL_TIMEOUT_S", 75)),
+            keyfile=config.get("MT5_RPYC_KEYFILE", ""),
+            certfile=config.get("MT5_RPYC_CERTFILE", ""),
+            ca_certs=config.get("MT5_RPYC_CA_CERTS", ""),
+        )  # fmt: skip
+        return cls(sim=sim, rpyc=rpyc, **kwargs)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def _slot(self, key: str, terminal: str) -> Slot:
+        with self._slots_lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = Slot(key, terminal, self.sources)
+            return slot
+
+    @contextmanager
+    def _attached(self, account: AccountRef, *, relogin: bool = False) -> Iterator[Slot]:
+        slot = self._slot(Sources.session_key(account), account.terminal)
+        with slot.lock:
+            slot.attach(account, relogin=relogin)
+            yield slot
+
+    def broker(self, name: str = "default") -> Any:
+        """The simulated broker ``sim://name`` (tests and the admin CLI set quotes through it)."""
+        return self.sources.brokers.get(name)
+
+    # -- account ----------------------------------------------------------------------------
+
+    def connect(self, account: AccountRef) -> tuple[AccountSnapshot, TerminalStatus, float]:
+        """initialize + login (re-checks the credentials); latency_ms = one terminal round trip."""
+        with self._attached(account, relogin=True) as slot:
+            snapshot = self._snapshot(slot, account)
+            started = time.perf_counter()
+            raw_terminal = slot.expect("terminal_info")
+            latency_ms = (time.perf_counter() - started) * 1000
+            status = convert.terminal_status(
+                raw_terminal, url=account.terminal, simulated=slot.session.simulated
+            )
+        return snapshot, status, round(latency_ms, 3)
+
+    def account_snapshot(self, account: AccountRef) -> AccountSnapshot:
+        with self._attached(account) as slot:
+            return self._snapshot(slot, account)
+
+    def _snapshot(self, slot: Slot, account: AccountRef) -> AccountSnapshot:
+        snapshot = convert.account_snapshot(slot.expect("account_info"))
+        slot.session.currencies[account.login] = snapshot.currency
+        return snapshot
+
+    # -- symbols ----------------------------------------------------------------------------
+
+    def resolve_symbol(self, account: AccountRef, symbol: str) -> str:
+        with self._attached(account) as slot:
+            return self._resolve(slot, account, symbol)
+
+    def _resolve(self, slot: Slot, account: AccountRef, symbol: str) -> str:
+        session = slot.session
+        currency = session.currencies.get(account.login)
+        if currency is None:
+            currency = self._snapshot(slot, account).currency
+        cent = symbols.is_cent_currency(currency)
+        key = (account.server, symbol, tuple(sorted(account.symbol_map.items())), cent)
+        if key not in session.resolved:
+            names = session.names.get(account.server)
+            if names is None:
+                found, last_error = session.symbol_names()
+                if found is None:
+                    raise MT5Error("The terminal did not list its symbols.", last_error=last_error)
+                names = session.names[account.server] = found
+            session.resolved[key] = symbols.resolve(
+                symbol, names, symbol_map=account.symbol_map, cent=cent
+            )
+        return session.resolved[key]
+
+    def symbol_spec(self, account: AccountRef, symbol: str) -> SymbolSpec:
+        with self._attached(account) as slot:
+            name = self._resolve(slot, account, symbol)
+            spec = convert.symbol_spec(self._symbol_info(slot, name))
+            slot.session.fillings[(account.server, name)] = spec.filling_mode
+            return spec
+
+    def _symbol_info(self, slot: Slot, name: str) -> dict[str, Any]:
+        raw, _ = slot.call("symbol_info", name)
+        if raw is None or not raw.get("select", True):
+            # Not in Market Watch: the terminal keeps no quotes for it until selected.
+            slot.expect("symbol_select", name, True)
+            raw = slot.expect("symbol_info", name)
+        return dict(raw)
+
+    def tick(self, account: AccountRef, symbol: str) -> Tick:
+        with self._attached(account) as slot:
+            name = self._resolve(slot, account, symbol)
+            return convert.tick(name, self._tick(slot, name))
+
+    def _tick(self, slot: Slot, name: str) -> dict[str, Any]:
+        raw, _ = slot.call("symbol_info_tick", name)
+        if raw is None:
+            slot.expect("symbol_select", name, True)
+            raw = slot.expect("symbol_info_tick", name)
+        return dict(raw)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def send_order(self, account: AccountRef, request: OrderRequest) -> OrderResult:
+        """order_send as asked; any retcode comes back as is (the executor classifies it).
+
+        None, a timeout or a lost link during order_send raise OrderOutcomeUnknown: the order may
+        have landed, so the caller must look for its tag (``find_tagged``) before resending.
+        """
+        with self._attached(account) as slot:
+            wire_request = self._wire_request(slot, account, request)
+            try:
+                raw, last_error = slot.call("order_send", request=wire_request)
+            except AppError as exc:
+                raise OrderOutcomeUnknown(
+                    details={"terminal": account.terminal, "reason": exc.code}
+                ) from exc
+            except Exception as exc:  # anything after the request left: outcome unknown
+                raise OrderOutcomeUnknown(
+                    details={"terminal": account.terminal, "reason": type(exc).__name__}
+                ) from exc
+        if raw is None:
+            raise OrderOutcomeUnknown(last_error=last_error, details={"terminal": account.terminal})
+        return convert.order_result(raw, position=request.position or 0)
+
+    def _wire_request(self, slot: Slot, account: AccountRef, order: OrderRequest) -> dict[str, Any]:
+        if order.order_type == "market":
+            price = order.price if order.price is not None else self._market_price(slot, order)
+            mask = slot.session.fillings.get((account.server, order.symbol))
+            if mask is None:
+                mask = int(self._symbol_info(slot, order.symbol).get("filling_mode", 0))
+                slot.session.fillings[(account.server, order.symbol)] = mask
+            return convert.build_request(
+                order, price=price, filling=convert.filling_for(mask, "market")
+            )
+        if order.price is None:
+            raise ValidationFailed("A pending order needs a price.", details={"field": "price"})
+        filling = convert.filling_for(0, order.order_type)
+        return convert.build_request(order, price=order.price, filling=filling)
+
+    def _market_price(self, slot: Slot, order: OrderRequest) -> Decimal:
+        quote = convert.tick(order.symbol, self._tick(slot, order.symbol))
+        return quote.ask if order.side == "buy" else quote.bid
+
+    def find_tagged(
+        self, account: AccountRef, *, magic: int, comment: str, since: datetime
+    ) -> TaggedOrder | None:
+        """The order an earlier send made, found by magic + comment, or None if it never landed."""
+        date_from = int(since.timestamp()) - HISTORY_PAD_S
+        date_to = int(time.time()) + HISTORY_PAD_S
+
+        def tagged(raw: dict[str, Any]) -> bool:
+            return int(raw["magic"]) == magic and convert.same_tag(str(raw["comment"]), comment)
+
+        with self._attached(account) as slot:
+            for deal in slot.records("history_deals_get", date_from, date_to):
+                if int(deal["type"]) in (0, 1) and tagged(deal):
+                    return convert.tagged_from_deal(deal)
+            for position in slot.records("positions_get"):
+                if tagged(position):
+                    return convert.tagged_from_position(position)
+            for order in slot.records("orders_get"):
+                if tagged(order):
+                    return convert.tagged_from_order(order)
+            for order in slot.records("history_orders_get", date_from, date_to):
+                if tagged(order):
+                    return convert.tagged_from_order(order)
+        return None
+
+    def positions(self, account: AccountRef, symbol: str | None = None) -> list[Position]:
+        with self._attached(account) as slot:
+            if symbol is None:
+                raw = slot.records("positions_get")
+            else:
+                raw = slot.records("positions_get", symbol=self._resolve(slot, account, symbol))
+        return [convert.position(p) for p in raw]
+
+    def deals(self, account: AccountRef, date_from: datetime, date_to: datetime) -> list[Deal]:
+        span = (int(date_from.timestamp()), int(date_to.timestamp()))
+        with self._attached(account) as slot:
+            raw = slot.records("history_deals_get", *span)
+        return [convert.deal(d) for d in raw]
+
+    # -- health and shutdown ----------------------------------------------------------------
+
+    def health(self, terminal_url: str) -> dict[str, Any]:
+        """Is this terminal reachable? Cheap, never raises, never waits behind a busy terminal."""
+        report: dict[str, Any] = {"ok": False, "terminal": terminal_url, "simulated": False,
+                                  "connected": False}  # fmt: skip
+        try:
+            where = TerminalURL.parse(terminal_url)
+            if where.scheme == "sim":
+                broker = self.sources.brokers.get(where.target)
+                report.update(
+                    ok=True, simulated=True, connected=True, accounts=len(broker.accounts)
+                )
+                return report
+            report.update(self._probe(terminal_url))
+        except AppError as exc:
+            report.update(error={"code": exc.code, "message": exc.message})
+        except Exception as exc:  # health must answer whatever happened
+            report.update(error={"code": "mt5_error", "message": type(exc).__name__})
+        return report
+
+    def _probe(self, terminal_url: str) -> dict[str, Any]:
+        slot = self._slot(terminal_url, terminal_url)
+        if not slot.lock.acquire(timeout=HEALTH_LOCK_WAIT_S):
+            return {"ok": True, "connected": True, "busy": True}  # in use, so alive
+        try:
+            session = slot.session
+            report = {"ok": True, "simulated": session.simulated, "connected": True}
+            if session.initialized:
+                info = slot.expect("terminal_info")
+                report.update(connected=bool(info.get("connected")), build=info.get("build"))
+            return report
+        finally:
+            slot.lock.release()
+
+    def close(self) -> None:
+        """Shut every session down and close the simulated brokers' files."""
+        with self._slots_lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            with slot.lock:
+                slot.drop()
+        self.sources.close()

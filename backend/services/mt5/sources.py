@@ -1,0 +1,117 @@
+"""Where terminal sessions come from: simulated brokers, terminal nodes, the native package."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.mt5.sessions import (
+    ModuleSession,
+    NativeModules,
+    RpycSettings,
+    TerminalSession,
+    TerminalURL,
+    open_rpyc,
+)
+from services.mt5.types import AccountRef
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    db_path: str  # the "default" broker's SQLite file; other names get a sibling file
+    latency_ms: int = 0
+    seed: int | None = None
+
+
+def sim_db_path(base: str, name: str) -> str:
+    """``sim://default`` uses MT5_SIM_DB itself; ``sim://demo2`` uses ``<stem>.demo2<suffix>``."""
+    if name == "default" or base == ":memory:":
+        return base
+    path = Path(base)
+    return str(path.with_name(f"{path.stem}.{name}{path.suffix or '.sqlite'}"))
+
+
+class SimBrokers:
+    """The simulated brokers by name, opened on first use (constructing the gateway is free)."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._brokers: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            broker = self._brokers.get(name)
+            if broker is None:
+                from services.mt5.simulator import Broker
+
+                broker = Broker(
+                    sim_db_path(self.settings.db_path, name), name=name,
+                    seed=self.settings.seed, latency_ms=self.settings.latency_ms,
+                )  # fmt: skip
+                self._brokers[name] = broker
+            return broker
+
+    def opened(self) -> list[str]:
+        with self._lock:
+            return list(self._brokers)
+
+    def close(self) -> None:
+        with self._lock:
+            brokers, self._brokers = list(self._brokers.values()), {}
+        for broker in brokers:
+            broker.close()
+
+
+NativeFactory = Callable[[str], Any]
+
+
+class Sources:
+    """Opens sessions: one per account on ``sim://``, one per terminal URL otherwise."""
+
+    def __init__(
+        self,
+        sim: SimSettings,
+        rpyc: RpycSettings,
+        native_modules: NativeFactory | None = None,
+    ) -> None:
+        self.brokers = SimBrokers(sim)
+        self.rpyc = rpyc
+        self.native_modules: NativeFactory = native_modules or NativeModules()
+
+    @staticmethod
+    def session_key(account: AccountRef) -> str:
+        # A simulated terminal per account, as production runs one terminal per account.
+        if account.terminal.startswith("sim://"):
+            return f"{account.terminal}#{account.login}"
+        return account.terminal
+
+    def open(self, terminal: str, key: str) -> TerminalSession:
+        where = TerminalURL.parse(terminal)
+        if where.scheme == "sim":
+            from services.mt5.simulator import make_module
+
+            module = make_module(self.brokers.get(where.target))
+            return ModuleSession(key=key, simulated=True, module=module)
+        if where.scheme == "native":
+            module = self.native_modules(where.target)
+            simulated = bool(getattr(module, "broker", None))
+            return ModuleSession(
+                key=key, simulated=simulated, module=module, init_args=(where.target,)
+            )
+        return open_rpyc(key, where, self.rpyc)
+
+    def release(self, session: TerminalSession) -> None:
+        """Forget a session (closed or broken); the native package may attach elsewhere after."""
+        with contextlib.suppress(Exception):  # a broken session may not close cleanly
+            session.close()
+        release = getattr(self.native_modules, "release", None)
+        if release is not None and session.key.startswith("native://"):
+            release(session.key.removeprefix("native://"))
+
+    def close(self) -> None:
+        self.brokers.close()
