@@ -62,6 +62,7 @@ class StrictJSONProvider(DefaultJSONProvider):
     """Decimals in as Decimal and out as decimal strings; never through float."""
 
     sort_keys = False
+    default_for_sse = staticmethod(_default)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads_strict(s)

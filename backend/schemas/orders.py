@@ -1,0 +1,159 @@
+"""Schemas for send_orders, broadcast_orders and the dispatch status they report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import Schema, fields
+from apiflask.validators import Length, OneOf, Range
+from marshmallow import ValidationError, validates_schema
+
+from schemas.accounts import SYMBOL_RULE
+from schemas.fields import DecimalString, StrictInteger
+
+PRICE_NOTE = "Decimal string or JSON number; must lie on the symbol's tick grid."
+ROW_STATUSES = ["pending", "in_flight", "executed", "failed", "expired", "cancelled"]
+
+
+class TakeProfitIn(Schema):
+    price = DecimalString(required=True, positive=True, metadata={"description": PRICE_NOTE})
+    share_percent = DecimalString(
+        required=True, positive=True, max_places=2, validate=Range(min=0, max=100, min_inclusive=False)
+    )
+
+
+class RiskIn(Schema):
+    percent = DecimalString(positive=True, max_places=4, validate=Range(max=100))
+    amount = DecimalString(positive=True, max_places=8)
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **_: Any) -> None:
+        if ("percent" in data) == ("amount" in data):
+            raise ValidationError("Give exactly one of percent or amount.", "_schema")
+
+
+class OrderFields(Schema):
+    symbol = fields.String(required=True, validate=SYMBOL_RULE)
+    side = fields.String(required=True, validate=OneOf(["buy", "sell"]))
+    order_type = fields.String(load_default="market", validate=OneOf(["market", "limit", "stop"]))
+    price = DecimalString(positive=True, metadata={"description": "Required for limit/stop orders; "
+                                                   "for market orders the reference price for `deviation`."})
+    stop_loss = DecimalString(positive=True, metadata={"description": PRICE_NOTE})
+    take_profits = fields.List(fields.Nested(TakeProfitIn), validate=Length(max=10))
+    volume = DecimalString(positive=True, max_places=4, metadata={"description": "Lots for every target."})
+    risk = fields.Nested(RiskIn, metadata={"description": "Size each target by risk instead of a volume."})
+    deviation = StrictInteger(load_default=20, validate=Range(min=0, max=10_000),
+                              metadata={"description": "Maximum slippage in points."})
+    comment = fields.String(load_default=None, allow_none=True, validate=Length(max=20))
+
+
+class SendOrdersIn(OrderFields):
+    account_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), required=True,
+                              validate=Length(min=1, max=100))
+    expires_in_s = StrictInteger(load_default=30, validate=Range(min=1, max=86_400))
+    wait_s = DecimalString(load_default=None, non_negative=True, max_places=3, validate=Range(max=30),
+                           metadata={"description": "Wait up to this many seconds for results (default 10)."})
+
+
+class TargetsIn(Schema):
+    all = fields.Boolean()
+    user_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000))
+    account_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000))
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        chosen = [k for k in ("all", "user_ids", "account_ids") if data.get(k)]
+        if len(chosen) != 1:
+            raise ValidationError("Give exactly one of all: true, user_ids or account_ids.", "_schema")
+
+
+class SizingIn(Schema):
+    mode = fields.String(required=True, validate=OneOf(
+        ["account_risk", "risk_percent", "fixed_volume", "multiplier"]))
+    percent = DecimalString(positive=True, max_places=4, validate=Range(max=100))
+    volume = DecimalString(positive=True, max_places=4)
+    default_percent = DecimalString(positive=True, max_places=4, validate=Range(max=100),
+                                    metadata={"description": "account_risk: for accounts without their own."})
+
+    @validates_schema
+    def _figures(self, data: dict[str, Any], **_: Any) -> None:
+        mode = data.get("mode")
+        if mode == "risk_percent" and "percent" not in data:
+            raise ValidationError("risk_percent sizing needs percent.", "percent")
+        if mode == "multiplier" and "volume" not in data:
+            raise ValidationError("multiplier sizing needs volume.", "volume")
+
+
+class BroadcastIn(Schema):
+    targets = fields.Nested(TargetsIn, required=True)
+    order = fields.Nested(OrderFields, required=True)
+    sizing = fields.Nested(SizingIn)
+    expires_in_s = StrictInteger(load_default=60, validate=Range(min=1, max=86_400))
+
+
+class TargetOut(Schema):
+    row_id = fields.Integer()
+    account_id = fields.Integer()
+    user_id = fields.Integer()
+    leg = fields.Integer()
+    symbol = fields.String(allow_none=True)
+    volume = DecimalString(allow_none=True)
+    status = fields.String(metadata={"enum": ROW_STATUSES})
+    retcode = fields.Integer(allow_none=True)
+    order = fields.Integer(allow_none=True)
+    deal = fields.Integer(allow_none=True)
+    position = fields.Integer(allow_none=True)
+    price = DecimalString(allow_none=True)
+    filled_volume = DecimalString(allow_none=True)
+    attempts = fields.Integer()
+    latency_ms = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    executed_at = fields.DateTime(allow_none=True)
+
+
+class DispatchOut(Schema):
+    dispatch_id = fields.Integer()
+    kind = fields.String(metadata={"enum": ["orders", "broadcast"]})
+    status = fields.String(metadata={"enum": ["pending", "in_progress", "completed", "partial",
+                                              "failed", "expired", "cancelled"]})
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    targets = fields.List(fields.Nested(TargetOut))
+
+
+class BroadcastCreatedOut(Schema):
+    broadcast_id = fields.Integer()
+    targets = fields.Integer(metadata={"description": "Rows created (target accounts x legs)."})
+    accounts = fields.Integer()
+    status = fields.String()
+
+
+class BroadcastSummaryOut(Schema):
+    broadcast_id = fields.Integer()
+    status = fields.String()
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    creator_id = fields.Integer()
+    symbol = fields.String()
+    side = fields.String()
+
+
+class BroadcastListOut(Schema):
+    broadcasts = fields.List(fields.Nested(BroadcastSummaryOut))
+
+
+class BroadcastStatusQuery(Schema):
+    broadcast_id = fields.Integer(validate=Range(min=1, max=2**31))
+    page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=100, validate=Range(min=1, max=1000))
+
+
+class DispatchQuery(Schema):
+    page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=100, validate=Range(min=1, max=1000))

@@ -1,0 +1,157 @@
+"""Scale-out executor: Celery workers run ledger rows; a task carries row ids only.
+
+Celery's own retries are off (the ledger's retcode policy decides), ``acks_late`` is on and
+the prefetch is 1, so a lost worker costs at most the rows it held, which the sweeper recovers
+from the ledger. Start a worker with ``make worker`` (or ``celery -A workers.celery_app worker``
+from ``backend/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery, signals
+from flask import Flask
+
+from config import load_config
+from extensions import db
+from workers import store
+from workers.execution import execute_job
+from workers.jobs import load_jobs
+
+logger = logging.getLogger("workers.celery")
+
+celery = Celery("mt5_ledger")
+celery.conf.update(
+    broker_url=load_config()["CELERY_BROKER_URL"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    task_default_queue="ledger",
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+_worker_app: Flask | None = None
+_worker_lock = threading.Lock()
+OWNER = store.new_owner_id()
+SWEEP_INTERVAL_S = 5.0
+REDRIVE_AFTER_S = 30
+
+
+def worker_app() -> Flask:
+    """The Flask app of this worker process, built once (database, gateway, secret box)."""
+    global _worker_app
+    with _worker_lock:
+        if _worker_app is None:
+            from app import create_app
+
+            _worker_app = create_app({"EXECUTOR": "celery", "EXECUTOR_AUTOSTART": False})
+    return _worker_app
+
+
+@celery.task(name="ledger.execute_rows", acks_late=True, max_retries=0)
+def execute_rows(row_ids: Sequence[int]) -> int:
+    """Claim what can be claimed of these rows, execute, record, chain each account's next row."""
+    app = worker_app()
+    with app.app_context():
+        try:
+            claimed = store.claim_rows(db.session, owner=OWNER, row_ids=list(row_ids))
+            jobs = load_jobs(db.session, claimed, app.extensions["secret_box"])
+            gateway = app.extensions["mt5_gateway"]
+            hooks = app.config.get("EXECUTOR_HOOKS")
+            outcomes = [execute_job(job, gateway, hooks=hooks) for job in jobs]
+            store.record_outcomes(db.session, outcomes, owner=OWNER)
+            following = store.next_heads_for_accounts(db.session, [job.account_id for job in jobs])
+        finally:
+            db.session.remove()
+    enqueue_rows(following)
+    return len(claimed)
+
+
+def enqueue_rows(row_ids: Sequence[int]) -> None:
+    for row_id in row_ids:
+        execute_rows.delay([row_id])
+
+
+def sweep_once(app: Flask) -> int:
+    with app.app_context():
+        try:
+            store.recover_abandoned(db.session)
+            store.expire_overdue(db.session)
+            heads = store.pending_heads(db.session, older_than_s=REDRIVE_AFTER_S)
+        finally:
+            db.session.remove()
+    enqueue_rows(heads)
+    return len(heads)
+
+
+def _sweeper_loop() -> None:
+    app = worker_app()
+    while True:
+        try:
+            sweep_once(app)
+        except Exception:
+            logger.exception("sweeper pass failed")
+        time.sleep(SWEEP_INTERVAL_S)
+
+
+@signals.worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    """Recover at start-up (a restarted worker finds its predecessor's rows), then periodically."""
+    app = worker_app()
+    with app.app_context():
+        store.recover_abandoned(db.session)
+        heads = store.pending_heads(db.session)
+        db.session.remove()
+    enqueue_rows(heads)
+    threading.Thread(target=_sweeper_loop, name="ledger-sweeper", daemon=True).start()
+
+
+class CeleryExecutor:
+    """The web side in scale-out: after commit, one task per row of the dispatch."""
+
+    kind = "celery"
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        celery.conf.broker_url = app.config["CELERY_BROKER_URL"]
+
+    def start(self) -> None:
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        return None
+
+    def submit_dispatch(self, dispatch_id: int) -> None:
+        with self.app.app_context():
+            from sqlalchemy import select
+
+            from models import BroadcastQueue
+
+            row_ids = list(
+                db.session.scalars(
+                    select(BroadcastQueue.id)
+                    .where(BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.status == "pending")
+                    .order_by(BroadcastQueue.id)
+                )
+            )
+        enqueue_rows(row_ids)
+
+    def wait_changed(self, timeout: float) -> None:
+        time.sleep(min(timeout, 0.05))
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "running": True, "broker": _redacted(self.app.config["CELERY_BROKER_URL"])}
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}"

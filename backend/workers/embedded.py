@@ -1,0 +1,222 @@
+"""The embedded executor: a thread pool in the server process, one ledger thread, a sweeper.
+
+Threads in the pool only talk to terminals (``execute_job``); every database write goes through
+one ledger thread, which claims rows, records outcomes in batches (one transaction for all that
+finished since the last write) and chains each account's next row. That keeps SQLite to a single
+writer here and makes a 1000-target fan-out a handful of transactions instead of thousands.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from extensions import db
+from workers import store
+from workers.execution import RowJob, execute_job
+from workers.jobs import load_jobs
+
+logger = logging.getLogger("workers.embedded")
+
+SWEEP_INTERVAL_S = 5.0
+
+
+@dataclass
+class _Inbox:
+    dispatches: set[int] = field(default_factory=set)
+    rows: set[int] = field(default_factory=set)
+    outcomes: list[store.RowOutcome] = field(default_factory=list)
+    sweep: bool = False
+
+
+class ThreadExecutor:
+    """Runs ledger rows on a thread pool; safe to lose: the ledger table is the queue."""
+
+    kind = "threads"
+
+    def __init__(self, app: Flask, *, threads: int, gateway_getter: Callable[[], Any],
+                 sweep_interval_s: float = SWEEP_INTERVAL_S,
+                 hooks: Callable[[str, RowJob], None] | None = None) -> None:
+        self.app = app
+        self.threads = threads
+        self.owner = store.new_owner_id()
+        self._gateway = gateway_getter
+        self._hooks = hooks
+        self._sweep_interval = sweep_interval_s
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._changed = threading.Condition()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._accounts: dict[int, int] = {}  # claimed row id -> account id (ledger thread only)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ledger-exec")
+            self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
+            self._thread.start()
+        self._inbox.put(("sweep", None))
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            thread, pool = self._thread, self._pool
+            self._thread = None
+        if thread is None:
+            return
+        self._stopping.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)  # running sends finish and report
+        self._inbox.put(("stop", None))
+        thread.join(timeout)
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "running": self.running, "threads": self.threads,
+                "in_flight": self._in_flight, "owner": self.owner}
+
+    # --- what the services call --------------------------------------------------------------
+
+    def submit_dispatch(self, dispatch_id: int) -> None:
+        """Wake the executor right after the dispatch's transaction committed."""
+        self.start()
+        self._inbox.put(("dispatch", dispatch_id))
+
+    def submit_rows(self, row_ids: Iterable[int]) -> None:
+        self.start()
+        self._inbox.put(("rows", list(row_ids)))
+
+    def wait_changed(self, timeout: float) -> None:
+        """Block until some outcome was recorded (or timeout) — for callers waiting on results."""
+        with self._changed:
+            self._changed.wait(timeout)
+
+    # --- the ledger thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sweep = 0.0
+        with self.app.app_context():
+            while True:
+                timeout = max(0.0, next_sweep - time.monotonic())
+                inbox = self._collect(timeout)
+                if inbox is None:
+                    break
+                if inbox.sweep or time.monotonic() >= next_sweep:
+                    inbox.rows.update(self._sweep())
+                    next_sweep = time.monotonic() + self._sweep_interval
+                try:
+                    self._handle(inbox)
+                except Exception:
+                    logger.exception("ledger thread: batch failed; the sweeper will re-drive it")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+            self._give_back_unstarted()
+
+    def _collect(self, timeout: float) -> _Inbox | None:
+        inbox = _Inbox()
+        try:
+            items = [self._inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return inbox
+        while True:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        for kind, value in items:
+            if kind == "stop":
+                self._record(inbox.outcomes)
+                return None
+            if kind == "dispatch":
+                inbox.dispatches.add(value)
+            elif kind == "rows":
+                inbox.rows.update(value)
+            elif kind == "outcome":
+                inbox.outcomes.append(value)
+            elif kind == "sweep":
+                inbox.sweep = True
+        return inbox
+
+    def _handle(self, inbox: _Inbox) -> None:
+        session = db.session
+        claimed: list[int] = []
+        if inbox.outcomes:
+            accounts = self._record(inbox.outcomes)
+            if accounts:
+                claimed += store.claim_rows(session, owner=self.owner, account_ids=sorted(accounts))
+        for dispatch_id in sorted(inbox.dispatches):
+            claimed += store.claim_rows(session, owner=self.owner, dispatch_id=dispatch_id)
+        if inbox.rows:
+            claimed += store.claim_rows(session, owner=self.owner, row_ids=sorted(inbox.rows))
+        if claimed:
+            self._start_jobs(load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"]))
+
+    def _record(self, outcomes: list[store.RowOutcome]) -> set[int]:
+        if not outcomes:
+            return set()
+        store.record_outcomes(db.session, outcomes, owner=self.owner)
+        with self._lock:
+            self._in_flight -= len(outcomes)
+        with self._changed:
+            self._changed.notify_all()
+        accounts = {self._accounts.pop(o.row_id, None) for o in outcomes}
+        return {a for a in accounts if a is not None}
+
+    def _start_jobs(self, jobs: list[RowJob]) -> None:
+        pool = self._pool
+        if pool is None or self._stopping.is_set():
+            store.release_rows(db.session, [j.row_id for j in jobs], owner=self.owner)
+            return
+        with self._lock:
+            self._in_flight += len(jobs)
+        for job in jobs:
+            self._accounts[job.row_id] = job.account_id
+            try:
+                pool.submit(self._execute, job)
+            except RuntimeError:  # the pool shut down meanwhile: hand the row back untouched
+                store.release_rows(db.session, [job.row_id], owner=self.owner)
+
+    def _execute(self, job: RowJob) -> None:
+        outcome = execute_job(job, self._gateway(), hooks=self._hooks)
+        self._inbox.put(("outcome", outcome))
+
+    def _sweep(self) -> list[int]:
+        session = db.session
+        recovered = store.recover_abandoned(session)
+        expired = store.expire_overdue(session)
+        heads = store.pending_heads(session)
+        if recovered or expired:
+            logger.info("sweeper: %s abandoned row(s) re-driven, %s expired", recovered, expired)
+            with self._changed:
+                self._changed.notify_all()
+        return heads
+
+    def _give_back_unstarted(self) -> None:
+        """Record outcomes that arrived with the stop signal (the pool has drained by then)."""
+        leftovers: list[store.RowOutcome] = []
+        while True:
+            try:
+                kind, value = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "outcome":
+                leftovers.append(value)
+        if leftovers:
+            self._record(leftovers)
