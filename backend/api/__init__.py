@@ -6,7 +6,7 @@ from apiflask import APIFlask
 
 
 def register_api(app: APIFlask) -> None:
-    from api import accounts, audit, auth, broadcast, orders, status, users
+    from api import accounts, audit, auth, broadcast, calculator, orders, status, users
 
-    for module in (status, auth, users, accounts, audit, orders, broadcast):
+    for module in (status, auth, users, accounts, audit, orders, broadcast, calculator):
         app.register_blueprint(module.bp)
