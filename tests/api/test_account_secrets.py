@@ -90,7 +90,7 @@ def test_ciphertext_copied_to_another_row_fails_to_decrypt(client, app):
 def _app_with_keys(tmp_path: Path, **keys: Any) -> Any:
     from app import create_app
 
-    return create_app(make_config(tmp_path, **keys))
+    return create_app(make_config(tmp_path, EXECUTOR_AUTOSTART=False, **keys))
 
 
 def _rotate(application: Any) -> Any:

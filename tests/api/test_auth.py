@@ -214,6 +214,7 @@ def limited_client(tmp_path, migrated_sqlite):
     config = make_config(
         tmp_path,
         RATELIMIT_ENABLED=True,
+        EXECUTOR_AUTOSTART=False,
         LOGIN_RATE_LIMIT="3 per minute",
         REGISTER_RATE_LIMIT="2 per minute",
     )

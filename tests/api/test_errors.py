@@ -123,7 +123,7 @@ def crashing_client(tmp_path, migrated_sqlite):
     from app import create_app
 
     shutil.copy(migrated_sqlite, tmp_path / "db.sqlite")
-    application = create_app(make_config(tmp_path))
+    application = create_app(make_config(tmp_path, EXECUTOR_AUTOSTART=False))
 
     @application.get("/api/test-crash")
     def crash():
