@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from services.mt5.gateway import MT5Gateway
+from services.mt5.types import AccountRef
 
 
 def init_gateway(app: Flask, gateway: Any = None) -> None:
@@ -30,3 +31,17 @@ def gateway_health(app: Flask) -> dict[str, Any]:
     if gateway is None:
         return {"ok": True, "terminal": terminal, "checked": False}
     return dict(gateway.health(terminal))
+
+
+def account_ref(account: Any, box: Any) -> AccountRef:
+    """What the gateway needs to reach ``account`` (an MT5Account row), its password decrypted."""
+    from services.accounts_service import account_password
+
+    return AccountRef(
+        account_id=account.id,
+        terminal=account.terminal,
+        login=int(account.login),
+        password=account_password(account, box),
+        server=account.server,
+        symbol_map=dict(account.symbol_map or {}),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -235,7 +236,8 @@ class MT5Gateway:
         return [convert.position(p) for p in raw]
 
     def deals(self, account: AccountRef, date_from: datetime, date_to: datetime) -> list[Deal]:
-        span = (int(date_from.timestamp()), int(date_to.timestamp()))
+        # MT5 takes whole seconds: widen to whole seconds so the edges stay inside the window.
+        span = (math.floor(date_from.timestamp()), math.ceil(date_to.timestamp()))
         with self._attached(account) as slot:
             raw = slot.records("history_deals_get", *span)
         return [convert.deal(d) for d in raw]

@@ -19,7 +19,7 @@ from rpyc.utils.factory import connect_stream
 from errors import MT5Unavailable
 from services.mt5 import wire
 
-SIM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+SIM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DEFAULT_RPYC_PORT = 18812
 CONNECT_TIMEOUT_S = 5
 LastError = tuple[int, str]
@@ -42,8 +42,10 @@ class TerminalURL:
         if scheme == "sim":
             name = rest or "default"
             if not SIM_NAME.match(name):
-                raise MT5Unavailable("A simulated terminal name is 1-40 letters, digits, - or _.",
-                                     details={"terminal": url})  # fmt: skip
+                raise MT5Unavailable(
+                    "A simulated terminal name is 1-64 letters, digits, ., - or _.",
+                    details={"terminal": url},
+                )
             return cls("sim", name)
         if scheme == "native":
             return cls("native", rest)
