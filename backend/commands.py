@@ -26,7 +26,11 @@ def create_user_command(username: str, email: str, role: str, password: str) -> 
         raise click.BadParameter("must be 8 to 128 characters", param_hint="--password")
     try:
         user = create_user(
-            session=db.session, username=username, email=email, password=password, role=role,
+            session=db.session,
+            username=username,
+            email=email,
+            password=password,
+            role=role,
             rounds=current_app.config["BCRYPT_ROUNDS"],
         )
     except AppError as exc:
@@ -54,6 +58,98 @@ def generate_key_command() -> None:
     from utils.security import generate_encryption_key
 
     click.echo(generate_encryption_key())
+
+
+def _sim_db(name: str, db: str | None) -> str:
+    from services.mt5.sources import sim_db_path
+
+    return db or sim_db_path(current_app.config["MT5_SIM_DB"], name)
+
+
+@mt5_cli.command("serve-simulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=18812, show_default=True, type=int)
+@click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
+@click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
+def serve_simulator_command(host: str, port: int, name: str, db: str | None) -> None:
+    """Serve a simulated broker as an RPyC terminal node (rpyc://HOST:PORT)."""
+    from services.mt5.simulator import node
+
+    path = _sim_db(name, db)
+    click.echo(f"simulated MT5 terminal node on rpyc://{host}:{port} (broker {name}, {path})")
+    node.serve(
+        path, host, port,
+        latency_ms=current_app.config["MT5_SIM_LATENCY_MS"],
+        seed=current_app.config["MT5_SIM_SEED"],
+    )  # fmt: skip
+
+
+@mt5_cli.command("sim-account")
+@click.argument("login", type=int)
+@click.option("--password", required=True)
+@click.option("--server", required=True)
+@click.option("--balance", default="10000", show_default=True, help="Deposit (or top-up).")
+@click.option("--currency", default=None, help="USD, USC, THB or EUR (default: the server's).")
+@click.option("--leverage", default=100, show_default=True, type=int)
+@click.option("--margin-mode", type=click.Choice(["hedging", "netting"]), default="hedging")
+@click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
+@click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
+def sim_account_command(
+    login: int, password: str, server: str, balance: str, currency: str | None, leverage: int,
+    margin_mode: str, name: str, db: str | None,
+) -> None:  # fmt: skip
+    """Create a simulated MT5 account, or fund an existing one with --balance.
+
+    Run it while the server is stopped: a running server keeps the broker's state in memory.
+    """
+    from decimal import Decimal
+
+    from services.mt5.simulator import Broker
+
+    broker = Broker(_sim_db(name, db), name=name)
+    try:
+        if login in broker.accounts:
+            broker.fund(login, Decimal(balance))
+            click.echo(f"funded {login} with {balance}; balance {broker.accounts[login].balance}")
+            return
+        account = broker.create_account(
+            login, password, server, balance=Decimal(balance), currency=currency,
+            leverage=leverage, margin_mode=0 if margin_mode == "netting" else 2,
+        )  # fmt: skip
+        click.echo(f"created {login} on {server}: {account.balance} {account.currency}, "
+                   f"1:{account.leverage}, {margin_mode}")  # fmt: skip
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        broker.close()
+
+
+@mt5_cli.command("set-quote")
+@click.argument("symbol")
+@click.argument("bid")
+@click.argument("ask")
+@click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
+@click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
+def set_quote_command(symbol: str, bid: str, ask: str, name: str, db: str | None) -> None:
+    """Set a simulated quote (saved; pending orders and SL/TP fire on it)."""
+    from decimal import Decimal, InvalidOperation
+
+    from services.mt5.simulator import Broker
+
+    try:
+        low, high = Decimal(bid), Decimal(ask)
+    except InvalidOperation as exc:
+        raise click.BadParameter("BID and ASK must be decimals") from exc
+    if low > high:
+        raise click.BadParameter("BID must not exceed ASK")
+    broker = Broker(_sim_db(name, db), name=name)
+    try:
+        if symbol not in broker.symbols:
+            raise click.ClickException(f"unknown symbol {symbol}")
+        broker.set_quote(symbol, low, high)
+        click.echo(f"{symbol} {low}/{high} on sim://{name}")
+    finally:
+        broker.close()
 
 
 def register_cli(app: Flask) -> None:
