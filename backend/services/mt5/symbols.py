@@ -75,7 +75,7 @@ def variant_of(symbol: str, names: Iterable[str], *, cent: bool = False) -> str 
 def candidates(symbol: str, names: Iterable[str]) -> list[str]:
     """Names a human might have meant: close spellings and names sharing the first 3 letters."""
     pool = sorted(set(names))
-    close = difflib.get_close_matches(symbol.upper(), pool, n=MAX_CANDIDATES, cutoff=0.6)
+    close = difflib.get_close_matches(symbol.upper(), pool, n=MAX_CANDIDATES, cutoff=0.75)
     stem = symbol.upper()[:3]
     same_stem = [n for n in pool if n.upper().startswith(stem) and n not in close]
     return (close + same_stem)[:MAX_CANDIDATES]
