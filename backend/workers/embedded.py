@@ -44,7 +44,7 @@ class ThreadExecutor:
 
     def __init__(self, app: Flask, *, threads: int, gateway_getter: Callable[[], Any],
                  sweep_interval_s: float = SWEEP_INTERVAL_S,
-                 hooks: Callable[[str, RowJob], None] | None = None) -> None:
+                 hooks: Callable[[str, RowJob | None], None] | None = None) -> None:
         self.app = app
         self.threads = threads
         self.owner = store.new_owner_id()
@@ -172,6 +172,8 @@ class ThreadExecutor:
         if not outcomes:
             return set()
         store.record_outcomes(db.session, outcomes, owner=self.owner)
+        if self._hooks is not None:
+            self._hooks("after_record", None)
         with self._lock:
             self._in_flight -= len(outcomes)
         with self._changed:

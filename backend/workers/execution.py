@@ -84,7 +84,7 @@ def execute_job(
     gateway: Gateway,
     *,
     sleep: Callable[[float], None] = time.sleep,
-    hooks: Callable[[str, RowJob], None] | None = None,
+    hooks: Callable[[str, RowJob | None], None] | None = None,
 ) -> RowOutcome:
     """Take one claimed row to a final state (or hand it back as pending when it must wait)."""
     started = time.monotonic()
@@ -100,7 +100,7 @@ def execute_job(
     return _with(outcome, latency_ms=latency)
 
 
-def _execute(job: RowJob, gateway: Gateway, sleep: Callable[[float], None], hook: Callable[[str, RowJob], None]) -> RowOutcome:
+def _execute(job: RowJob, gateway: Gateway, sleep: Callable[[float], None], hook: Callable[[str, RowJob | None], None]) -> RowOutcome:
     if job.account is None:
         return _failed(job, "account_unavailable", job.account_problem or "the account cannot trade")
     if job.outcome_unknown:
@@ -154,7 +154,7 @@ def _send_with_policy(
     gateway: Gateway,
     request: OrderRequest,
     sleep: Callable[[float], None],
-    hook: Callable[[str, RowJob], None],
+    hook: Callable[[str, RowJob | None], None],
 ) -> RowOutcome:
     assert job.account is not None
     attempt = Attempt()

@@ -1,0 +1,250 @@
+"""Order-safety guarantees of the ledger on SQLite + the embedded thread pool, against the simulator.
+
+No fakes: the simulated broker with injected faults, real worker processes killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ledger_helpers import (
+    broker_fills,
+    ledger_app,
+    new_dispatch,
+    rows_of,
+    run_worker,
+    seed_accounts,
+    wait_final,
+)
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import BroadcastQueue, Dispatch
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, migrated_sqlite: Path):
+    app = ledger_app(tmp_path, migrated_sqlite)
+    with app.app_context():
+        yield app
+        app.extensions["executor"].stop()
+        db.session.remove()
+    app.extensions["mt5_gateway"].close()
+
+
+def _run(app, dispatch_id: int):
+    app.extensions["executor"].submit_dispatch(dispatch_id)
+    return wait_final(dispatch_id)
+
+
+def test_create_dispatch_failure_midway_leaves_nothing(ledger, monkeypatch):
+    admin, accounts = seed_accounts(ledger, 3)
+    from services import dispatch_service
+
+    def broken_insert(*args, **kwargs):
+        raise IntegrityError("insert", {}, Exception("disk full"))
+
+    monkeypatch.setattr(dispatch_service, "insert", lambda table: broken_insert)
+    with pytest.raises(Exception):
+        new_dispatch(ledger, admin, accounts)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Dispatch.id))) == 0
+    assert db.session.scalar(select(func.count(BroadcastQueue.id))) == 0
+
+
+def test_insert_duplicate_dispatch_account_leg_is_refused(ledger):
+    admin, accounts = seed_accounts(ledger, 1)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    row = rows_of(dispatch_id)[0]
+    with pytest.raises(IntegrityError):
+        db.session.execute(insert(BroadcastQueue), [{
+            "dispatch_id": dispatch_id, "account_id": row.account_id, "leg": 0, "admin_user_id": admin.id,
+            "target_user_id": row.target_user_id, "order_data": "{}", "status": "pending",
+            "created_at": datetime.now(UTC), "magic": 1, "comment_tag": "dup", "attempts": 0}])
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_claim_rows_concurrently_each_row_claimed_once(ledger):
+    from workers import store
+
+    admin, accounts = seed_accounts(ledger, 40)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    row_ids = [r.id for r in rows_of(dispatch_id)]
+    claimed: list[list[int]] = []
+    barrier = threading.Barrier(8)
+
+    def claimer(index: int) -> None:
+        with ledger.app_context():
+            barrier.wait()
+            claimed.append(store.claim_rows(db.session, owner=f"test:{index}", row_ids=row_ids))
+            db.session.remove()
+
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [row_id for batch in claimed for row_id in batch]
+    assert sorted(every) == sorted(row_ids)  # all claimed, none twice
+
+
+def test_broadcast_fan_out_executes_each_target_once(ledger, tmp_path):
+    admin, accounts = seed_accounts(ledger, 12)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    rows = _run(ledger, dispatch_id)
+    assert {r.status for r in rows} == {"executed"}
+    assert all(r.retcode == 10009 and r.deal_ticket and r.volume == r.fill_volume for r in rows)
+    ledger.extensions["mt5_gateway"].close()
+    fills = broker_fills(str(tmp_path / "sim.sqlite"), accounts)
+    assert fills == {r.comment_tag: 1 for r in rows}
+
+
+@pytest.mark.parametrize("crash_at", ["before_send", "after_send", "after_record"])
+def test_worker_killed_then_restarted_executes_each_target_exactly_once(tmp_path, migrated_sqlite, crash_at):
+    app = ledger_app(tmp_path, migrated_sqlite)
+    with app.app_context():
+        admin, accounts = seed_accounts(app, 5)
+        dispatch_id = new_dispatch(app, admin, accounts)
+        logins = [int(a.login) for a in accounts]
+        db.session.remove()
+    app.extensions["mt5_gateway"].close()
+
+    assert run_worker(tmp_path, crash_at=crash_at) == -9  # SIGKILL at the chosen point
+    assert run_worker(tmp_path) == 0  # a clean restart recovers and finishes
+
+    with app.app_context():
+        rows = rows_of(dispatch_id)
+        assert {r.status for r in rows} == {"executed"}, [(r.id, r.status, r.error_message) for r in rows]
+        db.session.remove()
+    fills = broker_fills(str(tmp_path / "sim.sqlite"), logins)
+    assert fills == {r.comment_tag: 1 for r in rows}
+
+
+def test_fill_then_connection_drop_is_adopted_without_second_order(ledger, tmp_path):
+    admin, accounts = seed_accounts(ledger, 1)
+    broker = ledger.extensions["mt5_gateway"].broker("default")
+    login = int(accounts[0].login)
+    broker.create_account(login, "Mt5-S3cret!pass", "Sim-Demo")
+    broker.inject_fault(login, "drop_after_fill")
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    (row,) = _run(ledger, dispatch_id)
+    assert row.status == "executed"
+    assert row.deal_ticket and row.order_ticket
+    ledger.extensions["mt5_gateway"].close()
+    assert broker_fills(str(tmp_path / "sim.sqlite"), accounts) == {row.comment_tag: 1}
+
+
+def test_order_send_none_is_reconciled_then_sent_once(ledger, tmp_path):
+    admin, accounts = seed_accounts(ledger, 1)
+    broker = ledger.extensions["mt5_gateway"].broker("default")
+    login = int(accounts[0].login)
+    broker.create_account(login, "Mt5-S3cret!pass", "Sim-Demo")
+    broker.inject_fault(login, "none")
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    (row,) = _run(ledger, dispatch_id)
+    assert row.status == "executed"
+    assert row.attempts == 1
+    ledger.extensions["mt5_gateway"].close()
+    assert broker_fills(str(tmp_path / "sim.sqlite"), accounts) == {row.comment_tag: 1}
+
+
+def test_final_retcode_fails_at_once_with_reason(ledger):
+    admin, accounts = seed_accounts(ledger, 1)
+    dispatch_id = new_dispatch(ledger, admin, accounts, sizing={"mode": "fixed_volume", "volume": "90"})
+    (row,) = _run(ledger, dispatch_id)
+    assert row.status == "failed"
+    assert row.retcode == 10019  # NO_MONEY: 90 lots of gold on 10,000 USD
+    assert "no_money" in row.error_message
+
+
+def test_requote_is_retried_with_fresh_price(ledger):
+    admin, accounts = seed_accounts(ledger, 1)
+    order = {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "price": "100.00", "deviation": 5}
+    dispatch_id = new_dispatch(ledger, admin, accounts, order=order)
+    (row,) = _run(ledger, dispatch_id)
+    assert row.status == "executed", row.error_message
+    assert row.fill_price > 1000  # filled at the market, not at the stale 100.00
+
+
+def test_expired_signal_is_never_sent_late(ledger, tmp_path):
+    admin, accounts = seed_accounts(ledger, 2)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    db.session.execute(update(BroadcastQueue).where(BroadcastQueue.dispatch_id == dispatch_id)
+                       .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    db.session.commit()
+    ledger.extensions["executor"].start()
+    rows = wait_final(dispatch_id)
+    assert {r.status for r in rows} == {"expired"}
+    ledger.extensions["mt5_gateway"].close()
+    assert broker_fills(str(tmp_path / "sim.sqlite"), accounts) == {}
+
+
+def test_cancel_before_start_cancels_every_pending_row(ledger, tmp_path):
+    from services import dispatch_service
+
+    admin, accounts = seed_accounts(ledger, 3)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    dispatch = db.session.get(Dispatch, dispatch_id)
+    assert dispatch_service.cancel_dispatch(db.session, dispatch=dispatch, actor=admin, ip=None) == 3
+    rows = _run(ledger, dispatch_id)
+    assert {r.status for r in rows} == {"cancelled"}
+    assert db.session.get(Dispatch, dispatch_id).status == "cancelled"
+    ledger.extensions["mt5_gateway"].close()
+    assert broker_fills(str(tmp_path / "sim.sqlite"), accounts) == {}
+
+
+def test_orders_for_one_account_run_one_at_a_time_in_creation_order(tmp_path, migrated_sqlite):
+    in_flight: dict[int, int] = {}
+    peak: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def hook(point, job):
+        if job is None:
+            return
+        with lock:
+            if point == "before_send":
+                in_flight[job.account_id] = in_flight.get(job.account_id, 0) + 1
+                peak[job.account_id] = max(peak.get(job.account_id, 0), in_flight[job.account_id])
+            elif point == "after_send":
+                in_flight[job.account_id] -= 1
+
+    app = ledger_app(tmp_path, migrated_sqlite, EXECUTOR_HOOKS=hook, MT5_SIM_LATENCY_MS=5)
+    with app.app_context():
+        admin, accounts = seed_accounts(app, 2)
+        take_profits = [{"price": "9000.00", "share_percent": 50}, {"price": "9500.00", "share_percent": 50}]
+        order = {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "take_profits": take_profits}
+        dispatches = [new_dispatch(app, admin, accounts, order=order, sizing={"mode": "fixed_volume", "volume": "0.02"})
+                      for _ in range(3)]
+        for dispatch_id in dispatches:
+            app.extensions["executor"].submit_dispatch(dispatch_id)
+        rows = [(r.id, r.account_id, r.status, r.order_ticket)
+                for dispatch_id in dispatches for r in wait_final(dispatch_id)]
+        account_ids = [a.id for a in accounts]
+        app.extensions["executor"].stop()
+        db.session.remove()
+    app.extensions["mt5_gateway"].close()
+    assert {status for _, _, status, _ in rows} == {"executed"}
+    assert max(peak.values()) == 1
+    for account_id in account_ids:
+        tickets = [ticket for _, owner, _, ticket in sorted(rows) if owner == account_id]
+        assert len(tickets) == 6
+        assert tickets == sorted(tickets)  # sent in creation order
+
+
+def test_recovery_leaves_no_row_in_flight(ledger):
+    from workers import store
+
+    admin, accounts = seed_accounts(ledger, 3)
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    store.claim_rows(db.session, owner="ghost-host:1:x", dispatch_id=dispatch_id, lease_seconds=-1)
+    assert store.recover_abandoned(db.session) == 3
+    rows = rows_of(dispatch_id)
+    assert {r.status for r in rows} == {"pending"}
+    assert all(r.outcome_unknown for r in rows)
+    rows = _run(ledger, dispatch_id)
+    assert {r.status for r in rows} == {"executed"}
