@@ -148,6 +148,10 @@ class RpycSession(TerminalSession):
         names, last_error = self._names(self._module)
         return names, tuple(last_error)  # type: ignore[return-value]
 
+    def constant(self, name: str) -> Any:
+        """A module constant (an int: it travels by value)."""
+        return getattr(self._module, name)
+
     @property
     def broken(self) -> bool:
         return bool(self.conn.closed)
