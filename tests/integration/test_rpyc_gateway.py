@@ -1,4 +1,4 @@
-"""The rpyc:// backend end to end: `flask mt5 serve-simulator` in a subprocess, the gateway over it."""
+"""The rpyc:// backend end to end: `flask mt5 serve-simulator` in a subprocess, a gateway on it."""
 
 from __future__ import annotations
 
