@@ -11,7 +11,7 @@ from flask import Flask
 import extensions
 from config import load_config
 from utils.database import engine_options, ensure_sqlite_dir, upgrade_to_head
-from utils.validators import StrictJSONProvider, StrictRequest, read_schemas_from_strict_json
+from utils.validators import StrictJSONProvider, StrictRequest
 
 VERSION = "0.1.0"
 
@@ -28,7 +28,6 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     app.json_provider_class = StrictJSONProvider
     app.json = StrictJSONProvider(app)
     app.request_class = StrictRequest
-    read_schemas_from_strict_json()
     app.config.update(load_config(config))
     app.config["STARTED_AT"] = time.monotonic()
     app.config["VERSION"] = VERSION

@@ -74,23 +74,6 @@ class StrictJSONProvider(DefaultJSONProvider):
         return json.dumps(obj, **kwargs)
 
 
-def read_schemas_from_strict_json() -> None:
-    """Schemas see the body as ``request.get_json()`` parsed it (exact Decimals).
-
-    APIFlask's webargs parser otherwise re-reads the body with the stdlib ``json.loads``, so a
-    JSON number such as 2340.5 reaches the schema as a float and DecimalString refuses it.
-    """
-    from apiflask.schema_adapters.marshmallow import parser
-    from marshmallow import missing
-
-    def load_json(req: Request, _schema: Any) -> Any:
-        if not req.is_json or not req.get_data(cache=True):
-            return missing
-        return req.get_json()
-
-    parser.load_json = load_json  # type: ignore[method-assign,assignment]
-
-
 class StrictRequest(Request):
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         detail = str(e) if e is not None else "missing or wrong Content-Type"
