@@ -48,7 +48,7 @@ fuzz: $(TEST_STAMP)
 	FUZZ_EXAMPLES=500 $(PY) -m pytest tests/api/test_fuzz.py
 
 worker: init-db
-	cd backend && exec ../$(VENV)/bin/celery -A workers.celery_app worker --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-8}
+	cd backend && exec ../$(VENV)/bin/celery -A workers.celery_app worker --pool threads -Q ledger --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-64}
 
 clean-venv:
 	rm -rf $(VENV)

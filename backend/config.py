@@ -205,7 +205,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),
         "MT5_RPYC_CA_CERTS": env.get("MT5_RPYC_CA_CERTS", ""),
         "EXECUTOR": env.get("EXECUTOR", "threads"),
-        "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 64),
+        "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
     }
