@@ -80,11 +80,10 @@ def app(app_config: dict[str, Any]) -> Iterator[Any]:
         yield application
         from extensions import db
 
+        application.extensions["executor_stop"]()  # before the engine goes away
         db.session.remove()
         db.engine.dispose()
-    stop_executor = application.extensions.get("executor_stop")
-    if stop_executor:
-        stop_executor()
+    application.extensions["mt5_gateway"].close()
 
 
 @pytest.fixture
