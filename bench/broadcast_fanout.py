@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+from collections import Counter
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def warm_up(app: Any, accounts: list[Any]) -> None:
         list(pool.map(lambda r: (gateway.connect(r), gateway.symbol_spec(r, "XAUUSD")), refs))
 
 
-def fan_out(app: Any, admin: Any, n: int) -> dict[str, float]:
+def fan_out(app: Any, admin_id: int, n: int) -> dict[str, float]:
     from flask_jwt_extended import create_access_token
     from sqlalchemy import func, select
 
@@ -82,7 +83,8 @@ def fan_out(app: Any, admin: Any, n: int) -> dict[str, float]:
     from models import BroadcastQueue
 
     client = app.test_client()
-    token = create_access_token(identity=str(admin.id), additional_claims={"sid": "bench"})
+    token = create_access_token(identity=str(admin_id), additional_claims={"sid": "bench"})
+    db.session.remove()  # the poll below must not drag a session full of set-up objects along
     body = {"targets": {"all": True}, "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.01"},
             "sizing": {"mode": "fixed_volume", "volume": "0.01"}, "expires_in_s": 120}
     started = time.time()
@@ -98,9 +100,13 @@ def fan_out(app: Any, admin: Any, n: int) -> dict[str, float]:
             break
         if time.time() - started > 120:
             raise SystemExit("fan-out did not finish within 120 s")
-        time.sleep(0.005)
-    rows = db.session.execute(select(BroadcastQueue.status, BroadcastQueue.executed_at).where(
+        time.sleep(0.01)
+    rows = db.session.execute(select(BroadcastQueue.status, BroadcastQueue.executed_at,
+                                     BroadcastQueue.error_message, BroadcastQueue.attempts).where(
         BroadcastQueue.dispatch_id == broadcast_id)).all()
+    errors = Counter(r.error_message for r in rows if r.status != "executed")
+    if errors:
+        print("  failures:", dict(errors.most_common(3)))
     executed = [r.executed_at.timestamp() - started for r in rows if r.status == "executed"]
     failed = len(rows) - len(executed)
     executed.sort()
@@ -118,10 +124,11 @@ def run_one(n: int, latency_ms: int, executor: str, threads: int, db_url: str | 
         with app.app_context():
             admin, accounts = make_targets(app, n)
             warm_up(app, accounts)
+            admin_id = admin.id
             if executor == "celery":
                 worker = start_worker(tmp, latency_ms, db_url)
             try:
-                result = fan_out(app, admin, n)
+                result = fan_out(app, admin_id, n)
             finally:
                 if worker is not None:
                     worker.terminate()
@@ -148,7 +155,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--executor", default="threads", choices=["threads", "celery"])
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("EXECUTOR_THREADS", "128")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("EXECUTOR_THREADS", "256")))
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     latency = args.latency_ms / 1000

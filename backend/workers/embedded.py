@@ -27,6 +27,7 @@ from workers.jobs import load_jobs
 logger = logging.getLogger("workers.embedded")
 
 SWEEP_INTERVAL_S = 5.0
+BATCH_WINDOW_S = 0.02
 
 
 @dataclass
@@ -135,9 +136,13 @@ class ThreadExecutor:
             items = [self._inbox.get(timeout=timeout)]
         except queue.Empty:
             return inbox
+        # Outcomes arrive in bursts during a fan-out: gather a short window of them so one
+        # transaction records many (new dispatches are started at once, without the window).
+        window_ends = time.monotonic() + (BATCH_WINDOW_S if items[0][0] == "outcome" else 0)
         while True:
             try:
-                items.append(self._inbox.get_nowait())
+                remaining = window_ends - time.monotonic()
+                items.append(self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait())
             except queue.Empty:
                 break
         for kind, value in items:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import BroadcastQueue, Dispatch, MT5Account, User
-from services.accounts_service import account_password
+from services.accounts_service import password_aad
 from services.mt5.types import AccountRef
 from utils.security import DecryptionFailed, SecretBox
 from workers.execution import RowJob
@@ -19,33 +20,46 @@ SETTINGS = ("risk_percent", "fixed_volume", "volume_multiplier", "max_volume")
 
 
 def load_jobs(session: Session, row_ids: Sequence[int], box: SecretBox) -> list[RowJob]:
+    """Plain column reads (no ORM instances): a 1000-row fan-out loads in a few milliseconds."""
     if not row_ids:
         return []
+    q, a = BroadcastQueue, MT5Account
     rows = session.execute(
-        select(BroadcastQueue, Dispatch, MT5Account, User.is_active)
-        .join(Dispatch, Dispatch.id == BroadcastQueue.dispatch_id)
-        .join(MT5Account, MT5Account.id == BroadcastQueue.account_id)
-        .join(User, User.id == MT5Account.user_id)
-        .where(BroadcastQueue.id.in_(list(row_ids)))
-        .order_by(BroadcastQueue.id)
+        select(
+            q.id, q.dispatch_id, q.leg, q.magic, q.comment_tag, q.created_at, q.expires_at, q.volume,
+            q.symbol, q.outcome_unknown, a.id.label("account_id"), a.terminal, a.login, a.server,
+            a.password_encrypted, a.symbol_map, a.is_active, a.deleted_at,
+            *(getattr(a, name) for name in SETTINGS), User.is_active.label("owner_active"),
+        )
+        .join(a, a.id == q.account_id)
+        .join(User, User.id == a.user_id)
+        .where(q.id.in_(list(row_ids)))
+        .order_by(q.id)
     ).all()
-    jobs = [_job(row, dispatch, account, owner_active, box) for row, dispatch, account, owner_active in rows]
+    dispatch_ids = {row.dispatch_id for row in rows}
+    dispatches = {
+        d.id: d
+        for d in session.execute(
+            select(Dispatch.id, Dispatch.order_data, Dispatch.sizing, Dispatch.expires_at,
+                   Dispatch.cancelled_at).where(Dispatch.id.in_(dispatch_ids))
+        )
+    }
     session.rollback()  # read-only; release the snapshot
-    return jobs
+    return [_job(row, dispatches[row.dispatch_id], box) for row in rows]
 
 
-def _job(row: BroadcastQueue, dispatch: Dispatch, account: MT5Account, owner_active: bool, box: SecretBox) -> RowJob:
-    ref, problem = _account_ref(account, owner_active, box)
+def _job(row: Any, dispatch: Any, box: SecretBox) -> RowJob:
+    ref, problem = _account_ref(row, box)
     order = dispatch.order_data
     return RowJob(
         row_id=row.id,
-        dispatch_id=dispatch.id,
-        account_id=account.id,
+        dispatch_id=row.dispatch_id,
+        account_id=row.account_id,
         leg=row.leg,
         legs=max(1, len(order.get("take_profits") or [])),
         order=order,
         sizing=dispatch.sizing or {},
-        account_settings={name: getattr(account, name) for name in SETTINGS},
+        account_settings={name: getattr(row, name) for name in SETTINGS},
         magic=row.magic,
         tag=row.comment_tag,
         created_at=row.created_at,
@@ -59,26 +73,20 @@ def _job(row: BroadcastQueue, dispatch: Dispatch, account: MT5Account, owner_act
     )
 
 
-def _account_ref(account: MT5Account, owner_active: bool, box: SecretBox) -> tuple[AccountRef | None, str | None]:
-    if account.deleted_at is not None or not account.is_active or not owner_active:
+def _account_ref(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | None]:
+    if row.deleted_at is not None or not row.is_active or not row.owner_active:
         return None, "the account or its owner is no longer active"
     try:
-        password = account_password(account, box)
+        password = box.decrypt(row.password_encrypted, password_aad(row.account_id))
     except DecryptionFailed:
-        logger.error("account %s: stored MT5 password cannot be decrypted", account.id)
+        logger.error("account %s: stored MT5 password cannot be decrypted", row.account_id)
         return None, "the stored MT5 password cannot be decrypted"
     try:
-        login = int(account.login)
+        login = int(row.login)
     except ValueError:
         return None, "the MT5 login is not a number"
-    return (
-        AccountRef(
-            account_id=account.id,
-            terminal=account.terminal,
-            login=login,
-            password=password,
-            server=account.server,
-            symbol_map=dict(account.symbol_map or {}),
-        ),
-        None,
+    ref = AccountRef(
+        account_id=row.account_id, terminal=row.terminal, login=login, password=password,
+        server=row.server, symbol_map=dict(row.symbol_map or {}),
     )
+    return ref, None

@@ -28,13 +28,17 @@ if TYPE_CHECKING:
     from workers.execution import Gateway, RowJob
 
 RISK_MODES = {"risk_percent", "risk_amount", "account_risk"}
+SPEC_MAX_AGE_S = 60.0
 
 
 def leg_volumes(job: RowJob, gateway: Gateway, symbol: str) -> dict[int, Decimal]:
     """Volume per leg (0 = leg not sent) for this job's account; raises CalculationError."""
     assert job.account is not None
-    spec: SymbolSpec = gateway.symbol_spec(job.account, symbol)
     mode = job.sizing.get("mode", "fixed_volume")
+    # Volume rules do not move: a spec read in the last minute will do. Risk sizing needs the
+    # tick value as of now (it follows the conversion quotes), so it reads a fresh one.
+    max_age = None if mode in RISK_MODES else SPEC_MAX_AGE_S
+    spec: SymbolSpec = gateway.symbol_spec(job.account, symbol, max_age_s=max_age)
     shares = _shares(job.order)
     if mode in RISK_MODES:
         lots = _risk_lots(job, gateway, symbol, spec, mode)

@@ -153,51 +153,47 @@ class RowOutcome:
     sibling_volumes: dict[int, Decimal] | None = None  # leg -> volume, set when legs were sized
 
 
-def record_outcomes(session: Session, outcomes: Sequence[RowOutcome], *, owner: str) -> list[RowOutcome]:
-    """Write outcomes of rows this owner still holds (fencing); returns the ones written."""
+def record_outcomes(session: Session, outcomes: Sequence[RowOutcome], *, owner: str) -> None:
+    """Write the outcomes of rows this owner still holds, all in one transaction.
+
+    Fencing: a row whose lease was taken over (``lease_owner`` changed) is not overwritten. One
+    executemany for the batch keeps a 1000-target fan-out to a few statements.
+    """
     if not outcomes:
-        return []
+        return
     now = utcnow()
-    written: list[RowOutcome] = []
-    for outcome in outcomes:
-        values: dict[str, Any] = {
-            "status": outcome.status,
-            "retcode": outcome.retcode,
-            "error_message": outcome.error,
-            "order_ticket": outcome.order_ticket,
-            "deal_ticket": outcome.deal_ticket,
-            "position_ticket": outcome.position_ticket,
-            "fill_price": outcome.fill_price,
-            "fill_volume": outcome.fill_volume,
-            "latency_ms": outcome.latency_ms,
-            "outcome_unknown": outcome.outcome_unknown,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "updated_at": now,
-        }
-        if outcome.symbol is not None:
-            values["symbol"] = outcome.symbol
-        if outcome.volume is not None:
-            values["volume"] = outcome.volume
-        if outcome.status in FINAL_ROW_STATUSES:
-            values["executed_at"] = now
-        result = session.execute(
-            update(BroadcastQueue)
-            .where(
-                BroadcastQueue.id == outcome.row_id,
-                BroadcastQueue.status == "in_flight",
-                BroadcastQueue.lease_owner == owner,
-            )
-            .values(**values),
-            execution_options={"synchronize_session": False},
+    table = BroadcastQueue.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == "in_flight",
+               table.c.lease_owner == bindparam("b_owner"))
+        .values(
+            status=bindparam("b_status"), retcode=bindparam("b_retcode"),
+            error_message=bindparam("b_error"), order_ticket=bindparam("b_order"),
+            deal_ticket=bindparam("b_deal"), position_ticket=bindparam("b_position"),
+            fill_price=bindparam("b_price"), fill_volume=bindparam("b_filled"),
+            latency_ms=bindparam("b_latency"), outcome_unknown=bindparam("b_unknown"),
+            symbol=func.coalesce(bindparam("b_symbol", type_=table.c.symbol.type), table.c.symbol),
+            volume=func.coalesce(bindparam("b_volume", type_=table.c.volume.type), table.c.volume),
+            executed_at=bindparam("b_executed_at"), lease_owner=None, lease_expires_at=None,
+            updated_at=now,
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            written.append(outcome)
-            if outcome.sibling_volumes:
-                _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
-    _finalise_dispatches(session, [o.row_id for o in written], now)
+    )
+    session.connection().execute(statement, [
+        {
+            "b_id": o.row_id, "b_owner": owner, "b_status": o.status, "b_retcode": o.retcode,
+            "b_error": o.error, "b_order": o.order_ticket, "b_deal": o.deal_ticket,
+            "b_position": o.position_ticket, "b_price": o.fill_price, "b_filled": o.fill_volume,
+            "b_latency": o.latency_ms, "b_unknown": o.outcome_unknown, "b_symbol": o.symbol,
+            "b_volume": o.volume, "b_executed_at": now if o.status in FINAL_ROW_STATUSES else None,
+        }
+        for o in outcomes
+    ])
+    for outcome in outcomes:
+        if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
+            _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
+    _finalise_dispatches(session, [o.row_id for o in outcomes], now)
     session.commit()
-    return written
 
 
 def _store_sibling_volumes(session: Session, row_id: int, volumes: dict[int, Decimal]) -> None:

@@ -140,6 +140,7 @@ def symbol_spec(raw: dict[str, Any]) -> SymbolSpec:
         trade_stops_level=int(raw.get("trade_stops_level", 0)),
         trade_freeze_level=int(raw.get("trade_freeze_level", 0)),
         filling_mode=int(raw.get("filling_mode", 0)), trade_mode=int(raw.get("trade_mode", 4)),
+        trade_exemode=int(raw.get("trade_exemode", 1)),
         description=str(raw.get("description", "")),
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from errors import AppError, MT5Error, OrderOutcomeUnknown, ValidationFailed
 from services.mt5 import convert, symbols
+from services.mt5.spec_cache import Key, SpecCache
 from services.mt5.sessions import RpycSettings, TerminalURL
 from services.mt5.slots import Slot
 from services.mt5.sources import NativeFactory, SimSettings, Sources
@@ -33,6 +34,7 @@ from services.mt5.types import (
 # each side when looking for a tag; the magic + comment pair is what identifies the order.
 HISTORY_PAD_S = 86_400
 HEALTH_LOCK_WAIT_S = 0.2
+MARKET_EXECUTION_MODES = frozenset({2, 3})  # SYMBOL_TRADE_EXECUTION_MARKET, _EXCHANGE
 
 
 class MT5Gateway:
@@ -49,6 +51,7 @@ class MT5Gateway:
         self.sources = Sources(sim, rpyc or RpycSettings(timeout_s=75), native_modules)
         self._slots: dict[str, Slot] = {}
         self._slots_lock = threading.Lock()
+        self.specs = SpecCache()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> MT5Gateway:
@@ -132,11 +135,20 @@ class MT5Gateway:
             )
         return session.resolved[key]
 
-    def symbol_spec(self, account: AccountRef, symbol: str) -> SymbolSpec:
+    def symbol_spec(
+        self, account: AccountRef, symbol: str, *, max_age_s: float | None = None
+    ) -> SymbolSpec:
+        """The symbol's contract; ``max_age_s`` accepts one read that recently on this server
+        (volume rules and contract sizes do not move; tick values follow quotes)."""
         with self._attached(account) as slot:
             name = self._resolve(slot, account, symbol)
+            key = _spec_key(account, name)
+            cached = self.specs.get(key, max_age_s) if max_age_s is not None else None
+            if cached is not None:
+                return cached
             spec = convert.symbol_spec(self._symbol_info(slot, name))
-            slot.session.fillings[(account.server, name)] = spec.filling_mode
+            slot.session.executions[(account.server, name)] = (spec.filling_mode, spec.trade_exemode)
+            self.specs.put(key, spec)
             return spec
 
     def _symbol_info(self, slot: Slot, name: str) -> dict[str, Any]:
@@ -185,11 +197,13 @@ class MT5Gateway:
 
     def _wire_request(self, slot: Slot, account: AccountRef, order: OrderRequest) -> dict[str, Any]:
         if order.order_type == "market":
-            price = order.price if order.price is not None else self._market_price(slot, order)
-            mask = slot.session.fillings.get((account.server, order.symbol))
-            if mask is None:
-                mask = int(self._symbol_info(slot, order.symbol).get("filling_mode", 0))
-                slot.session.fillings[(account.server, order.symbol)] = mask
+            mask, exemode = self._execution(slot, account, order.symbol)
+            price = order.price
+            if price is None:
+                # Market execution fills at the market and needs no price (MqlTradeRequest docs);
+                # instant and request execution need the current Ask/Bid.
+                needs_price = exemode not in MARKET_EXECUTION_MODES
+                price = self._market_price(slot, order) if needs_price else Decimal(0)
             return convert.build_request(
                 order, price=price, filling=convert.filling_for(mask, "market")
             )
@@ -197,6 +211,15 @@ class MT5Gateway:
             raise ValidationFailed("A pending order needs a price.", details={"field": "price"})
         filling = convert.filling_for(0, order.order_type)
         return convert.build_request(order, price=order.price, filling=filling)
+
+    def _execution(self, slot: Slot, account: AccountRef, name: str) -> tuple[int, int]:
+        """(filling mask, execution mode) of a symbol, read once per session and server."""
+        known = slot.session.executions.get((account.server, name))
+        if known is None:
+            raw = self._symbol_info(slot, name)
+            known = (int(raw.get("filling_mode", 0)), int(raw.get("trade_exemode", 1)))
+            slot.session.executions[(account.server, name)] = known
+        return known
 
     def _market_price(self, slot: Slot, order: OrderRequest) -> Decimal:
         quote = convert.tick(order.symbol, self._tick(slot, order.symbol))
@@ -285,3 +308,7 @@ class MT5Gateway:
             with slot.lock:
                 slot.drop()
         self.sources.close()
+
+
+def _spec_key(account: AccountRef, name: str) -> Key:
+    return (account.terminal, account.server, name)

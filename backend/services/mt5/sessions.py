@@ -79,7 +79,7 @@ class TerminalSession:
     # Per-server caches (a terminal switching logins may switch brokers too).
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolved: dict[tuple[Any, ...], str] = field(default_factory=dict)
-    fillings: dict[tuple[str, str], int] = field(default_factory=dict)
+    executions: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     currencies: dict[int, str] = field(default_factory=dict)
 
     def call(

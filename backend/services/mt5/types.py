@@ -63,6 +63,7 @@ class SymbolSpec:
     trade_freeze_level: int = 0
     filling_mode: int = 3  # bit mask: 1 = FOK, 2 = IOC
     trade_mode: int = 4  # SYMBOL_TRADE_MODE_FULL
+    trade_exemode: int = 1  # SYMBOL_TRADE_EXECUTION_*: 0 request, 1 instant, 2 market, 3 exchange
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
