@@ -12,10 +12,13 @@ import argparse
 import os
 import statistics
 from collections import Counter
+from contextlib import contextmanager
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,7 +78,7 @@ def warm_up(app: Any, accounts: list[Any]) -> None:
         list(pool.map(lambda r: (gateway.connect(r), gateway.symbol_spec(r, "XAUUSD")), refs))
 
 
-def fan_out(app: Any, admin_id: int, n: int) -> dict[str, float]:
+def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[str, float]:
     from flask_jwt_extended import create_access_token
     from sqlalchemy import func, select
 
@@ -104,6 +107,8 @@ def fan_out(app: Any, admin_id: int, n: int) -> dict[str, float]:
     rows = db.session.execute(select(BroadcastQueue.status, BroadcastQueue.executed_at,
                                      BroadcastQueue.error_message, BroadcastQueue.attempts).where(
         BroadcastQueue.dispatch_id == broadcast_id)).all()
+    if not measured:
+        return {}
     errors = Counter(r.error_message for r in rows if r.status != "executed")
     if errors:
         print("  failures:", dict(errors.most_common(3)))
@@ -128,6 +133,7 @@ def run_one(n: int, latency_ms: int, executor: str, threads: int, db_url: str | 
             if executor == "celery":
                 worker = start_worker(tmp, latency_ms, db_url)
             try:
+                fan_out(app, admin_id, n, measured=False)  # the worker's terminal sessions log in
                 result = fan_out(app, admin_id, n)
             finally:
                 if worker is not None:
@@ -150,20 +156,42 @@ def start_worker(tmp: Path, latency_ms: int, db_url: str | None) -> subprocess.P
     return worker
 
 
+@contextmanager
+def postgres_schema(enabled: bool) -> Iterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--executor", default="threads", choices=["threads", "celery"])
     parser.add_argument("--threads", type=int, default=int(os.environ.get("EXECUTOR_THREADS", "256")))
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true",
+                        help="use a fresh schema in PostgreSQL database `test` on 127.0.0.1")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
-    print(f"executor={args.executor} threads={args.threads} simulator latency={args.latency_ms} ms")
+    print(f"executor={args.executor} threads={args.threads} simulator latency={args.latency_ms} ms "
+          f"database={'postgresql' if args.postgres else 'sqlite'}")
     print(f"{'N':>6} {'last fill':>10} {'first':>8} {'median':>8} {'p99':>8} {'sequential':>11} "
           f"{'limit':>7} {'x faster':>9} {'failed':>7}")
     for n in args.n:
-        r = run_one(n, args.latency_ms, args.executor, args.threads, args.database_url)
+        with postgres_schema(args.postgres) as db_url:
+            r = run_one(n, args.latency_ms, args.executor, args.threads, db_url)
         sequential = n * latency
         print(f"{n:>6} {r['last']:>9.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s {r['p99']:>7.3f}s "
               f"{sequential:>10.1f}s {latency:>6.3f}s {sequential / r['last']:>8.1f}x {r['failed']:>7}")

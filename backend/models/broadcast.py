@@ -55,6 +55,7 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
         UniqueConstraint("dispatch_id", "account_id", "leg"),
         Index("ix_broadcast_queue_status_account", "status", "account_id", "id"),
         Index("ix_broadcast_queue_lease", "status", "lease_expires_at"),
+        Index("ix_broadcast_queue_dispatch_status", "dispatch_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

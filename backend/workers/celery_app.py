@@ -9,9 +9,11 @@ from ``backend/``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery, signals
@@ -37,9 +39,13 @@ celery.conf.update(
     task_default_queue="ledger",
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    worker_redirect_stdouts=False,
 )
 
 _worker_app: Flask | None = None
+_pool: ThreadPoolExecutor | None = None
+TASK_BATCH = 25
+JOB_THREADS = int(os.environ.get("WORKER_JOB_THREADS", "256"))
 _worker_lock = threading.Lock()
 OWNER = store.new_owner_id()
 SWEEP_INTERVAL_S = 5.0
@@ -67,7 +73,9 @@ def execute_rows(row_ids: Sequence[int]) -> int:
             jobs = load_jobs(db.session, claimed, app.extensions["secret_box"])
             gateway = app.extensions["mt5_gateway"]
             hooks = app.config.get("EXECUTOR_HOOKS")
-            outcomes = [execute_job(job, gateway, hooks=hooks) for job in jobs]
+            # The rows of one task belong to different accounts (different terminals): send them
+            # side by side, then record them in one transaction.
+            outcomes = list(_job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs))
             store.record_outcomes(db.session, outcomes, owner=OWNER)
             following = store.next_heads_for_accounts(db.session, [job.account_id for job in jobs])
         finally:
@@ -77,8 +85,18 @@ def execute_rows(row_ids: Sequence[int]) -> int:
 
 
 def enqueue_rows(row_ids: Sequence[int]) -> None:
-    for row_id in row_ids:
-        execute_rows.delay([row_id])
+    """One task per TASK_BATCH rows: a claim, a load and a record per batch, not per row."""
+    ids = list(row_ids)
+    for start in range(0, len(ids), TASK_BATCH):
+        execute_rows.delay(ids[start : start + TASK_BATCH])
+
+
+def _job_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _worker_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(JOB_THREADS, thread_name_prefix="ledger-send")
+        return _pool
 
 
 def sweep_once(app: Flask) -> int:
@@ -143,6 +161,7 @@ class CeleryExecutor:
                     .order_by(BroadcastQueue.id)
                 )
             )
+            db.session.remove()
         enqueue_rows(row_ids)
 
     def wait_changed(self, timeout: float) -> None:

@@ -228,6 +228,16 @@ def finalise_dispatches(session: Session, dispatch_ids: Iterable[int], now: date
     """A dispatch whose rows are all final gets its summary status and finished_at."""
     now = now or utcnow()
     for dispatch_id in dispatch_ids:
+        # An index seek on (dispatch_id, status): the common case, a dispatch still under way,
+        # costs O(log n) rather than counting every row of a thousand-target broadcast.
+        still_open = session.scalar(
+            select(BroadcastQueue.id)
+            .where(BroadcastQueue.dispatch_id == dispatch_id,
+                   BroadcastQueue.status.in_(("pending", "in_flight")))
+            .limit(1)
+        )
+        if still_open is not None:
+            continue
         counts = dict(
             session.execute(
                 select(BroadcastQueue.status, func.count())
