@@ -248,3 +248,26 @@ def test_recovery_leaves_no_row_in_flight(ledger):
     assert all(r.outcome_unknown for r in rows)
     rows = _run(ledger, dispatch_id)
     assert {r.status for r in rows} == {"executed"}
+
+
+def test_slow_terminal_delays_only_its_own_account(ledger):
+    import time
+
+    admin, accounts = seed_accounts(ledger, 6)
+    broker = ledger.extensions["mt5_gateway"].broker("default")
+    slow = accounts[0]
+    broker.create_account(int(slow.login), "Mt5-S3cret!pass", "Sim-Demo")
+    broker.inject_fault(int(slow.login), "timeout", delay_s=2.0)  # hangs, then the link drops
+    dispatch_id = new_dispatch(ledger, admin, accounts)
+    started = time.monotonic()
+    ledger.extensions["executor"].submit_dispatch(dispatch_id)
+    deadline = started + 1.5
+    while time.monotonic() < deadline:
+        rows = rows_of(dispatch_id)
+        if all(r.is_final for r in rows if r.account_id != slow.id):
+            break
+        time.sleep(0.02)
+    others_done = time.monotonic() - started
+    rows = wait_final(dispatch_id)
+    assert others_done < 1.5  # the healthy accounts did not wait for the hung terminal
+    assert {r.status for r in rows} == {"executed"}  # the slow one is reconciled and sent once
