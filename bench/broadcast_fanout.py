@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-from collections import Counter
-from contextlib import contextmanager
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,15 @@ def build_app(tmp: Path, latency_ms: int, executor: str, threads: int, db_url: s
     from app import create_app, init_database
 
     config = {
-        "TESTING": True, "BCRYPT_ROUNDS": 4, "RATELIMIT_ENABLED": False, "LOG_DIR": tmp / "logs",
-        "LOG_LEVEL": "WARNING", "MT5_SIM_DB": str(tmp / "sim.sqlite"), "MT5_SIM_LATENCY_MS": latency_ms,
-        "EXECUTOR": executor, "EXECUTOR_THREADS": threads,
+        "TESTING": True,
+        "BCRYPT_ROUNDS": 4,
+        "RATELIMIT_ENABLED": False,
+        "LOG_DIR": tmp / "logs",
+        "LOG_LEVEL": "WARNING",
+        "MT5_SIM_DB": str(tmp / "sim.sqlite"),
+        "MT5_SIM_LATENCY_MS": latency_ms,
+        "EXECUTOR": executor,
+        "EXECUTOR_THREADS": threads,
         "SQLALCHEMY_DATABASE_URI": db_url or f"sqlite:///{tmp / 'bench.sqlite'}",
     }
     init_database(config)
@@ -48,7 +54,9 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
     from utils.security import hash_password
 
     pw = hash_password("bench password 123", 4)
-    admin = User(username="bench_admin", email="admin@bench.local", password_hash=pw, role="super_admin")
+    admin = User(
+        username="bench_admin", email="admin@bench.local", password_hash=pw, role="super_admin"
+    )
     db.session.add(admin)
     db.session.commit()
     accounts = []
@@ -56,12 +64,23 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
         owner = User(username=f"trader{i}", email=f"t{i}@bench.local", password_hash=pw)
         db.session.add(owner)
         db.session.flush()
-        accounts.append(create_account(
-            session=db.session, user=owner, box=secret_box(), default_terminal="sim://default",
-            allowed_terminals=[], ip=None,
-            fields={"account_name": f"acc{i}", "login": str(50_000_000 + i), "password": "sim-pass",
-                    "server": "Sim-Demo", "account_type": "demo"},
-        ))
+        accounts.append(
+            create_account(
+                session=db.session,
+                user=owner,
+                box=secret_box(),
+                default_terminal="sim://default",
+                allowed_terminals=[],
+                ip=None,
+                fields={
+                    "account_name": f"acc{i}",
+                    "login": str(50_000_000 + i),
+                    "password": "sim-pass",
+                    "server": "Sim-Demo",
+                    "account_type": "demo",
+                },
+            )
+        )
     return admin, accounts
 
 
@@ -73,7 +92,10 @@ def warm_up(app: Any, accounts: list[Any]) -> None:
 
     gateway = app.extensions["mt5_gateway"]
     box = secret_box()
-    refs = [AccountRef(a.id, a.terminal, int(a.login), account_password(a, box), a.server) for a in accounts]
+    refs = [
+        AccountRef(a.id, a.terminal, int(a.login), account_password(a, box), a.server)
+        for a in accounts
+    ]
     with ThreadPoolExecutor(64) as pool:
         list(pool.map(lambda r: (gateway.connect(r), gateway.symbol_spec(r, "XAUUSD")), refs))
 
@@ -88,25 +110,39 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
     client = app.test_client()
     token = create_access_token(identity=str(admin_id), additional_claims={"sid": "bench"})
     db.session.remove()  # the poll below must not drag a session full of set-up objects along
-    body = {"targets": {"all": True}, "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.01"},
-            "sizing": {"mode": "fixed_volume", "volume": "0.01"}, "expires_in_s": 120}
+    body = {
+        "targets": {"all": True},
+        "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.01"},
+        "sizing": {"mode": "fixed_volume", "volume": "0.01"},
+        "expires_in_s": 120,
+    }
     started = time.time()
-    response = client.post("/api/broadcast_orders", json=body, headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/api/broadcast_orders", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 202, response.get_json()
     broadcast_id = response.get_json()["broadcast_id"]
     final = {"executed", "failed", "expired", "cancelled"}
     while True:
         db.session.rollback()
-        left = db.session.scalar(select(func.count()).where(
-            BroadcastQueue.dispatch_id == broadcast_id, BroadcastQueue.status.not_in(final)))
+        left = db.session.scalar(
+            select(func.count()).where(
+                BroadcastQueue.dispatch_id == broadcast_id, BroadcastQueue.status.not_in(final)
+            )
+        )
         if not left:
             break
         if time.time() - started > 120:
             raise SystemExit("fan-out did not finish within 120 s")
         time.sleep(0.01)
-    rows = db.session.execute(select(BroadcastQueue.status, BroadcastQueue.executed_at,
-                                     BroadcastQueue.error_message, BroadcastQueue.attempts).where(
-        BroadcastQueue.dispatch_id == broadcast_id)).all()
+    rows = db.session.execute(
+        select(
+            BroadcastQueue.status,
+            BroadcastQueue.executed_at,
+            BroadcastQueue.error_message,
+            BroadcastQueue.attempts,
+        ).where(BroadcastQueue.dispatch_id == broadcast_id)
+    ).all()
     if not measured:
         return {}
     errors = Counter(r.error_message for r in rows if r.status != "executed")
@@ -116,12 +152,18 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
     failed = len(rows) - len(executed)
     executed.sort()
     return {
-        "n": n, "failed": failed, "last": executed[-1], "first": executed[0],
-        "median": statistics.median(executed), "p99": executed[int(len(executed) * 0.99) - 1],
+        "n": n,
+        "failed": failed,
+        "last": executed[-1],
+        "first": executed[0],
+        "median": statistics.median(executed),
+        "p99": executed[int(len(executed) * 0.99) - 1],
     }
 
 
-def run_one(n: int, latency_ms: int, executor: str, threads: int, db_url: str | None) -> dict[str, float]:
+def run_one(
+    n: int, latency_ms: int, executor: str, threads: int, db_url: str | None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         app = build_app(tmp, latency_ms, executor, threads, db_url)
@@ -144,13 +186,34 @@ def run_one(n: int, latency_ms: int, executor: str, threads: int, db_url: str | 
 
 
 def start_worker(tmp: Path, latency_ms: int, db_url: str | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "EXECUTOR": "celery", "MT5_SIM_DB": str(tmp / "sim-worker.sqlite"),
-           "MT5_SIM_LATENCY_MS": str(latency_ms), "LOG_DIR": str(tmp / "logs"),
-           "DATABASE_URL": db_url or "", "DATABASE_PATH": str(tmp / "bench.sqlite")}
+    env = {
+        **os.environ,
+        "EXECUTOR": "celery",
+        "MT5_SIM_DB": str(tmp / "sim-worker.sqlite"),
+        "MT5_SIM_LATENCY_MS": str(latency_ms),
+        "LOG_DIR": str(tmp / "logs"),
+        "DATABASE_URL": db_url or "",
+        "DATABASE_PATH": str(tmp / "bench.sqlite"),
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
-         "--concurrency", "128", "--loglevel", "WARNING", "-Q", "ledger"],
-        cwd=ROOT / "backend", env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "128",
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            "ledger",
+        ],
+        cwd=ROOT / "backend",
+        env=env,
     )
     time.sleep(3)
     return worker
@@ -180,21 +243,33 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--executor", default="threads", choices=["threads", "celery"])
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("EXECUTOR_THREADS", "256")))
-    parser.add_argument("--postgres", action="store_true",
-                        help="use a fresh schema in PostgreSQL database `test` on 127.0.0.1")
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("EXECUTOR_THREADS", "256"))
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="use a fresh schema in PostgreSQL database `test` on 127.0.0.1",
+    )
     args = parser.parse_args()
     latency = args.latency_ms / 1000
-    print(f"executor={args.executor} threads={args.threads} simulator latency={args.latency_ms} ms "
-          f"database={'postgresql' if args.postgres else 'sqlite'}")
-    print(f"{'N':>6} {'last fill':>10} {'first':>8} {'median':>8} {'p99':>8} {'sequential':>11} "
-          f"{'limit':>7} {'x faster':>9} {'failed':>7}")
+    print(
+        f"executor={args.executor} threads={args.threads} simulator latency={args.latency_ms} ms "
+        f"database={'postgresql' if args.postgres else 'sqlite'}"
+    )
+    print(
+        f"{'N':>6} {'last fill':>10} {'first':>8} {'median':>8} {'p99':>8} {'sequential':>11} "
+        f"{'limit':>7} {'x faster':>9} {'failed':>7}"
+    )
     for n in args.n:
         with postgres_schema(args.postgres) as db_url:
             r = run_one(n, args.latency_ms, args.executor, args.threads, db_url)
         sequential = n * latency
-        print(f"{n:>6} {r['last']:>9.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s {r['p99']:>7.3f}s "
-              f"{sequential:>10.1f}s {latency:>6.3f}s {sequential / r['last']:>8.1f}x {r['failed']:>7}")
+        print(
+            f"{n:>6} {r['last']:>9.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s {r['p99']:>7.3f}s "
+            f"{sequential:>10.1f}s {latency:>6.3f}s "
+            f"{sequential / r['last']:>8.1f}x {r['failed']:>7}"
+        )
 
 
 if __name__ == "__main__":

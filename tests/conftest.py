@@ -50,8 +50,13 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from app import init_database
 
     path = tmp_path_factory.mktemp("template") / "template.sqlite"
-    init_database({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                   "LOG_DIR": path.parent / "logs"})
+    init_database(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            "LOG_DIR": path.parent / "logs",
+        }
+    )
     return path
 
 
@@ -110,15 +115,26 @@ def pg_url() -> Iterator[str]:
 # --- factories -------------------------------------------------------------------------------
 
 
-def make_user(app: Any, *, username: str | None = None, role: str = "user", password: str = PASSWORD,
-              **fields: Any) -> Any:
+def make_user(
+    app: Any,
+    *,
+    username: str | None = None,
+    role: str = "user",
+    password: str = PASSWORD,
+    **fields: Any,
+) -> Any:
     from extensions import db
     from models import User
     from utils.security import hash_password
 
     name = username or f"u{uuid.uuid4().hex[:10]}"
-    user = User(username=name, email=f"{name}@example.com", role=role,
-                password_hash=hash_password(password, app.config["BCRYPT_ROUNDS"]), **fields)
+    user = User(
+        username=name,
+        email=f"{name}@example.com",
+        role=role,
+        password_hash=hash_password(password, app.config["BCRYPT_ROUNDS"]),
+        **fields,
+    )
     db.session.add(user)
     db.session.commit()
     return user
@@ -155,7 +171,10 @@ def make_account(client: Any, headers: dict[str, str], **overrides: Any) -> dict
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """The JSON envelope with this status and code."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
+    assert response.status_code == status, (
+        response.status_code,
+        response.get_data(as_text=True)[:500],
+    )
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert set(body) == {"error"}, body

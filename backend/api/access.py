@@ -15,7 +15,7 @@ from models import User
 from services import auth_service
 
 F = TypeVar("F", bound=Callable[..., Any])
-SECURITY = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
 
 
 def _annotate(view: Any, role: str | None) -> None:

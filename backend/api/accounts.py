@@ -41,8 +41,12 @@ def list_accounts() -> dict[str, Any]:
 def create_account(body: dict[str, Any]) -> MT5Account:
     """Add an MT5 account (the password is encrypted at rest and never returned)"""
     return accounts_service.create_account(
-        session=db.session, user=current_user(), fields=body, box=secret_box(),
-        ip=client_ip(), **_terminal_policy(),
+        session=db.session,
+        user=current_user(),
+        fields=body,
+        box=secret_box(),
+        ip=client_ip(),
+        **_terminal_policy(),
     )
 
 
@@ -52,7 +56,9 @@ def create_account(body: dict[str, Any]) -> MT5Account:
 @bp.doc(responses=NOT_FOUND)
 def get_account(account_id: int) -> MT5Account:
     """One of the caller's MT5 accounts"""
-    return accounts_service.get_account(session=db.session, user=current_user(), account_id=account_id)
+    return accounts_service.get_account(
+        session=db.session, user=current_user(), account_id=account_id
+    )
 
 
 @bp.patch("/accounts/<int:account_id>")
@@ -63,8 +69,13 @@ def get_account(account_id: int) -> MT5Account:
 def update_account(account_id: int, body: dict[str, Any]) -> MT5Account:
     """Change an MT5 account's details, password or copy settings"""
     return accounts_service.update_account(
-        session=db.session, user=current_user(), account_id=account_id, fields=body,
-        box=secret_box(), ip=client_ip(), **_terminal_policy(),
+        session=db.session,
+        user=current_user(),
+        account_id=account_id,
+        fields=body,
+        box=secret_box(),
+        ip=client_ip(),
+        **_terminal_policy(),
     )
 
 

@@ -59,7 +59,9 @@ def register(body: dict[str, Any]) -> User:
 @limiter.limit(_login_limit)
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(responses={401: "Invalid credentials", 423: "Locked after failed logins", 429: "Rate limited"})
+@bp.doc(
+    responses={401: "Invalid credentials", 423: "Locked after failed logins", 429: "Rate limited"}
+)
 def login(body: dict[str, Any]) -> dict[str, Any]:
     """Log in with username (or email) and password"""
     policy = auth_service.LockoutPolicy(

@@ -10,7 +10,13 @@ from flask import Response, stream_with_context
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
 from extensions import db
-from schemas.orders import BroadcastCreatedOut, BroadcastIn, BroadcastListOut, BroadcastStatusQuery, DispatchOut
+from schemas.orders import (
+    BroadcastCreatedOut,
+    BroadcastIn,
+    BroadcastListOut,
+    BroadcastStatusQuery,
+    DispatchOut,
+)
 from services import broadcast_service, dispatch_service
 from services.broadcast_events import event_stream
 from workers import get_executor
@@ -22,13 +28,21 @@ bp = APIBlueprint("broadcast", __name__, url_prefix="/api", tag="Broadcast")
 @auth_required("super_admin")
 @bp.input(BroadcastIn, arg_name="body")
 @bp.output(BroadcastCreatedOut, status_code=202)
-@bp.doc(responses={409: "Concurrent duplicate Idempotency-Key", 422: "Invalid order, no targets, "
-                   "or Idempotency-Key reused with another body"})
+@bp.doc(
+    responses={
+        409: "Concurrent duplicate Idempotency-Key",
+        422: "Invalid order, no targets, or Idempotency-Key reused with another body",
+    }
+)
 def broadcast_orders(body: dict[str, Any]) -> dict[str, Any]:
     """Broadcast one order to many users' accounts, each sized for that account"""
     return broadcast_service.broadcast_orders(
-        session=db.session, executor=get_executor(), admin=current_user(), body=body,
-        idempotency_key=idempotency_key(), ip=client_ip(),
+        session=db.session,
+        executor=get_executor(),
+        admin=current_user(),
+        body=body,
+        idempotency_key=idempotency_key(),
+        ip=client_ip(),
     )
 
 
@@ -36,30 +50,49 @@ def broadcast_orders(body: dict[str, Any]) -> dict[str, Any]:
 @auth_required("super_admin")
 @bp.input(BroadcastStatusQuery, location="query", arg_name="query")
 @bp.output(DispatchOut)
-@bp.doc(responses={200: "With broadcast_id: that broadcast (DispatchOut). Without: "
-                   "`{broadcasts: [...]}` (BroadcastListOut), the most recent first.",
-                   404: "No such broadcast"})
+@bp.doc(
+    responses={
+        200: "With broadcast_id: that broadcast (DispatchOut). Without: "
+        "`{broadcasts: [...]}` (BroadcastListOut), the most recent first.",
+        404: "No such broadcast",
+    }
+)
 def broadcast_status(query: dict[str, Any]) -> Any:
     """Recent broadcasts, or one broadcast's targets and counts"""
     if query.get("broadcast_id") is None:
-        return BroadcastListOut().dump({"broadcasts": broadcast_service.list_broadcasts(db.session)})
-    dispatch = dispatch_service.get_dispatch(db.session, user=current_user(),
-                                             dispatch_id=query["broadcast_id"], kind="broadcast")
-    return dispatch_service.dispatch_view(db.session, dispatch, page=query["page"], per_page=query["per_page"])
+        return BroadcastListOut().dump(
+            {"broadcasts": broadcast_service.list_broadcasts(db.session)}
+        )
+    dispatch = dispatch_service.get_dispatch(
+        db.session, user=current_user(), dispatch_id=query["broadcast_id"], kind="broadcast"
+    )
+    return dispatch_service.dispatch_view(
+        db.session, dispatch, page=query["page"], per_page=query["per_page"]
+    )
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/events")
 @auth_required("super_admin")
-@bp.doc(responses={200: {"description": "text/event-stream of target updates until final",
-                         "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                   404: "No such broadcast"})
+@bp.doc(
+    responses={  # type: ignore[arg-type]
+        200: {
+            "description": "text/event-stream of target updates until final",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        404: "No such broadcast",
+    }
+)
 def broadcast_events(broadcast_id: int) -> Response:
     """Server-Sent Events: target updates until the broadcast is final"""
-    dispatch = dispatch_service.get_dispatch(db.session, user=current_user(), dispatch_id=broadcast_id,
-                                             kind="broadcast")
+    dispatch = dispatch_service.get_dispatch(
+        db.session, user=current_user(), dispatch_id=broadcast_id, kind="broadcast"
+    )
     stream = event_stream(dispatch.id, get_executor().wait_changed)
-    return Response(stream_with_context(stream), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(stream),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/cancel")
@@ -68,7 +101,10 @@ def broadcast_events(broadcast_id: int) -> Response:
 @bp.doc(responses={404: "No such broadcast"})
 def cancel_broadcast(broadcast_id: int) -> dict[str, Any]:
     """Cancel what has not started; what is in flight finishes and is recorded"""
-    dispatch = dispatch_service.get_dispatch(db.session, user=current_user(), dispatch_id=broadcast_id,
-                                             kind="broadcast")
-    dispatch_service.cancel_dispatch(db.session, dispatch=dispatch, actor=current_user(), ip=client_ip())
+    dispatch = dispatch_service.get_dispatch(
+        db.session, user=current_user(), dispatch_id=broadcast_id, kind="broadcast"
+    )
+    dispatch_service.cancel_dispatch(
+        db.session, dispatch=dispatch, actor=current_user(), ip=client_ip()
+    )
     return dispatch_service.dispatch_view(db.session, dispatch)

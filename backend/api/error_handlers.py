@@ -34,7 +34,9 @@ HTTP_CODES = {
 }
 
 
-def envelope(status: int, code: str, message: str, details: Any = None, headers: Any = None) -> Response:
+def envelope(
+    status: int, code: str, message: str, details: Any = None, headers: Any = None
+) -> Response:
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
     for key, value in dict(headers or {}).items():
@@ -62,7 +64,9 @@ def register_error_handlers(app: APIFlask) -> None:
         message = error.message or "Error"
         if error.status_code == 422 and details:
             message = "The request is not valid; see details for each field."
-        return envelope(error.status_code, code or _code_for(error.status_code), message, details, error.headers)
+        return envelope(
+            error.status_code, code or _code_for(error.status_code), message, details, error.headers
+        )
 
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:
@@ -71,7 +75,13 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def _werkzeug(error: HTTPException) -> Response:
         status = error.code or 500
-        return envelope(status, _code_for(status), error.description or error.name, {}, dict(error.get_headers()))
+        return envelope(
+            status,
+            _code_for(status),
+            error.description or error.name,
+            {},
+            dict(error.get_headers()),
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

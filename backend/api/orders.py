@@ -30,8 +30,11 @@ def idempotency_key() -> str | None:
         return None
     key = key.strip()
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise AppError("Idempotency-Key must be 1-255 printable characters.",
-                       code="invalid_idempotency_key", status_code=400)
+        raise AppError(
+            "Idempotency-Key must be 1-255 printable characters.",
+            code="invalid_idempotency_key",
+            status_code=400,
+        )
     return key
 
 
@@ -39,14 +42,23 @@ def idempotency_key() -> str | None:
 @auth_required()
 @bp.input(SendOrdersIn, arg_name="body")
 @bp.output(DispatchOut, status_code=200)
-@bp.doc(responses={202: "Accepted: not all targets final within wait_s; poll GET /api/dispatches/{id}",
-                   404: "An account is not the caller's", 409: "Concurrent duplicate Idempotency-Key",
-                   422: "Invalid order or Idempotency-Key reused with another body"})
+@bp.doc(
+    responses={
+        202: "Accepted: not all targets final within wait_s; poll GET /api/dispatches/{id}",
+        404: "An account is not the caller's",
+        409: "Concurrent duplicate Idempotency-Key",
+        422: "Invalid order or Idempotency-Key reused with another body",
+    }
+)
 def send_orders(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Send one order to several of the caller's own MT5 accounts"""
     view, final = orders_service.send_orders(
-        session=db.session, executor=get_executor(), user=current_user(), body=body,
-        idempotency_key=idempotency_key(), ip=client_ip(),
+        session=db.session,
+        executor=get_executor(),
+        user=current_user(),
+        body=body,
+        idempotency_key=idempotency_key(),
+        ip=client_ip(),
     )
     return view, 200 if final else 202
 
@@ -58,5 +70,7 @@ def send_orders(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 @bp.doc(responses={404: "No such dispatch (or not the caller's)"})
 def get_dispatch(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """One of the caller's dispatches with every target's status"""
-    dispatch = dispatch_service.get_dispatch(db.session, user=current_user(), dispatch_id=dispatch_id)
+    dispatch = dispatch_service.get_dispatch(
+        db.session, user=current_user(), dispatch_id=dispatch_id
+    )
     return dispatch_service.dispatch_view(db.session, dispatch, **query)

@@ -32,7 +32,9 @@ class MT5Account(db.Model):  # type: ignore[name-defined,misc]
     # Deleted accounts keep their row (order history points at it) but lose their credentials.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, onupdate=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None, onupdate=utcnow
+    )
     terminal: Mapped[str] = mapped_column(String(255), default="sim://default")
     connection_status: Mapped[str] = mapped_column(
         String(20), default="never", server_default="never"

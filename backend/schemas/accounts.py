@@ -19,12 +19,18 @@ SYMBOL_RULE = Regexp(r"^[A-Za-z0-9._#+-]{1,32}$", error="Not a symbol name.")
 class CopySettings(Schema):
     copy_enabled = fields.Boolean(metadata={"description": "Take part in broadcasts."})
     risk_percent = DecimalString(
-        allow_none=True, positive=True, max_places=4,
+        allow_none=True,
+        positive=True,
+        max_places=4,
         validate=Range(min=0, max=100, min_inclusive=False),
-        metadata={"description": "Risk per broadcast trade in percent of balance (account_risk sizing)."},
+        metadata={
+            "description": "Risk per broadcast trade in percent of balance (account_risk sizing)."
+        },
     )
     fixed_volume = DecimalString(allow_none=True, positive=True, max_places=4)
-    volume_multiplier = DecimalString(allow_none=True, positive=True, max_places=4, validate=Range(max=1000))
+    volume_multiplier = DecimalString(
+        allow_none=True, positive=True, max_places=4, validate=Range(max=1000)
+    )
     max_volume = DecimalString(allow_none=True, positive=True, max_places=4)
     symbol_map = fields.Dict(
         keys=fields.String(validate=SYMBOL_RULE),
@@ -43,13 +49,17 @@ class AccountIn(CopySettings):
     account_name = fields.String(required=True, validate=Length(min=1, max=100))
     login = fields.String(required=True, validate=Regexp(r"^\d{1,20}$", error="Digits only."))
     password = fields.String(
-        required=True, load_only=True, validate=Length(min=1, max=128),
+        required=True,
+        load_only=True,
+        validate=Length(min=1, max=128),
         metadata={"description": "The MT5 password: stored encrypted, never returned."},
     )
     server = fields.String(required=True, validate=Length(min=1, max=100))
     broker = fields.String(load_default=None, allow_none=True, validate=Length(max=100))
     account_type = fields.String(load_default="demo", validate=OneOf(ACCOUNT_TYPES))
-    terminal = fields.String(validate=TERMINAL_RULE, metadata={"description": "Where this account's terminal is."})
+    terminal = fields.String(
+        validate=TERMINAL_RULE, metadata={"description": "Where this account's terminal is."}
+    )
 
 
 class AccountPatchIn(CopySettings):

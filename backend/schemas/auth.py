@@ -21,7 +21,9 @@ class RegisterIn(Schema):
 
 class LoginIn(Schema):
     username = fields.String(
-        required=True, validate=Length(min=1, max=100), metadata={"description": "Username or email."}
+        required=True,
+        validate=Length(min=1, max=100),
+        metadata={"description": "Username or email."},
     )
     password = fields.String(required=True, validate=Length(min=1, max=128))
 

@@ -18,7 +18,10 @@ ROW_STATUSES = ["pending", "in_flight", "executed", "failed", "expired", "cancel
 class TakeProfitIn(Schema):
     price = DecimalString(required=True, positive=True, metadata={"description": PRICE_NOTE})
     share_percent = DecimalString(
-        required=True, positive=True, max_places=2, validate=Range(min=0, max=100, min_inclusive=False)
+        required=True,
+        positive=True,
+        max_places=2,
+        validate=Range(min=0, max=100, min_inclusive=False),
     )
 
 
@@ -36,44 +39,76 @@ class OrderFields(Schema):
     symbol = fields.String(required=True, validate=SYMBOL_RULE)
     side = fields.String(required=True, validate=OneOf(["buy", "sell"]))
     order_type = fields.String(load_default="market", validate=OneOf(["market", "limit", "stop"]))
-    price = DecimalString(positive=True, metadata={"description": "Required for limit/stop orders; "
-                                                   "for market orders the reference price for `deviation`."})
+    price = DecimalString(
+        positive=True,
+        metadata={
+            "description": "Required for limit/stop orders; "
+            "for market orders the reference price for `deviation`."
+        },
+    )
     stop_loss = DecimalString(positive=True, metadata={"description": PRICE_NOTE})
     take_profits = fields.List(fields.Nested(TakeProfitIn), validate=Length(max=10))
-    volume = DecimalString(positive=True, max_places=4, metadata={"description": "Lots for every target."})
-    risk = fields.Nested(RiskIn, metadata={"description": "Size each target by risk instead of a volume."})
-    deviation = StrictInteger(load_default=20, validate=Range(min=0, max=10_000),
-                              metadata={"description": "Maximum slippage in points."})
+    volume = DecimalString(
+        positive=True, max_places=4, metadata={"description": "Lots for every target."}
+    )
+    risk = fields.Nested(
+        RiskIn, metadata={"description": "Size each target by risk instead of a volume."}
+    )
+    deviation = StrictInteger(
+        load_default=20,
+        validate=Range(min=0, max=10_000),
+        metadata={"description": "Maximum slippage in points."},
+    )
     comment = fields.String(load_default=None, allow_none=True, validate=Length(max=20))
 
 
 class SendOrdersIn(OrderFields):
-    account_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), required=True,
-                              validate=Length(min=1, max=100))
+    account_ids = fields.List(
+        StrictInteger(validate=Range(min=1, max=2**31)),
+        required=True,
+        validate=Length(min=1, max=100),
+    )
     expires_in_s = StrictInteger(load_default=30, validate=Range(min=1, max=86_400))
-    wait_s = DecimalString(load_default=None, non_negative=True, max_places=3, validate=Range(max=30),
-                           metadata={"description": "Wait up to this many seconds for results (default 10)."})
+    wait_s = DecimalString(
+        load_default=None,
+        non_negative=True,
+        max_places=3,
+        validate=Range(max=30),
+        metadata={"description": "Wait up to this many seconds for results (default 10)."},
+    )
 
 
 class TargetsIn(Schema):
     all = fields.Boolean()
-    user_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000))
-    account_ids = fields.List(StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000))
+    user_ids = fields.List(
+        StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000)
+    )
+    account_ids = fields.List(
+        StrictInteger(validate=Range(min=1, max=2**31)), validate=Length(min=1, max=10_000)
+    )
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
         chosen = [k for k in ("all", "user_ids", "account_ids") if data.get(k)]
         if len(chosen) != 1:
-            raise ValidationError("Give exactly one of all: true, user_ids or account_ids.", "_schema")
+            raise ValidationError(
+                "Give exactly one of all: true, user_ids or account_ids.", "_schema"
+            )
 
 
 class SizingIn(Schema):
-    mode = fields.String(required=True, validate=OneOf(
-        ["account_risk", "risk_percent", "fixed_volume", "multiplier"]))
+    mode = fields.String(
+        required=True,
+        validate=OneOf(["account_risk", "risk_percent", "fixed_volume", "multiplier"]),
+    )
     percent = DecimalString(positive=True, max_places=4, validate=Range(max=100))
     volume = DecimalString(positive=True, max_places=4)
-    default_percent = DecimalString(positive=True, max_places=4, validate=Range(max=100),
-                                    metadata={"description": "account_risk: for accounts without their own."})
+    default_percent = DecimalString(
+        positive=True,
+        max_places=4,
+        validate=Range(max=100),
+        metadata={"description": "account_risk: for accounts without their own."},
+    )
 
     @validates_schema
     def _figures(self, data: dict[str, Any], **_: Any) -> None:
@@ -114,8 +149,19 @@ class TargetOut(Schema):
 class DispatchOut(Schema):
     dispatch_id = fields.Integer()
     kind = fields.String(metadata={"enum": ["orders", "broadcast"]})
-    status = fields.String(metadata={"enum": ["pending", "in_progress", "completed", "partial",
-                                              "failed", "expired", "cancelled"]})
+    status = fields.String(
+        metadata={
+            "enum": [
+                "pending",
+                "in_progress",
+                "completed",
+                "partial",
+                "failed",
+                "expired",
+                "cancelled",
+            ]
+        }
+    )
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)

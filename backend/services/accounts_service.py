@@ -6,16 +6,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from errors import AppError, NotFound
+from extensions import DbSession
 from models import MT5Account, User
 from services.audit_service import record_event
 from utils.security import SecretBox
 
 SETTABLE = (
-    "account_name", "login", "server", "broker", "account_type", "terminal", "is_active",
-    "copy_enabled", "risk_percent", "fixed_volume", "volume_multiplier", "max_volume", "symbol_map",
+    "account_name",
+    "login",
+    "server",
+    "broker",
+    "account_type",
+    "terminal",
+    "is_active",
+    "copy_enabled",
+    "risk_percent",
+    "fixed_volume",
+    "volume_multiplier",
+    "max_volume",
+    "symbol_map",
 )
 
 
@@ -36,12 +47,12 @@ def check_terminal(terminal: str, *, default: str, allowed: list[str]) -> None:
     )
 
 
-def list_accounts(*, session: Session, user: User) -> list[MT5Account]:
+def list_accounts(*, session: DbSession, user: User) -> list[MT5Account]:
     query = select(MT5Account).where(MT5Account.user_id == user.id, MT5Account.deleted_at.is_(None))
     return list(session.scalars(query.order_by(MT5Account.id)).all())
 
 
-def get_account(*, session: Session, user: User, account_id: int) -> MT5Account:
+def get_account(*, session: DbSession, user: User, account_id: int) -> MT5Account:
     """The caller's own account, or 404 (another user's account does not "exist" for them)."""
     account = session.get(MT5Account, account_id)
     if account is None or account.user_id != user.id or account.deleted_at is not None:
@@ -51,7 +62,7 @@ def get_account(*, session: Session, user: User, account_id: int) -> MT5Account:
 
 def create_account(
     *,
-    session: Session,
+    session: DbSession,
     user: User,
     fields: dict[str, Any],
     box: SecretBox,
@@ -69,8 +80,13 @@ def create_account(
     session.flush()  # the row id is the associated data of the ciphertext
     account.password_encrypted = box.encrypt(fields["password"], password_aad(account.id))
     record_event(
-        session=session, event="account_created", actor_id=user.id, subject_user_id=user.id,
-        target_type="mt5_account", target_id=account.id, ip=ip,
+        session=session,
+        event="account_created",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        target_type="mt5_account",
+        target_id=account.id,
+        ip=ip,
         details={"login": account.login, "server": account.server},
     )
     session.commit()
@@ -79,7 +95,7 @@ def create_account(
 
 def update_account(
     *,
-    session: Session,
+    session: DbSession,
     user: User,
     account_id: int,
     fields: dict[str, Any],
@@ -103,22 +119,33 @@ def update_account(
         account.connection_status = "never"
     account.updated_at = datetime.now(UTC)
     record_event(
-        session=session, event="account_updated", actor_id=user.id, subject_user_id=user.id,
-        target_type="mt5_account", target_id=account.id, ip=ip, details={"fields": changed},
+        session=session,
+        event="account_updated",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        target_type="mt5_account",
+        target_id=account.id,
+        ip=ip,
+        details={"fields": changed},
     )
     session.commit()
     return account
 
 
-def delete_account(*, session: Session, user: User, account_id: int, ip: str | None) -> None:
+def delete_account(*, session: DbSession, user: User, account_id: int, ip: str | None) -> None:
     """Soft delete: order history keeps pointing at the row; the credentials are wiped."""
     account = get_account(session=session, user=user, account_id=account_id)
     account.deleted_at = datetime.now(UTC)
     account.is_active = False
     account.password_encrypted = ""
     record_event(
-        session=session, event="account_deleted", actor_id=user.id, subject_user_id=user.id,
-        target_type="mt5_account", target_id=account.id, ip=ip,
+        session=session,
+        event="account_deleted",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        target_type="mt5_account",
+        target_id=account.id,
+        ip=ip,
     )
     session.commit()
 
@@ -127,7 +154,7 @@ def account_password(account: MT5Account, box: SecretBox) -> str:
     return box.decrypt(account.password_encrypted, password_aad(account.id))
 
 
-def rotate_encryption(*, session: Session, box: SecretBox) -> int:
+def rotate_encryption(*, session: DbSession, box: SecretBox) -> int:
     """Re-encrypt every stored MT5 password under the current key; returns how many changed."""
     rotated = 0
     for account in session.scalars(select(MT5Account).where(MT5Account.password_encrypted != "")):

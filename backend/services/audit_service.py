@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from extensions import DbSession
 from models import AuditLog
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "key")
@@ -21,7 +21,7 @@ def _scrub(details: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def record_event(
     *,
-    session: Session,
+    session: DbSession,
     event: str,
     actor_id: int | None = None,
     subject_user_id: int | None = None,
@@ -45,7 +45,7 @@ def record_event(
 
 def list_events(
     *,
-    session: Session,
+    session: DbSession,
     page: int,
     per_page: int,
     user_id: int | None = None,

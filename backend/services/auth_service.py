@@ -12,9 +12,9 @@ from typing import Any
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from errors import AppError, Conflict, Locked, Unauthorized
+from extensions import DbSession
 from models import TokenBlocklist, User
 from services.audit_service import record_event
 from utils.security import (
@@ -46,7 +46,7 @@ class TokenPair:
 
 
 def register_user(
-    *, session: Session, username: str, email: str, password: str, rounds: int, ip: str | None
+    *, session: DbSession, username: str, email: str, password: str, rounds: int, ip: str | None
 ) -> User:
     """Create a plain `user` (roles are never taken from a request body)."""
     _refuse_common_password(password)
@@ -70,7 +70,7 @@ def register_user(
 
 
 def create_user(
-    *, session: Session, username: str, email: str, password: str, role: str, rounds: int
+    *, session: DbSession, username: str, email: str, password: str, role: str, rounds: int
 ) -> User:
     """Operator path (CLI): any role, same rules otherwise."""
     _refuse_common_password(password)
@@ -107,7 +107,7 @@ def _refuse_common_password(password: str) -> None:
 
 def login(
     *,
-    session: Session,
+    session: DbSession,
     identifier: str,
     password: str,
     rounds: int,
@@ -151,7 +151,7 @@ def login(
 
 
 def _record_failure(
-    session: Session, user: User, now: datetime, policy: LockoutPolicy, ip: str | None
+    session: DbSession, user: User, now: datetime, policy: LockoutPolicy, ip: str | None
 ) -> None:
     user.failed_login_count = (user.failed_login_count or 0) + 1
     record_event(
@@ -178,7 +178,7 @@ def _record_failure(
 
 
 def _raise_locked(
-    session: Session, user: User, now: datetime, ip: str | None, audit: bool = True
+    session: DbSession, user: User, now: datetime, ip: str | None, audit: bool = True
 ) -> None:
     assert user.locked_until is not None
     retry_after = max(1, math.ceil((user.locked_until - now).total_seconds()))
@@ -218,7 +218,7 @@ def refresh_access(*, user: User, claims: dict[str, Any]) -> tuple[str, int]:
     return token, int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
-def is_revoked(*, session: Session, claims: dict[str, Any]) -> bool:
+def is_revoked(*, session: DbSession, claims: dict[str, Any]) -> bool:
     ids = [claims.get("jti"), claims.get("sid")]
     return (
         session.scalar(
@@ -229,7 +229,12 @@ def is_revoked(*, session: Session, claims: dict[str, Any]) -> bool:
 
 
 def logout(
-    *, session: Session, user: User, claims: dict[str, Any], refresh_ttl: timedelta, ip: str | None
+    *,
+    session: DbSession,
+    user: User,
+    claims: dict[str, Any],
+    refresh_ttl: timedelta,
+    ip: str | None,
 ) -> None:
     """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
     sid = claims.get("sid") or claims["jti"]
@@ -243,7 +248,7 @@ def logout(
     session.commit()
 
 
-def user_for_claims(*, session: Session, claims: dict[str, Any]) -> User:
+def user_for_claims(*, session: DbSession, claims: dict[str, Any]) -> User:
     """The token's user, as the database says now: inactive users and old tokens are refused."""
     try:
         user = session.get(User, int(claims["sub"]))
@@ -269,7 +274,7 @@ def _epoch_us(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def user_for_api_key(*, session: Session, key: str, pepper: str) -> User:
+def user_for_api_key(*, session: DbSession, key: str, pepper: str) -> User:
     user = None
     if 0 < len(key) <= 200:
         user = session.scalars(
@@ -281,7 +286,7 @@ def user_for_api_key(*, session: Session, key: str, pepper: str) -> User:
 
 
 def create_api_key(
-    *, session: Session, user: User, pepper: str, ip: str | None
+    *, session: DbSession, user: User, pepper: str, ip: str | None
 ) -> tuple[str, User]:
     """Replace the caller's API key; the key itself is returned once and never stored."""
     fresh = new_api_key(pepper)
@@ -300,7 +305,7 @@ def create_api_key(
     return fresh.key, user
 
 
-def revoke_api_key(*, session: Session, user: User, ip: str | None) -> None:
+def revoke_api_key(*, session: DbSession, user: User, ip: str | None) -> None:
     if user.api_key is None:
         raise AppError("You have no API key.", code="not_found", status_code=404)
     prefix = user.api_key_prefix
@@ -320,7 +325,7 @@ def revoke_api_key(*, session: Session, user: User, ip: str | None) -> None:
 
 def change_password(
     *,
-    session: Session,
+    session: DbSession,
     user: User,
     current_password: str,
     new_password: str,

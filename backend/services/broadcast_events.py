@@ -28,8 +28,11 @@ def event_stream(dispatch_id: int, wait_changed: Callable[[float], None]) -> Ite
     waited = 0.0
     while True:
         db.session.rollback()
-        rows = db.session.scalars(select(BroadcastQueue).where(BroadcastQueue.dispatch_id == dispatch_id)
-                                  .order_by(BroadcastQueue.id)).all()
+        rows = db.session.scalars(
+            select(BroadcastQueue)
+            .where(BroadcastQueue.dispatch_id == dispatch_id)
+            .order_by(BroadcastQueue.id)
+        ).all()
         for row in rows:
             state = (row.status, row.updated_at)
             if seen.get(row.id) != state:
@@ -37,7 +40,10 @@ def event_stream(dispatch_id: int, wait_changed: Callable[[float], None]) -> Ite
                 yield _sse("target", target_view(row))
         if is_final(db.session, dispatch_id) or waited >= MAX_STREAM_S:
             counts = counts_for(db.session, dispatch_id)
-            yield _sse("done", {"dispatch_id": dispatch_id, "status": summary_status(counts), "counts": counts})
+            yield _sse(
+                "done",
+                {"dispatch_id": dispatch_id, "status": summary_status(counts), "counts": counts},
+            )
             return
         wait_changed(0.25)
         waited += 0.25

@@ -12,9 +12,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
-
 from errors import UnknownSymbol
+from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import account_password, get_account
 from services.calculation_service import (
@@ -53,7 +52,7 @@ class Gateway(Protocol):
 
 
 def calculate(
-    *, session: Session, gateway: Gateway, box: SecretBox, user: User, request: Mapping[str, Any]
+    *, session: DbSession, gateway: Gateway, box: SecretBox, user: User, request: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Size the requested position; the wire form of ``SizingResult`` (decimal strings)."""
     if request.get("account_id") is not None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from errors import AppError, Conflict, NotFound
+from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
 from services.audit_service import record_event
@@ -44,7 +44,9 @@ def _canonical(value: Any) -> Any:
 
 def request_hash(kind: str, body: dict[str, Any]) -> str:
     """The same request gives the same hash whatever its key order or number spelling."""
-    text = json.dumps({"kind": kind, "body": _canonical(body)}, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(
+        {"kind": kind, "body": _canonical(body)}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -55,18 +57,25 @@ def check_order(order: dict[str, Any]) -> None:
         raise _invalid("price_required", "Limit and stop orders need a price.", "price")
     tps = order.get("take_profits") or []
     if tps and sum(Decimal(tp["share_percent"]) for tp in tps) != 100:
-        raise _invalid("shares_do_not_sum_to_100", "Take-profit shares must add up to 100.", "take_profits")
+        raise _invalid(
+            "shares_do_not_sum_to_100", "Take-profit shares must add up to 100.", "take_profits"
+        )
     reference = order.get("price")
     if reference is None:
         return
     buy = order["side"] == "buy"
     stop = order.get("stop_loss")
     if stop is not None and (stop >= reference if buy else stop <= reference):
-        raise _invalid("sl_wrong_side", "The stop loss is on the wrong side of the price.", "stop_loss")
+        raise _invalid(
+            "sl_wrong_side", "The stop loss is on the wrong side of the price.", "stop_loss"
+        )
     for tp in tps:
         if tp["price"] <= reference if buy else tp["price"] >= reference:
-            raise _invalid("take_profit_wrong_side", "A take profit is on the wrong side of the price.",
-                           "take_profits")
+            raise _invalid(
+                "take_profit_wrong_side",
+                "A take profit is on the wrong side of the price.",
+                "take_profits",
+            )
 
 
 def _invalid(code: str, message: str, field: str) -> AppError:
@@ -83,24 +92,29 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def find_existing(session: Session, *, creator: User, idempotency_key: str | None, body_hash: str) -> Dispatch | None:
+def find_existing(
+    session: DbSession, *, creator: User, idempotency_key: str | None, body_hash: str
+) -> Dispatch | None:
     """Idempotency: the same key and body is the same dispatch; another body under it is a 422."""
     if idempotency_key is None:
         return None
     existing = session.scalars(
-        select(Dispatch).where(Dispatch.creator_id == creator.id, Dispatch.idempotency_key == idempotency_key)
+        select(Dispatch).where(
+            Dispatch.creator_id == creator.id, Dispatch.idempotency_key == idempotency_key
+        )
     ).first()
     if existing is not None and existing.request_hash != body_hash:
         raise AppError(
             "This Idempotency-Key was already used with a different request.",
-            code="idempotency_key_reused", status_code=422,
+            code="idempotency_key_reused",
+            status_code=422,
         )
     return existing
 
 
 def create_dispatch(
     *,
-    session: Session,
+    session: DbSession,
     creator: User,
     kind: str,
     order: dict[str, Any],
@@ -116,41 +130,64 @@ def create_dispatch(
     expires_at = now + timedelta(seconds=expires_in_s)
     legs = max(1, len(order.get("take_profits") or []))
     dispatch = Dispatch(
-        kind=kind, creator_id=creator.id, order_data=jsonable(order), sizing=jsonable(sizing),
-        idempotency_key=idempotency_key, request_hash=body_hash, status="pending",
-        target_count=len(targets) * legs, created_at=now, expires_at=expires_at,
+        kind=kind,
+        creator_id=creator.id,
+        order_data=jsonable(order),
+        sizing=jsonable(sizing),
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+        status="pending",
+        target_count=len(targets) * legs,
+        created_at=now,
+        expires_at=expires_at,
     )
     session.add(dispatch)
     try:
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise Conflict("A request with this Idempotency-Key is being processed.",
-                       code="idempotency_conflict") from exc
+        raise Conflict(
+            "A request with this Idempotency-Key is being processed.", code="idempotency_conflict"
+        ) from exc
     order_text = json.dumps(dispatch.order_data, sort_keys=True)
     rows = [
         {
-            "dispatch_id": dispatch.id, "account_id": account.id, "leg": leg,
-            "admin_user_id": creator.id, "target_user_id": account.user_id,
-            "order_data": order_text, "status": "pending", "created_at": now,
-            "expires_at": expires_at, "magic": magic_for(dispatch.id),
-            "comment_tag": tag_for(dispatch.id, account.id, leg), "attempts": 0,
+            "dispatch_id": dispatch.id,
+            "account_id": account.id,
+            "leg": leg,
+            "admin_user_id": creator.id,
+            "target_user_id": account.user_id,
+            "order_data": order_text,
+            "status": "pending",
+            "created_at": now,
+            "expires_at": expires_at,
+            "magic": magic_for(dispatch.id),
+            "comment_tag": tag_for(dispatch.id, account.id, leg),
+            "attempts": 0,
         }
         for account in targets
         for leg in range(legs)
     ]
     session.execute(insert(BroadcastQueue), rows)
     record_event(
-        session=session, event=f"{kind}_created", actor_id=creator.id, target_type="dispatch",
-        target_id=dispatch.id, ip=ip,
-        details={"accounts": len(targets), "rows": len(rows), "symbol": order.get("symbol"),
-                 "side": order.get("side")},
+        session=session,
+        event=f"{kind}_created",
+        actor_id=creator.id,
+        target_type="dispatch",
+        target_id=dispatch.id,
+        ip=ip,
+        details={
+            "accounts": len(targets),
+            "rows": len(rows),
+            "symbol": order.get("symbol"),
+            "side": order.get("side"),
+        },
     )
     session.commit()
     return dispatch
 
 
-def counts_for(session: Session, dispatch_id: int) -> dict[str, int]:
+def counts_for(session: DbSession, dispatch_id: int) -> dict[str, int]:
     found = dict(
         session.execute(
             select(BroadcastQueue.status, func.count())
@@ -161,7 +198,9 @@ def counts_for(session: Session, dispatch_id: int) -> dict[str, int]:
     return {status: int(found.get(status, 0)) for status in ROW_STATUSES}
 
 
-def dispatch_view(session: Session, dispatch: Dispatch, *, page: int = 1, per_page: int = 1000) -> dict[str, Any]:
+def dispatch_view(
+    session: DbSession, dispatch: Dispatch, *, page: int = 1, per_page: int = 1000
+) -> dict[str, Any]:
     counts = counts_for(session, dispatch.id)
     rows = session.scalars(
         select(BroadcastQueue)
@@ -171,33 +210,55 @@ def dispatch_view(session: Session, dispatch: Dispatch, *, page: int = 1, per_pa
         .limit(per_page)
     ).all()
     return {
-        "dispatch_id": dispatch.id, "kind": dispatch.kind, "status": summary_status(counts),
-        "created_at": dispatch.created_at, "expires_at": dispatch.expires_at,
-        "finished_at": dispatch.finished_at, "counts": counts, "total": sum(counts.values()),
-        "page": page, "per_page": per_page, "targets": [target_view(row) for row in rows],
+        "dispatch_id": dispatch.id,
+        "kind": dispatch.kind,
+        "status": summary_status(counts),
+        "created_at": dispatch.created_at,
+        "expires_at": dispatch.expires_at,
+        "finished_at": dispatch.finished_at,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "page": page,
+        "per_page": per_page,
+        "targets": [target_view(row) for row in rows],
     }
 
 
 def target_view(row: BroadcastQueue) -> dict[str, Any]:
     return {
-        "row_id": row.id, "account_id": row.account_id, "user_id": row.target_user_id, "leg": row.leg,
-        "symbol": row.symbol, "volume": row.volume, "status": row.status, "retcode": row.retcode,
-        "order": row.order_ticket, "deal": row.deal_ticket, "position": row.position_ticket,
-        "price": row.fill_price, "filled_volume": row.fill_volume, "attempts": row.attempts,
-        "latency_ms": row.latency_ms, "error": row.error_message, "executed_at": row.executed_at,
+        "row_id": row.id,
+        "account_id": row.account_id,
+        "user_id": row.target_user_id,
+        "leg": row.leg,
+        "symbol": row.symbol,
+        "volume": row.volume,
+        "status": row.status,
+        "retcode": row.retcode,
+        "order": row.order_ticket,
+        "deal": row.deal_ticket,
+        "position": row.position_ticket,
+        "price": row.fill_price,
+        "filled_volume": row.fill_volume,
+        "attempts": row.attempts,
+        "latency_ms": row.latency_ms,
+        "error": row.error_message,
+        "executed_at": row.executed_at,
     }
 
 
-def is_final(session: Session, dispatch_id: int) -> bool:
+def is_final(session: DbSession, dispatch_id: int) -> bool:
     pending = session.scalar(
         select(func.count()).where(
-            BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.status.not_in(FINAL_ROW_STATUSES)
+            BroadcastQueue.dispatch_id == dispatch_id,
+            BroadcastQueue.status.not_in(FINAL_ROW_STATUSES),
         )
     )
     return not pending
 
 
-def wait_until_final(session: Session, dispatch_id: int, wait_s: float, wait_changed: Any) -> bool:
+def wait_until_final(
+    session: DbSession, dispatch_id: int, wait_s: float, wait_changed: Any
+) -> bool:
     """Wait (up to wait_s) for every row of the dispatch to reach a final state."""
     deadline = time.monotonic() + wait_s
     while True:
@@ -210,32 +271,45 @@ def wait_until_final(session: Session, dispatch_id: int, wait_s: float, wait_cha
         wait_changed(min(remaining, 0.1))
 
 
-def get_dispatch(session: Session, *, user: User, dispatch_id: int, kind: str | None = None) -> Dispatch:
+def get_dispatch(
+    session: DbSession, *, user: User, dispatch_id: int, kind: str | None = None
+) -> Dispatch:
     """The caller's own dispatch (super admins see every broadcast); others are 404."""
     dispatch = session.get(Dispatch, dispatch_id)
     visible = dispatch is not None and (
-        dispatch.creator_id == user.id or (dispatch.kind == "broadcast" and user.has_role("super_admin"))
+        dispatch.creator_id == user.id
+        or (dispatch.kind == "broadcast" and user.has_role("super_admin"))
     )
     if dispatch is None or not visible or (kind is not None and dispatch.kind != kind):
         raise NotFound("No such dispatch.", code="dispatch_not_found")
     return dispatch
 
 
-def cancel_dispatch(session: Session, *, dispatch: Dispatch, actor: User, ip: str | None) -> int:
+def cancel_dispatch(session: DbSession, *, dispatch: Dispatch, actor: User, ip: str | None) -> int:
     """Stop what has not started: pending rows become cancelled; rows in flight finish."""
     now = datetime.now(UTC)
     if dispatch.cancelled_at is None:
         dispatch.cancelled_at = now
     result = session.execute(
         update(BroadcastQueue)
-        .where(BroadcastQueue.dispatch_id == dispatch.id, BroadcastQueue.status == "pending",
-               BroadcastQueue.outcome_unknown.is_(False))
+        .where(
+            BroadcastQueue.dispatch_id == dispatch.id,
+            BroadcastQueue.status == "pending",
+            BroadcastQueue.outcome_unknown.is_(False),
+        )
         .values(status="cancelled", error_message="cancelled", executed_at=now, updated_at=now),
         execution_options={"synchronize_session": False},
     )
     cancelled = int(result.rowcount or 0)  # type: ignore[attr-defined]
     finalise_dispatches(session, [dispatch.id], now)
-    record_event(session=session, event=f"{dispatch.kind}_cancelled", actor_id=actor.id,
-                 target_type="dispatch", target_id=dispatch.id, ip=ip, details={"rows": cancelled})
+    record_event(
+        session=session,
+        event=f"{dispatch.kind}_cancelled",
+        actor_id=actor.id,
+        target_type="dispatch",
+        target_id=dispatch.id,
+        ip=ip,
+        details={"rows": cancelled},
+    )
     session.commit()
     return cancelled

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from errors import MT5Error, ValidationFailed
+from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import get_account
 from services.mt5.gateway import MT5Gateway
@@ -18,7 +17,7 @@ from utils.security import SecretBox
 DEFAULT_DEALS_WINDOW = timedelta(days=7)
 
 
-def _reach(*, session: Session, user: User, account_id: int, box: SecretBox) -> AccountRef:
+def _reach(*, session: DbSession, user: User, account_id: int, box: SecretBox) -> AccountRef:
     """The caller's account as a gateway reference; the read transaction ends before MT5 work."""
     ref = account_ref(get_account(session=session, user=user, account_id=account_id), box)
     session.commit()  # never hold a database transaction open across a terminal call
@@ -26,7 +25,7 @@ def _reach(*, session: Session, user: User, account_id: int, box: SecretBox) -> 
 
 
 def connect_account(
-    *, session: Session, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox
 ) -> dict[str, Any]:
     """Log the account in on its terminal; the outcome is recorded on the row either way."""
     ref = _reach(session=session, user=user, account_id=account_id, box=box)
@@ -40,7 +39,7 @@ def connect_account(
             "latency_ms": latency_ms}  # fmt: skip
 
 
-def _record(session: Session, account_id: int, *, status: str, error: str | None) -> None:
+def _record(session: DbSession, account_id: int, *, status: str, error: str | None) -> None:
     account = session.get(MT5Account, account_id)
     if account is None:  # deleted meanwhile: nothing to record on
         return
@@ -52,7 +51,7 @@ def _record(session: Session, account_id: int, *, status: str, error: str | None
 
 
 def list_positions(
-    *, session: Session, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
     symbol: str | None = None,
 ) -> list[Position]:  # fmt: skip
     ref = _reach(session=session, user=user, account_id=account_id, box=box)
@@ -77,7 +76,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def list_deals(
-    *, session: Session, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
     date_from: datetime | None, date_to: datetime | None,
 ) -> dict[str, Any]:  # fmt: skip
     start, end = deals_window(date_from, date_to, now=datetime.now(UTC))
@@ -87,7 +86,7 @@ def list_deals(
 
 
 def symbol_spec(
-    *, session: Session, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
     symbol: str,
 ) -> dict[str, Any]:  # fmt: skip
     ref = _reach(session=session, user=user, account_id=account_id, box=box)

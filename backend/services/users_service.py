@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from errors import AppError, Forbidden, NotFound
+from extensions import DbSession
 from models import User
 from services.audit_service import record_event
 
 
-def list_users(*, session: Session, page: int, per_page: int) -> tuple[list[User], int]:
+def list_users(*, session: DbSession, page: int, per_page: int) -> tuple[list[User], int]:
     total = session.scalar(select(func.count(User.id))) or 0
     rows = session.scalars(
         select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)
@@ -21,7 +21,7 @@ def list_users(*, session: Session, page: int, per_page: int) -> tuple[list[User
 
 
 def update_user(
-    *, session: Session, actor: User, user_id: int, changes: dict[str, Any], ip: str | None
+    *, session: DbSession, actor: User, user_id: int, changes: dict[str, Any], ip: str | None
 ) -> User:
     """Admins (de)activate users below their rank; only a super admin changes roles."""
     target = session.get(User, user_id)
@@ -32,7 +32,9 @@ def update_user(
     if "role" in changes and not actor.has_role("super_admin"):
         raise Forbidden("Only a super admin changes roles.", code="forbidden")
     if target.id == actor.id and ("role" in changes or changes.get("is_active") is False):
-        raise AppError("You cannot demote or deactivate yourself.", code="cannot_modify_self", status_code=409)
+        raise AppError(
+            "You cannot demote or deactivate yourself.", code="cannot_modify_self", status_code=409
+        )
     if target.has_role(actor.role) and not actor.has_role("super_admin"):
         raise Forbidden("You cannot change a user of your rank or above.", code="forbidden")
     for field in ("is_active", "role", "allow_broadcast"):

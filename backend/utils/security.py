@@ -57,7 +57,9 @@ class NewApiKey:
 def new_api_key(pepper: str) -> NewApiKey:
     """A 256-bit random key with a visible prefix (mt5k_xxxxxxxx...), as GitHub and Stripe do."""
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    return NewApiKey(key=key, prefix=key[: len(API_KEY_PREFIX) + 8], digest=api_key_digest(key, pepper))
+    return NewApiKey(
+        key=key, prefix=key[: len(API_KEY_PREFIX) + 8], digest=api_key_digest(key, pepper)
+    )
 
 
 def api_key_digest(key: str, pepper: str) -> str:

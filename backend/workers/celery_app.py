@@ -75,7 +75,9 @@ def execute_rows(row_ids: Sequence[int]) -> int:
             hooks = app.config.get("EXECUTOR_HOOKS")
             # The rows of one task belong to different accounts (different terminals): send them
             # side by side, then record them in one transaction.
-            outcomes = list(_job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs))
+            outcomes = list(
+                _job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs)
+            )
             store.record_outcomes(db.session, outcomes, owner=OWNER)
             following = store.next_heads_for_accounts(db.session, [job.account_id for job in jobs])
         finally:
@@ -157,7 +159,10 @@ class CeleryExecutor:
             row_ids = list(
                 db.session.scalars(
                     select(BroadcastQueue.id)
-                    .where(BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.status == "pending")
+                    .where(
+                        BroadcastQueue.dispatch_id == dispatch_id,
+                        BroadcastQueue.status == "pending",
+                    )
                     .order_by(BroadcastQueue.id)
                 )
             )
@@ -168,7 +173,11 @@ class CeleryExecutor:
         time.sleep(min(timeout, 0.05))
 
     def health(self) -> dict[str, Any]:
-        return {"kind": self.kind, "running": True, "broker": _redacted(self.app.config["CELERY_BROKER_URL"])}
+        return {
+            "kind": self.kind,
+            "running": True,
+            "broker": _redacted(self.app.config["CELERY_BROKER_URL"]),
+        }
 
 
 def _redacted(url: str) -> str:

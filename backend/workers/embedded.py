@@ -43,9 +43,15 @@ class ThreadExecutor:
 
     kind = "threads"
 
-    def __init__(self, app: Flask, *, threads: int, gateway_getter: Callable[[], Any],
-                 sweep_interval_s: float = SWEEP_INTERVAL_S,
-                 hooks: Callable[[str, RowJob | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        threads: int,
+        gateway_getter: Callable[[], Any],
+        sweep_interval_s: float = SWEEP_INTERVAL_S,
+        hooks: Callable[[str, RowJob | None], None] | None = None,
+    ) -> None:
         self.app = app
         self.threads = threads
         self.owner = store.new_owner_id()
@@ -89,8 +95,13 @@ class ThreadExecutor:
         thread.join(timeout)
 
     def health(self) -> dict[str, Any]:
-        return {"kind": self.kind, "running": self.running, "threads": self.threads,
-                "in_flight": self._in_flight, "owner": self.owner}
+        return {
+            "kind": self.kind,
+            "running": self.running,
+            "threads": self.threads,
+            "in_flight": self._in_flight,
+            "owner": self.owner,
+        }
 
     # --- what the services call --------------------------------------------------------------
 
@@ -142,7 +153,11 @@ class ThreadExecutor:
         while True:
             try:
                 remaining = window_ends - time.monotonic()
-                items.append(self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait())
+                items.append(
+                    self._inbox.get(timeout=remaining)
+                    if remaining > 0
+                    else self._inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         for kind, value in items:
@@ -171,7 +186,9 @@ class ThreadExecutor:
         if inbox.rows:
             claimed += store.claim_rows(session, owner=self.owner, row_ids=sorted(inbox.rows))
         if claimed:
-            self._start_jobs(load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"]))
+            self._start_jobs(
+                load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"])
+            )
 
     def _record(self, outcomes: list[store.RowOutcome]) -> set[int]:
         if not outcomes:

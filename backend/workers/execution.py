@@ -36,7 +36,9 @@ class Gateway(Protocol):
     def find_tagged(
         self, account: AccountRef, *, magic: int, comment: str, since: datetime
     ) -> TaggedOrder | None: ...
-    def symbol_spec(self, account: AccountRef, symbol: str, *, max_age_s: float | None = None) -> Any: ...
+    def symbol_spec(
+        self, account: AccountRef, symbol: str, *, max_age_s: float | None = None
+    ) -> Any: ...
     def tick(self, account: AccountRef, symbol: str) -> Any: ...
     def account_snapshot(self, account: AccountRef) -> Any: ...
 
@@ -100,29 +102,47 @@ def execute_job(
     return _with(outcome, latency_ms=latency)
 
 
-def _execute(job: RowJob, gateway: Gateway, sleep: Callable[[float], None], hook: Callable[[str, RowJob | None], None]) -> RowOutcome:
+def _execute(
+    job: RowJob,
+    gateway: Gateway,
+    sleep: Callable[[float], None],
+    hook: Callable[[str, RowJob | None], None],
+) -> RowOutcome:
     if job.account is None:
-        return _failed(job, "account_unavailable", job.account_problem or "the account cannot trade")
+        return _failed(
+            job, "account_unavailable", job.account_problem or "the account cannot trade"
+        )
     if job.outcome_unknown:
         adopted = _reconcile(job, gateway)
         if adopted is not None:
             return adopted
     if job.cancelled:
-        return RowOutcome(row_id=job.row_id, status="cancelled", error="dispatch cancelled before sending")
+        return RowOutcome(
+            row_id=job.row_id, status="cancelled", error="dispatch cancelled before sending"
+        )
     if utcnow() >= job.expires_at:
-        return RowOutcome(row_id=job.row_id, status="expired", error="expired before it could be sent")
+        return RowOutcome(
+            row_id=job.row_id, status="expired", error="expired before it could be sent"
+        )
     symbol = job.symbol or gateway.resolve_symbol(job.account, job.order["symbol"])
     volume, siblings = _volume(job, gateway, symbol)
     if volume <= 0:
-        return _failed(job, "leg_dropped_below_min", "this take-profit leg is below the minimum volume",
-                       symbol=symbol, siblings=siblings)
+        return _failed(
+            job,
+            "leg_dropped_below_min",
+            "this take-profit leg is below the minimum volume",
+            symbol=symbol,
+            siblings=siblings,
+        )
     request = _request(job, symbol, volume)
     hook("before_send", job)
     outcome = _send_with_policy(job, gateway, request, sleep, hook)
     return _with(outcome, symbol=symbol, volume=volume, sibling_volumes=siblings)
 
 
-def _volume(job: RowJob, gateway: Gateway, symbol: str) -> tuple[Decimal, dict[int, Decimal] | None]:
+def _volume(
+    job: RowJob, gateway: Gateway, symbol: str
+) -> tuple[Decimal, dict[int, Decimal] | None]:
     if job.volume is not None:
         return job.volume, None
     assert job.account is not None
@@ -170,7 +190,10 @@ def _send_with_policy(
                 return found
             continue
         except MT5Error as exc:  # never reached the trade server (connect/login failed)
-            if exc.code in {"mt5_unavailable", "mt5_timeout"} and attempt.transient_retries < TRANSIENT_RETRIES:
+            if (
+                exc.code in {"mt5_unavailable", "mt5_timeout"}
+                and attempt.transient_retries < TRANSIENT_RETRIES
+            ):
                 attempt.transient_retries += 1
                 sleep(0.25 * 2 ** (attempt.transient_retries - 1))
                 continue
@@ -178,7 +201,11 @@ def _send_with_policy(
         hook("after_send", job)
         logger.info(
             "row %s attempt: retcode %s (%s) magic %s tag %s",
-            job.row_id, result.retcode, retcode_name(result.retcode), job.magic, job.tag,
+            job.row_id,
+            result.retcode,
+            retcode_name(result.retcode),
+            job.magic,
+            job.tag,
         )
         kind = classify(result.retcode)
         if kind is RetcodeClass.SUCCESS:
@@ -231,8 +258,10 @@ def _after_unknown(
     attempt.unknown_retries += 1
     if attempt.unknown_retries > UNKNOWN_RETRIES:
         return _failed(
-            job, "mt5_outcome_unknown",
-            f"no confirmation after {attempt.unknown_retries} attempts ({reason}); no tagged order found",
+            job,
+            "mt5_outcome_unknown",
+            f"no confirmation after {attempt.unknown_retries} attempts ({reason}); "
+            "no tagged order found",
             outcome_unknown=True,
         )
     return None
@@ -296,7 +325,10 @@ def _failed(
 
 def _with(outcome: RowOutcome, **changes: Any) -> RowOutcome:
     values = {k: v for k, v in changes.items() if v is not None or k == "latency_ms"}
-    merged = {**outcome.__dict__, **{k: v for k, v in values.items() if getattr(outcome, k) is None}}
+    merged = {
+        **outcome.__dict__,
+        **{k: v for k, v in values.items() if getattr(outcome, k) is None},
+    }
     return RowOutcome(**merged)
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from services.accounts_service import password_aad
 from services.mt5.types import AccountRef
@@ -19,17 +19,33 @@ logger = logging.getLogger(__name__)
 SETTINGS = ("risk_percent", "fixed_volume", "volume_multiplier", "max_volume")
 
 
-def load_jobs(session: Session, row_ids: Sequence[int], box: SecretBox) -> list[RowJob]:
+def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> list[RowJob]:
     """Plain column reads (no ORM instances): a 1000-row fan-out loads in a few milliseconds."""
     if not row_ids:
         return []
     q, a = BroadcastQueue, MT5Account
     rows = session.execute(
         select(
-            q.id, q.dispatch_id, q.leg, q.magic, q.comment_tag, q.created_at, q.expires_at, q.volume,
-            q.symbol, q.outcome_unknown, a.id.label("account_id"), a.terminal, a.login, a.server,
-            a.password_encrypted, a.symbol_map, a.is_active, a.deleted_at,
-            *(getattr(a, name) for name in SETTINGS), User.is_active.label("owner_active"),
+            q.id,
+            q.dispatch_id,
+            q.leg,
+            q.magic,
+            q.comment_tag,
+            q.created_at,
+            q.expires_at,
+            q.volume,
+            q.symbol,
+            q.outcome_unknown,
+            a.id.label("account_id"),
+            a.terminal,
+            a.login,
+            a.server,
+            a.password_encrypted,
+            a.symbol_map,
+            a.is_active,
+            a.deleted_at,
+            *(getattr(a, name) for name in SETTINGS),
+            User.is_active.label("owner_active"),
         )
         .join(a, a.id == q.account_id)
         .join(User, User.id == a.user_id)
@@ -40,8 +56,13 @@ def load_jobs(session: Session, row_ids: Sequence[int], box: SecretBox) -> list[
     dispatches = {
         d.id: d
         for d in session.execute(
-            select(Dispatch.id, Dispatch.order_data, Dispatch.sizing, Dispatch.expires_at,
-                   Dispatch.cancelled_at).where(Dispatch.id.in_(dispatch_ids))
+            select(
+                Dispatch.id,
+                Dispatch.order_data,
+                Dispatch.sizing,
+                Dispatch.expires_at,
+                Dispatch.cancelled_at,
+            ).where(Dispatch.id.in_(dispatch_ids))
         )
     }
     session.rollback()  # read-only; release the snapshot
@@ -86,7 +107,11 @@ def _account_ref(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | Non
     except ValueError:
         return None, "the MT5 login is not a number"
     ref = AccountRef(
-        account_id=row.account_id, terminal=row.terminal, login=login, password=password,
-        server=row.server, symbol_map=dict(row.symbol_map or {}),
+        account_id=row.account_id,
+        terminal=row.terminal,
+        login=login,
+        password=password,
+        server=row.server,
+        symbol_map=dict(row.symbol_map or {}),
     )
     return ref, None

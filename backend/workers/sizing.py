@@ -47,7 +47,8 @@ def leg_volumes(job: RowJob, gateway: Gateway, symbol: str) -> dict[int, Decimal
     lots = _apply_account_cap(lots, job.account_settings.get("max_volume"), spec)
     if lots < spec.volume_min:
         raise CalculationError(
-            f"The volume for this account ({lots}) is below the symbol's minimum {spec.volume_min}.",
+            f"The volume for this account ({lots}) is below the symbol's minimum "
+            f"{spec.volume_min}.",
             code="below_min_volume",
             details={"volume": str(lots), "volume_min": str(spec.volume_min)},
         )

@@ -19,8 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
+from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account
 from models.broadcast import FINAL_ROW_STATUSES
 
@@ -65,14 +66,16 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _is_postgres(session: Session) -> bool:
+def _is_postgres(session: DbSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _head_of_account() -> Any:
     """The row is its account's next order: nothing of that account in flight, nothing older."""
     other = aliased(BroadcastQueue)
-    busy = exists().where(other.account_id == BroadcastQueue.account_id, other.status == "in_flight")
+    busy = exists().where(
+        other.account_id == BroadcastQueue.account_id, other.status == "in_flight"
+    )
     older = exists().where(
         other.account_id == BroadcastQueue.account_id,
         other.status == "pending",
@@ -81,16 +84,19 @@ def _head_of_account() -> Any:
     return and_(~busy, ~older)
 
 
-def _lock_accounts(session: Session, account_ids: Iterable[int]) -> None:
+def _lock_accounts(session: DbSession, account_ids: Iterable[int]) -> None:
     ids = sorted(set(account_ids))
     if ids and _is_postgres(session):
         session.execute(
-            select(MT5Account.id).where(MT5Account.id.in_(ids)).order_by(MT5Account.id).with_for_update()
+            select(MT5Account.id)
+            .where(MT5Account.id.in_(ids))
+            .order_by(MT5Account.id)
+            .with_for_update()
         )
 
 
 def claim_rows(
-    session: Session,
+    session: DbSession,
     *,
     owner: str,
     row_ids: Sequence[int] | None = None,
@@ -99,7 +105,7 @@ def claim_rows(
     lease_seconds: int = LEASE_SECONDS,
 ) -> list[int]:
     """Atomically take the claimable rows among those named; returns the ids taken."""
-    scope = []
+    scope: list[Any] = []
     if row_ids is not None:
         scope.append(BroadcastQueue.id.in_(list(row_ids)))
     if dispatch_id is not None:
@@ -123,13 +129,20 @@ def claim_rows(
         )
         .returning(BroadcastQueue.id)
     )
-    claimed = [row[0] for row in session.execute(statement, execution_options={"synchronize_session": False})]
+    claimed = [
+        row[0]
+        for row in session.execute(statement, execution_options={"synchronize_session": False})
+    ]
     session.commit()
     return sorted(claimed)
 
 
-def _accounts_in_scope(session: Session, scope: list[Any]) -> list[int]:
-    query = select(BroadcastQueue.account_id).where(*scope, BroadcastQueue.status == "pending").distinct()
+def _accounts_in_scope(session: DbSession, scope: list[Any]) -> list[int]:
+    query = (
+        select(BroadcastQueue.account_id)
+        .where(*scope, BroadcastQueue.status == "pending")
+        .distinct()
+    )
     return list(session.scalars(query))
 
 
@@ -153,7 +166,7 @@ class RowOutcome:
     sibling_volumes: dict[int, Decimal] | None = None  # leg -> volume, set when legs were sized
 
 
-def record_outcomes(session: Session, outcomes: Sequence[RowOutcome], *, owner: str) -> None:
+def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner: str) -> None:
     """Write the outcomes of rows this owner still holds, all in one transaction.
 
     Fencing: a row whose lease was taken over (``lease_owner`` changed) is not overwritten. One
@@ -165,30 +178,53 @@ def record_outcomes(session: Session, outcomes: Sequence[RowOutcome], *, owner: 
     table = BroadcastQueue.__table__
     statement = (
         update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == "in_flight",
-               table.c.lease_owner == bindparam("b_owner"))
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == "in_flight",
+            table.c.lease_owner == bindparam("b_owner"),
+        )
         .values(
-            status=bindparam("b_status"), retcode=bindparam("b_retcode"),
-            error_message=bindparam("b_error"), order_ticket=bindparam("b_order"),
-            deal_ticket=bindparam("b_deal"), position_ticket=bindparam("b_position"),
-            fill_price=bindparam("b_price"), fill_volume=bindparam("b_filled"),
-            latency_ms=bindparam("b_latency"), outcome_unknown=bindparam("b_unknown"),
+            status=bindparam("b_status"),
+            retcode=bindparam("b_retcode"),
+            error_message=bindparam("b_error"),
+            order_ticket=bindparam("b_order"),
+            deal_ticket=bindparam("b_deal"),
+            position_ticket=bindparam("b_position"),
+            fill_price=bindparam("b_price"),
+            fill_volume=bindparam("b_filled"),
+            latency_ms=bindparam("b_latency"),
+            outcome_unknown=bindparam("b_unknown"),
             symbol=func.coalesce(bindparam("b_symbol", type_=table.c.symbol.type), table.c.symbol),
             volume=func.coalesce(bindparam("b_volume", type_=table.c.volume.type), table.c.volume),
-            executed_at=bindparam("b_executed_at"), lease_owner=None, lease_expires_at=None,
+            executed_at=bindparam("b_executed_at"),
+            lease_owner=None,
+            lease_expires_at=None,
             updated_at=now,
         )
     )
-    session.connection().execute(statement, [
-        {
-            "b_id": o.row_id, "b_owner": owner, "b_status": o.status, "b_retcode": o.retcode,
-            "b_error": o.error, "b_order": o.order_ticket, "b_deal": o.deal_ticket,
-            "b_position": o.position_ticket, "b_price": o.fill_price, "b_filled": o.fill_volume,
-            "b_latency": o.latency_ms, "b_unknown": o.outcome_unknown, "b_symbol": o.symbol,
-            "b_volume": o.volume, "b_executed_at": now if o.status in FINAL_ROW_STATUSES else None,
-        }
-        for o in outcomes
-    ])
+    session.connection().execute(
+        statement,
+        [
+            {
+                "b_id": o.row_id,
+                "b_owner": owner,
+                "b_status": o.status,
+                "b_retcode": o.retcode,
+                "b_error": o.error,
+                "b_order": o.order_ticket,
+                "b_deal": o.deal_ticket,
+                "b_position": o.position_ticket,
+                "b_price": o.fill_price,
+                "b_filled": o.fill_volume,
+                "b_latency": o.latency_ms,
+                "b_unknown": o.outcome_unknown,
+                "b_symbol": o.symbol,
+                "b_volume": o.volume,
+                "b_executed_at": now if o.status in FINAL_ROW_STATUSES else None,
+            }
+            for o in outcomes
+        ],
+    )
     for outcome in outcomes:
         if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
             _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
@@ -196,10 +232,12 @@ def record_outcomes(session: Session, outcomes: Sequence[RowOutcome], *, owner: 
     session.commit()
 
 
-def _store_sibling_volumes(session: Session, row_id: int, volumes: dict[int, Decimal]) -> None:
+def _store_sibling_volumes(session: DbSession, row_id: int, volumes: dict[int, Decimal]) -> None:
     """The first leg sizes the whole account's position; the other legs keep that split."""
     row = session.execute(
-        select(BroadcastQueue.dispatch_id, BroadcastQueue.account_id).where(BroadcastQueue.id == row_id)
+        select(BroadcastQueue.dispatch_id, BroadcastQueue.account_id).where(
+            BroadcastQueue.id == row_id
+        )
     ).one()
     table = BroadcastQueue.__table__
     session.connection().execute(
@@ -215,16 +253,20 @@ def _store_sibling_volumes(session: Session, row_id: int, volumes: dict[int, Dec
     )
 
 
-def _finalise_dispatches(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+def _finalise_dispatches(session: DbSession, row_ids: Sequence[int], now: datetime) -> None:
     if not row_ids:
         return
     dispatch_ids = set(
-        session.scalars(select(BroadcastQueue.dispatch_id).where(BroadcastQueue.id.in_(row_ids)).distinct())
+        session.scalars(
+            select(BroadcastQueue.dispatch_id).where(BroadcastQueue.id.in_(row_ids)).distinct()
+        )
     )
     finalise_dispatches(session, dispatch_ids, now)
 
 
-def finalise_dispatches(session: Session, dispatch_ids: Iterable[int], now: datetime | None = None) -> None:
+def finalise_dispatches(
+    session: DbSession, dispatch_ids: Iterable[int], now: datetime | None = None
+) -> None:
     """A dispatch whose rows are all final gets its summary status and finished_at."""
     now = now or utcnow()
     for dispatch_id in dispatch_ids:
@@ -232,8 +274,10 @@ def finalise_dispatches(session: Session, dispatch_ids: Iterable[int], now: date
         # costs O(log n) rather than counting every row of a thousand-target broadcast.
         still_open = session.scalar(
             select(BroadcastQueue.id)
-            .where(BroadcastQueue.dispatch_id == dispatch_id,
-                   BroadcastQueue.status.in_(("pending", "in_flight")))
+            .where(
+                BroadcastQueue.dispatch_id == dispatch_id,
+                BroadcastQueue.status.in_(("pending", "in_flight")),
+            )
             .limit(1)
         )
         if still_open is not None:
@@ -255,7 +299,10 @@ def finalise_dispatches(session: Session, dispatch_ids: Iterable[int], now: date
 
 
 def summary_status(counts: dict[str, int]) -> str:
-    """One word for a dispatch: pending, in_progress, completed, partial, failed, expired, cancelled."""
+    """One word for a dispatch.
+
+    pending, in_progress, completed, partial, failed, expired or cancelled.
+    """
     total = sum(counts.values())
     if total == 0:
         return "completed"
@@ -273,20 +320,29 @@ def summary_status(counts: dict[str, int]) -> str:
     return "failed"
 
 
-def release_rows(session: Session, row_ids: Sequence[int], *, owner: str) -> None:
+def release_rows(session: DbSession, row_ids: Sequence[int], *, owner: str) -> None:
     """Give claimed rows back untouched (shutdown before they were started)."""
     if not row_ids:
         return
     session.execute(
         update(BroadcastQueue)
-        .where(BroadcastQueue.id.in_(list(row_ids)), BroadcastQueue.lease_owner == owner, BroadcastQueue.status == "in_flight")
-        .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=BroadcastQueue.attempts - 1),
+        .where(
+            BroadcastQueue.id.in_(list(row_ids)),
+            BroadcastQueue.lease_owner == owner,
+            BroadcastQueue.status == "in_flight",
+        )
+        .values(
+            status="pending",
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=BroadcastQueue.attempts - 1,
+        ),
         execution_options={"synchronize_session": False},
     )
     session.commit()
 
 
-def recover_abandoned(session: Session) -> int:
+def recover_abandoned(session: DbSession) -> int:
     """Rows in flight whose lease ran out or whose worker died go back to pending, outcome unknown.
 
     Unknown, because the worker may have sent the order before it died: the next claim looks for
@@ -294,28 +350,36 @@ def recover_abandoned(session: Session) -> int:
     """
     now = utcnow()
     candidates = session.execute(
-        select(BroadcastQueue.id, BroadcastQueue.lease_owner, BroadcastQueue.lease_expires_at).where(
-            BroadcastQueue.status == "in_flight"
-        )
+        select(
+            BroadcastQueue.id, BroadcastQueue.lease_owner, BroadcastQueue.lease_expires_at
+        ).where(BroadcastQueue.status == "in_flight")
     ).all()
     stale = [
         row.id
         for row in candidates
-        if row.lease_expires_at is None or row.lease_expires_at <= now or owner_is_dead(row.lease_owner)
+        if row.lease_expires_at is None
+        or row.lease_expires_at <= now
+        or owner_is_dead(row.lease_owner)
     ]
     if not stale:
         return 0
     session.execute(
         update(BroadcastQueue)
         .where(BroadcastQueue.id.in_(stale), BroadcastQueue.status == "in_flight")
-        .values(status="pending", outcome_unknown=True, lease_owner=None, lease_expires_at=None, updated_at=now),
+        .values(
+            status="pending",
+            outcome_unknown=True,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        ),
         execution_options={"synchronize_session": False},
     )
     session.commit()
     return len(stale)
 
 
-def expire_overdue(session: Session) -> int:
+def expire_overdue(session: DbSession) -> int:
     """Pending rows past their deadline become expired, never sent late.
 
     A row whose earlier attempt has an unknown outcome is left for the executor, which
@@ -336,7 +400,12 @@ def expire_overdue(session: Session) -> int:
     session.execute(
         update(BroadcastQueue)
         .where(BroadcastQueue.id.in_(overdue), BroadcastQueue.status == "pending")
-        .values(status="expired", error_message="expired before it could be sent", executed_at=now, updated_at=now),
+        .values(
+            status="expired",
+            error_message="expired before it could be sent",
+            executed_at=now,
+            updated_at=now,
+        ),
         execution_options={"synchronize_session": False},
     )
     _finalise_dispatches(session, overdue, now)
@@ -344,7 +413,7 @@ def expire_overdue(session: Session) -> int:
     return len(overdue)
 
 
-def pending_heads(session: Session, limit: int = 1000, older_than_s: int = 0) -> list[int]:
+def pending_heads(session: DbSession, limit: int = 1000, older_than_s: int = 0) -> list[int]:
     """Ids of pending rows that are their account's next order (to re-drive).
 
     ``older_than_s`` skips rows created or touched recently, whose own task is probably still
@@ -353,11 +422,13 @@ def pending_heads(session: Session, limit: int = 1000, older_than_s: int = 0) ->
     query = select(BroadcastQueue.id).where(BroadcastQueue.status == "pending", _head_of_account())
     if older_than_s:
         cutoff = utcnow() - timedelta(seconds=older_than_s)
-        query = query.where(func.coalesce(BroadcastQueue.updated_at, BroadcastQueue.created_at) < cutoff)
+        query = query.where(
+            func.coalesce(BroadcastQueue.updated_at, BroadcastQueue.created_at) < cutoff
+        )
     return list(session.scalars(query.order_by(BroadcastQueue.id).limit(limit)))
 
 
-def next_heads_for_accounts(session: Session, account_ids: Iterable[int]) -> list[int]:
+def next_heads_for_accounts(session: DbSession, account_ids: Iterable[int]) -> list[int]:
     ids = sorted(set(account_ids))
     if not ids:
         return []

@@ -4,8 +4,14 @@ from conftest import assert_error, auth_headers, make_account, make_user
 
 
 def _send(client, headers, account_ids, **fields):
-    body = {"account_ids": account_ids, "symbol": "XAUUSD", "side": "buy", "volume": "0.10",
-            "wait_s": 10, **fields}
+    body = {
+        "account_ids": account_ids,
+        "symbol": "XAUUSD",
+        "side": "buy",
+        "volume": "0.10",
+        "wait_s": 10,
+        **fields,
+    }
     return client.post("/api/send_orders", json=body, headers=headers)
 
 

@@ -8,8 +8,10 @@ def test_status_ok(client):
 
 
 def test_register_login_account_flow(client, app):
-    r = client.post("/api/register", json={"username": "alice", "email": "a@example.com",
-                                            "password": "a long enough pass"})
+    r = client.post(
+        "/api/register",
+        json={"username": "alice", "email": "a@example.com", "password": "a long enough pass"},
+    )
     assert r.status_code == 201, r.get_json()
     user = make_user(app)
     h = auth_headers(client, user)

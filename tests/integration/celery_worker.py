@@ -21,6 +21,18 @@ if __name__ == "__main__":
     app = celery_app.worker_app()
     app.config["EXECUTOR_HOOKS"] = crash_hook
     celery_app.celery.worker_main(
-        ["worker", "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING", "-Q", "ledger",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        [
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "8",
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            "ledger",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
     )

@@ -26,7 +26,9 @@ def ledger_app(tmp_path: Path, migrated_sqlite: Path, **overrides: Any) -> Any:
     return create_app(make_config(tmp_path, EXECUTOR_AUTOSTART=False, **overrides))
 
 
-def seed_accounts(app: Any, count: int, *, server: str = "Sim-Demo", **settings: Any) -> tuple[Any, list[Any]]:
+def seed_accounts(
+    app: Any, count: int, *, server: str = "Sim-Demo", **settings: Any
+) -> tuple[Any, list[Any]]:
     """One user per account (broadcast targets are many users), plus a super admin."""
     from extensions import db
     from models import User
@@ -36,24 +38,53 @@ def seed_accounts(app: Any, count: int, *, server: str = "Sim-Demo", **settings:
 
     digest = hash_password("ledger test password", 4)
     stamp = int(time.time() * 1000) % 1_000_000
-    admin = User(username=f"admin{stamp}", email=f"admin{stamp}@example.com", password_hash=digest,
-                 role="super_admin")
+    admin = User(
+        username=f"admin{stamp}",
+        email=f"admin{stamp}@example.com",
+        password_hash=digest,
+        role="super_admin",
+    )
     db.session.add(admin)
     db.session.commit()
     accounts = []
     for i in range(count):
-        owner = User(username=f"trader{stamp}_{i}", email=f"t{stamp}_{i}@example.com", password_hash=digest)
+        owner = User(
+            username=f"trader{stamp}_{i}", email=f"t{stamp}_{i}@example.com", password_hash=digest
+        )
         db.session.add(owner)
         db.session.flush()
-        fields = {"account_name": f"acc{i}", "login": str(60_000_000 + stamp * 100 + i),
-                  "password": MT5_PASSWORD, "server": server, "account_type": "demo", **settings}
-        accounts.append(create_account(session=db.session, user=owner, fields=fields, box=secret_box(),
-                                       default_terminal="sim://default", allowed_terminals=[], ip=None))
+        fields = {
+            "account_name": f"acc{i}",
+            "login": str(60_000_000 + stamp * 100 + i),
+            "password": MT5_PASSWORD,
+            "server": server,
+            "account_type": "demo",
+            **settings,
+        }
+        accounts.append(
+            create_account(
+                session=db.session,
+                user=owner,
+                fields=fields,
+                box=secret_box(),
+                default_terminal="sim://default",
+                allowed_terminals=[],
+                ip=None,
+            )
+        )
     return admin, accounts
 
 
-def new_dispatch(app: Any, creator: Any, accounts: list[Any], *, order: dict[str, Any] | None = None,
-                 sizing: dict[str, Any] | None = None, expires_in_s: int = 60, kind: str = "broadcast") -> int:
+def new_dispatch(
+    app: Any,
+    creator: Any,
+    accounts: list[Any],
+    *,
+    order: dict[str, Any] | None = None,
+    sizing: dict[str, Any] | None = None,
+    expires_in_s: int = 60,
+    kind: str = "broadcast",
+) -> int:
     """A committed dispatch with its rows, not handed to any executor."""
     from extensions import db
     from services import dispatch_service
@@ -61,8 +92,16 @@ def new_dispatch(app: Any, creator: Any, accounts: list[Any], *, order: dict[str
     order = order or {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "deviation": 50}
     sizing = sizing or {"mode": "fixed_volume", "volume": "0.01"}
     dispatch = dispatch_service.create_dispatch(
-        session=db.session, creator=creator, kind=kind, order=order, sizing=sizing, targets=accounts,
-        idempotency_key=None, body_hash="test", expires_in_s=expires_in_s, ip=None,
+        session=db.session,
+        creator=creator,
+        kind=kind,
+        order=order,
+        sizing=sizing,
+        targets=accounts,
+        idempotency_key=None,
+        body_hash="test",
+        expires_in_s=expires_in_s,
+        ip=None,
     )
     return int(dispatch.id)
 
@@ -74,8 +113,13 @@ def rows_of(dispatch_id: int) -> list[Any]:
     from models import BroadcastQueue
 
     db.session.rollback()
-    return list(db.session.scalars(select(BroadcastQueue).where(BroadcastQueue.dispatch_id == dispatch_id)
-                                   .order_by(BroadcastQueue.id)))
+    return list(
+        db.session.scalars(
+            select(BroadcastQueue)
+            .where(BroadcastQueue.dispatch_id == dispatch_id)
+            .order_by(BroadcastQueue.id)
+        )
+    )
 
 
 def wait_final(dispatch_id: int, timeout: float = 20.0) -> list[Any]:
@@ -101,7 +145,12 @@ def broker_fills(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> 
             terminal = SimTerminal(broker)
             if not terminal.initialize(login=login, password=MT5_PASSWORD, server=server):
                 continue  # never logged in: nothing was ever sent for it
-            deals = terminal.history_deals_get(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)) or ()
+            deals = (
+                terminal.history_deals_get(
+                    datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+                )
+                or ()
+            )
             for deal in deals:
                 if deal.type in (0, 1) and deal.entry == 0:
                     fills[deal.comment.split(" ", 1)[0]] += 1
@@ -110,12 +159,25 @@ def broker_fills(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> 
     return fills
 
 
-def run_worker(tmp_path: Path, *, crash_at: str = "", ledger_db: str | None = None, timeout: float = 90) -> int:
+def run_worker(
+    tmp_path: Path, *, crash_at: str = "", ledger_db: str | None = None, timeout: float = 90
+) -> int:
     """Run the worker process to completion (or to its self-inflicted SIGKILL); its exit code."""
-    env = {**os.environ, "LEDGER_DB": ledger_db or str(tmp_path / "db.sqlite"),
-           "SIM_DB": str(tmp_path / "sim.sqlite"), "LOG_DIR": str(tmp_path / "logs"), "CRASH_AT": crash_at}
-    result = subprocess.run([sys.executable, str(WORKER)], env=env, cwd=ROOT, timeout=timeout,
-                            capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "LEDGER_DB": ledger_db or str(tmp_path / "db.sqlite"),
+        "SIM_DB": str(tmp_path / "sim.sqlite"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "CRASH_AT": crash_at,
+    }
+    result = subprocess.run(
+        [sys.executable, str(WORKER)],
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode not in (0, -9):
         raise AssertionError(f"worker failed ({result.returncode}): {result.stderr[-3000:]}")
     return result.returncode

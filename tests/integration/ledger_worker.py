@@ -23,28 +23,38 @@ def crash_hook(point: str, _job: object) -> None:
 
 
 def main() -> int:
+    from app import create_app
     from sqlalchemy import func, select
 
-    from app import create_app
     from extensions import db
     from models import BroadcastQueue
     from models.broadcast import FINAL_ROW_STATUSES
 
     target = os.environ["LEDGER_DB"]
     uri = target if "://" in target else f"sqlite:///{target}"
-    app = create_app({
-        "TESTING": True, "SQLALCHEMY_DATABASE_URI": uri, "MT5_SIM_DB": os.environ["SIM_DB"],
-        "LOG_DIR": Path(os.environ["LOG_DIR"]), "EXECUTOR": "threads", "EXECUTOR_THREADS": 4,
-        "EXECUTOR_AUTOSTART": False, "EXECUTOR_HOOKS": crash_hook, "MT5_SIM_LATENCY_MS": 0,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": uri,
+            "MT5_SIM_DB": os.environ["SIM_DB"],
+            "LOG_DIR": Path(os.environ["LOG_DIR"]),
+            "EXECUTOR": "threads",
+            "EXECUTOR_THREADS": 4,
+            "EXECUTOR_AUTOSTART": False,
+            "EXECUTOR_HOOKS": crash_hook,
+            "MT5_SIM_LATENCY_MS": 0,
+        }
+    )
     executor = app.extensions["executor"]
-    executor.start()  # the start-up sweep recovers a dead predecessor's rows and re-drives pending ones
+    # The start-up sweep recovers a dead predecessor's rows and re-drives pending ones.
+    executor.start()
     deadline = time.monotonic() + 60
     with app.app_context():
         while time.monotonic() < deadline:
             db.session.rollback()
             open_rows = db.session.scalar(
-                select(func.count()).where(BroadcastQueue.status.not_in(FINAL_ROW_STATUSES)))
+                select(func.count()).where(BroadcastQueue.status.not_in(FINAL_ROW_STATUSES))
+            )
             if not open_rows:
                 break
             time.sleep(0.05)

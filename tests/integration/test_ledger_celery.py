@@ -34,14 +34,26 @@ def redis_url():
 def scale_out(tmp_path, pg_url, redis_url):
     from app import create_app, init_database
 
-    config = {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": pg_url, "LOG_DIR": tmp_path / "logs",
-              "MT5_SIM_DB": str(tmp_path / "web-sim.sqlite"), "EXECUTOR": "celery",
-              "CELERY_BROKER_URL": redis_url, "EXECUTOR_AUTOSTART": False}
+    config = {
+        **TEST_CONFIG,
+        "SQLALCHEMY_DATABASE_URI": pg_url,
+        "LOG_DIR": tmp_path / "logs",
+        "MT5_SIM_DB": str(tmp_path / "web-sim.sqlite"),
+        "EXECUTOR": "celery",
+        "CELERY_BROKER_URL": redis_url,
+        "EXECUTOR_AUTOSTART": False,
+    }
     init_database(config)
     app = create_app(config)
-    env = {**os.environ, "DATABASE_URL": pg_url, "CELERY_BROKER_URL": redis_url,
-           "MT5_SIM_DB": str(tmp_path / "sim.sqlite"), "LOG_DIR": str(tmp_path / "logs"),
-           "BCRYPT_ROUNDS": "4", "FLASK_ENV": "development"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "CELERY_BROKER_URL": redis_url,
+        "MT5_SIM_DB": str(tmp_path / "sim.sqlite"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "BCRYPT_ROUNDS": "4",
+        "FLASK_ENV": "development",
+    }
     with app.app_context():
         yield app, env
         db.session.remove()
@@ -49,9 +61,13 @@ def scale_out(tmp_path, pg_url, redis_url):
 
 
 def start_worker(env: dict[str, str], crash_at: str = "") -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(WORKER)], env={**env, "CRASH_AT": crash_at},
-                            cwd=Path(__file__).resolve().parents[2] / "backend",
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER)],
+        env={**env, "CRASH_AT": crash_at},
+        cwd=Path(__file__).resolve().parents[2] / "backend",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop(worker: subprocess.Popen[bytes]) -> None:
@@ -75,12 +91,16 @@ def test_celery_fan_out_executes_each_target_once(scale_out, tmp_path):
         rows = wait_final(dispatch_id, timeout=60)
     finally:
         stop(worker)
-    assert {r.status for r in rows} == {"executed"}, [(r.id, r.status, r.error_message) for r in rows]
+    assert {r.status for r in rows} == {"executed"}, [
+        (r.id, r.status, r.error_message) for r in rows
+    ]
     assert broker_fills(str(tmp_path / "sim.sqlite"), logins) == {r.comment_tag: 1 for r in rows}
 
 
 @pytest.mark.parametrize("crash_at", ["before_send", "after_send"])
-def test_celery_worker_killed_then_restarted_executes_each_target_once(scale_out, tmp_path, crash_at):
+def test_celery_worker_killed_then_restarted_executes_each_target_once(
+    scale_out, tmp_path, crash_at
+):
     app, env = scale_out
     admin, accounts = seed_accounts(app, 4)
     logins = [int(a.login) for a in accounts]
@@ -93,7 +113,9 @@ def test_celery_worker_killed_then_restarted_executes_each_target_once(scale_out
         rows = wait_final(dispatch_id, timeout=60)
     finally:
         stop(worker)
-    assert {r.status for r in rows} == {"executed"}, [(r.id, r.status, r.error_message) for r in rows]
+    assert {r.status for r in rows} == {"executed"}, [
+        (r.id, r.status, r.error_message) for r in rows
+    ]
     assert broker_fills(str(tmp_path / "sim.sqlite"), logins) == {r.comment_tag: 1 for r in rows}
 
 
@@ -114,7 +136,9 @@ def test_postgres_claims_under_concurrency_take_each_row_once(scale_out):
     def claimer() -> None:
         with app.app_context():
             barrier.wait()
-            claimed.append(store.claim_rows(db.session, owner=f"t:{uuid.uuid4().hex}", row_ids=row_ids))
+            claimed.append(
+                store.claim_rows(db.session, owner=f"t:{uuid.uuid4().hex}", row_ids=row_ids)
+            )
             db.session.remove()
 
     threads = [threading.Thread(target=claimer) for _ in range(6)]

@@ -1,4 +1,4 @@
-"""Order-safety guarantees of the ledger on SQLite + the embedded thread pool, against the simulator.
+"""Order-safety guarantees of the ledger on SQLite + the embedded pool, against the simulator.
 
 No fakes: the simulated broker with injected faults, real worker processes killed with SIGKILL.
 """
@@ -45,11 +45,13 @@ def test_create_dispatch_failure_midway_leaves_nothing(ledger, monkeypatch):
     admin, accounts = seed_accounts(ledger, 3)
     from services import dispatch_service
 
-    def broken_insert(*args, **kwargs):
-        raise IntegrityError("insert", {}, Exception("disk full"))
+    def fail_after_rows_inserted(**_kwargs):
+        # The dispatch row and its queue rows are written (flushed) by now: fail before commit.
+        assert db.session.scalar(select(func.count(BroadcastQueue.id))) == 3
+        raise RuntimeError("crash between the inserts and the commit")
 
-    monkeypatch.setattr(dispatch_service, "insert", lambda table: broken_insert)
-    with pytest.raises(Exception):
+    monkeypatch.setattr(dispatch_service, "record_event", fail_after_rows_inserted)
+    with pytest.raises(RuntimeError):
         new_dispatch(ledger, admin, accounts)
     db.session.rollback()
     assert db.session.scalar(select(func.count(Dispatch.id))) == 0
@@ -61,10 +63,24 @@ def test_insert_duplicate_dispatch_account_leg_is_refused(ledger):
     dispatch_id = new_dispatch(ledger, admin, accounts)
     row = rows_of(dispatch_id)[0]
     with pytest.raises(IntegrityError):
-        db.session.execute(insert(BroadcastQueue), [{
-            "dispatch_id": dispatch_id, "account_id": row.account_id, "leg": 0, "admin_user_id": admin.id,
-            "target_user_id": row.target_user_id, "order_data": "{}", "status": "pending",
-            "created_at": datetime.now(UTC), "magic": 1, "comment_tag": "dup", "attempts": 0}])
+        db.session.execute(
+            insert(BroadcastQueue),
+            [
+                {
+                    "dispatch_id": dispatch_id,
+                    "account_id": row.account_id,
+                    "leg": 0,
+                    "admin_user_id": admin.id,
+                    "target_user_id": row.target_user_id,
+                    "order_data": "{}",
+                    "status": "pending",
+                    "created_at": datetime.now(UTC),
+                    "magic": 1,
+                    "comment_tag": "dup",
+                    "attempts": 0,
+                }
+            ],
+        )
         db.session.commit()
     db.session.rollback()
 
@@ -105,7 +121,9 @@ def test_broadcast_fan_out_executes_each_target_once(ledger, tmp_path):
 
 
 @pytest.mark.parametrize("crash_at", ["before_send", "after_send", "after_record"])
-def test_worker_killed_then_restarted_executes_each_target_exactly_once(tmp_path, migrated_sqlite, crash_at):
+def test_worker_killed_then_restarted_executes_each_target_exactly_once(
+    tmp_path, migrated_sqlite, crash_at
+):
     app = ledger_app(tmp_path, migrated_sqlite)
     with app.app_context():
         admin, accounts = seed_accounts(app, 5)
@@ -119,7 +137,9 @@ def test_worker_killed_then_restarted_executes_each_target_exactly_once(tmp_path
 
     with app.app_context():
         rows = rows_of(dispatch_id)
-        assert {r.status for r in rows} == {"executed"}, [(r.id, r.status, r.error_message) for r in rows]
+        assert {r.status for r in rows} == {"executed"}, [
+            (r.id, r.status, r.error_message) for r in rows
+        ]
         db.session.remove()
     fills = broker_fills(str(tmp_path / "sim.sqlite"), logins)
     assert fills == {r.comment_tag: 1 for r in rows}
@@ -155,7 +175,9 @@ def test_order_send_none_is_reconciled_then_sent_once(ledger, tmp_path):
 
 def test_final_retcode_fails_at_once_with_reason(ledger):
     admin, accounts = seed_accounts(ledger, 1)
-    dispatch_id = new_dispatch(ledger, admin, accounts, sizing={"mode": "fixed_volume", "volume": "90"})
+    dispatch_id = new_dispatch(
+        ledger, admin, accounts, sizing={"mode": "fixed_volume", "volume": "90"}
+    )
     (row,) = _run(ledger, dispatch_id)
     assert row.status == "failed"
     assert row.retcode == 10019  # NO_MONEY: 90 lots of gold on 10,000 USD
@@ -164,7 +186,13 @@ def test_final_retcode_fails_at_once_with_reason(ledger):
 
 def test_requote_is_retried_with_fresh_price(ledger):
     admin, accounts = seed_accounts(ledger, 1)
-    order = {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "price": "100.00", "deviation": 5}
+    order = {
+        "symbol": "XAUUSD",
+        "side": "buy",
+        "order_type": "market",
+        "price": "100.00",
+        "deviation": 5,
+    }
     dispatch_id = new_dispatch(ledger, admin, accounts, order=order)
     (row,) = _run(ledger, dispatch_id)
     assert row.status == "executed", row.error_message
@@ -174,8 +202,11 @@ def test_requote_is_retried_with_fresh_price(ledger):
 def test_expired_signal_is_never_sent_late(ledger, tmp_path):
     admin, accounts = seed_accounts(ledger, 2)
     dispatch_id = new_dispatch(ledger, admin, accounts)
-    db.session.execute(update(BroadcastQueue).where(BroadcastQueue.dispatch_id == dispatch_id)
-                       .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    db.session.execute(
+        update(BroadcastQueue)
+        .where(BroadcastQueue.dispatch_id == dispatch_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
     db.session.commit()
     ledger.extensions["executor"].start()
     rows = wait_final(dispatch_id)
@@ -190,7 +221,9 @@ def test_cancel_before_start_cancels_every_pending_row(ledger, tmp_path):
     admin, accounts = seed_accounts(ledger, 3)
     dispatch_id = new_dispatch(ledger, admin, accounts)
     dispatch = db.session.get(Dispatch, dispatch_id)
-    assert dispatch_service.cancel_dispatch(db.session, dispatch=dispatch, actor=admin, ip=None) == 3
+    assert (
+        dispatch_service.cancel_dispatch(db.session, dispatch=dispatch, actor=admin, ip=None) == 3
+    )
     rows = _run(ledger, dispatch_id)
     assert {r.status for r in rows} == {"cancelled"}
     assert db.session.get(Dispatch, dispatch_id).status == "cancelled"
@@ -216,14 +249,29 @@ def test_orders_for_one_account_run_one_at_a_time_in_creation_order(tmp_path, mi
     app = ledger_app(tmp_path, migrated_sqlite, EXECUTOR_HOOKS=hook, MT5_SIM_LATENCY_MS=5)
     with app.app_context():
         admin, accounts = seed_accounts(app, 2)
-        take_profits = [{"price": "9000.00", "share_percent": 50}, {"price": "9500.00", "share_percent": 50}]
-        order = {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "take_profits": take_profits}
-        dispatches = [new_dispatch(app, admin, accounts, order=order, sizing={"mode": "fixed_volume", "volume": "0.02"})
-                      for _ in range(3)]
+        take_profits = [
+            {"price": "9000.00", "share_percent": 50},
+            {"price": "9500.00", "share_percent": 50},
+        ]
+        order = {
+            "symbol": "XAUUSD",
+            "side": "buy",
+            "order_type": "market",
+            "take_profits": take_profits,
+        }
+        dispatches = [
+            new_dispatch(
+                app, admin, accounts, order=order, sizing={"mode": "fixed_volume", "volume": "0.02"}
+            )
+            for _ in range(3)
+        ]
         for dispatch_id in dispatches:
             app.extensions["executor"].submit_dispatch(dispatch_id)
-        rows = [(r.id, r.account_id, r.status, r.order_ticket)
-                for dispatch_id in dispatches for r in wait_final(dispatch_id)]
+        rows = [
+            (r.id, r.account_id, r.status, r.order_ticket)
+            for dispatch_id in dispatches
+            for r in wait_final(dispatch_id)
+        ]
         account_ids = [a.id for a in accounts]
         app.extensions["executor"].stop()
         db.session.remove()

@@ -13,10 +13,10 @@ from typing import Any
 
 from errors import AppError, MT5Error, OrderOutcomeUnknown, ValidationFailed
 from services.mt5 import convert, symbols
-from services.mt5.spec_cache import Key, SpecCache
 from services.mt5.sessions import RpycSettings, TerminalURL
 from services.mt5.slots import Slot
 from services.mt5.sources import NativeFactory, SimSettings, Sources
+from services.mt5.spec_cache import Key, SpecCache
 from services.mt5.types import (
     AccountRef,
     AccountSnapshot,
@@ -147,7 +147,10 @@ class MT5Gateway:
             if cached is not None:
                 return cached
             spec = convert.symbol_spec(self._symbol_info(slot, name))
-            slot.session.executions[(account.server, name)] = (spec.filling_mode, spec.trade_exemode)
+            slot.session.executions[(account.server, name)] = (
+                spec.filling_mode,
+                spec.trade_exemode,
+            )
             self.specs.put(key, spec)
             return spec
 
