@@ -49,19 +49,7 @@ def register_user(
     *, session: DbSession, username: str, email: str, password: str, rounds: int, ip: str | None
 ) -> User:
     """Create a plain `user` (roles are never taken from a request body)."""
-    _refuse_common_password(password)
-    user = User(
-        username=username,
-        email=email.lower(),
-        password_hash=hash_password(password, rounds),
-        role="user",
-    )
-    session.add(user)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict("That username or email is already registered.", code="user_exists") from exc
+    user = _insert_user(session, username, email, password, "user", rounds)
     record_event(
         session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip
     )
@@ -73,6 +61,18 @@ def create_user(
     *, session: DbSession, username: str, email: str, password: str, role: str, rounds: int
 ) -> User:
     """Operator path (CLI): any role, same rules otherwise."""
+    user = _insert_user(session, username, email, password, role, rounds)
+    record_event(
+        session=session, event="user_created", subject_user_id=user.id, details={"role": role}
+    )
+    session.commit()
+    return user
+
+
+def _insert_user(
+    session: DbSession, username: str, email: str, password: str, role: str, rounds: int
+) -> User:
+    """Add the user (flushed, not committed); a taken username or email is a 409."""
     _refuse_common_password(password)
     user = User(
         username=username,
@@ -86,10 +86,6 @@ def create_user(
     except IntegrityError as exc:
         session.rollback()
         raise Conflict("That username or email is already registered.", code="user_exists") from exc
-    record_event(
-        session=session, event="user_created", subject_user_id=user.id, details={"role": role}
-    )
-    session.commit()
     return user
 
 
