@@ -79,14 +79,12 @@ def create_account(
     session.add(account)
     session.flush()  # the row id is the associated data of the ciphertext
     account.password_encrypted = box.encrypt(fields["password"], password_aad(account.id))
-    record_event(
-        session=session,
-        event="account_created",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        target_type="mt5_account",
-        target_id=account.id,
-        ip=ip,
+    _audit(
+        session,
+        "account_created",
+        user,
+        account,
+        ip,
         details={"login": account.login, "server": account.server},
     )
     session.commit()
@@ -118,16 +116,7 @@ def update_account(
     if {"login", "server", "password", "terminal"} & set(changed):
         account.connection_status = "never"
     account.updated_at = datetime.now(UTC)
-    record_event(
-        session=session,
-        event="account_updated",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        target_type="mt5_account",
-        target_id=account.id,
-        ip=ip,
-        details={"fields": changed},
-    )
+    _audit(session, "account_updated", user, account, ip, details={"fields": changed})
     session.commit()
     return account
 
@@ -138,15 +127,7 @@ def delete_account(*, session: DbSession, user: User, account_id: int, ip: str |
     account.deleted_at = datetime.now(UTC)
     account.is_active = False
     account.password_encrypted = ""
-    record_event(
-        session=session,
-        event="account_deleted",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        target_type="mt5_account",
-        target_id=account.id,
-        ip=ip,
-    )
+    _audit(session, "account_deleted", user, account, ip)
     session.commit()
 
 
@@ -165,3 +146,17 @@ def rotate_encryption(*, session: DbSession, box: SecretBox) -> int:
     record_event(session=session, event="encryption_key_rotated", details={"rows": rotated})
     session.commit()
     return rotated
+
+
+def _audit(
+    session: DbSession,
+    event: str,
+    user: User,
+    account: MT5Account,
+    ip: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    record_event(
+        session=session, event=event, actor_id=user.id, subject_user_id=user.id,
+        target_type="mt5_account", target_id=account.id, ip=ip, details=details,
+    )  # fmt: skip
