@@ -142,6 +142,11 @@ def serve(app: Flask) -> None:
 
 
 if __name__ == "__main__":
-    application = create_app()
+    from config import ConfigError
+
+    try:
+        application = create_app()
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
     upgrade_to_head(application)
     serve(application)
