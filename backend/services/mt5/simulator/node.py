@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rpyc.core.service import ClassicService
+from rpyc.core.service import SlaveService
 from rpyc.utils.server import ThreadedServer
 
 from services.mt5.simulator.broker import Broker
@@ -53,7 +53,7 @@ def make_server(
         broker = Broker(broker_factory_or_path, seed=seed, step_ms=step_ms)
     install(broker, latency_ms=latency_ms)
     return ThreadedServer(
-        ClassicService,
+        SlaveService,
         hostname=host,
         port=port,
         reuse_addr=True,
