@@ -319,3 +319,26 @@ def test_slow_terminal_delays_only_its_own_account(ledger):
     rows = wait_final(dispatch_id)
     assert others_done < 1.5  # the healthy accounts did not wait for the hung terminal
     assert {r.status for r in rows} == {"executed"}  # the slow one is reconciled and sent once
+
+
+def test_concurrent_duplicate_idempotency_key_is_409_and_creates_nothing(ledger):
+    from errors import Conflict
+    from services import dispatch_service
+
+    admin, accounts = seed_accounts(ledger, 2)
+
+    def create() -> int:
+        return dispatch_service.create_dispatch(
+            session=db.session, creator=admin, kind="broadcast",
+            order={"symbol": "XAUUSD", "side": "buy"}, sizing={"mode": "fixed_volume", "volume": "0.01"},
+            targets=accounts, idempotency_key="same-key", body_hash="h", expires_in_s=60, ip=None,
+        ).id  # fmt: skip
+
+    # The second request passed its look-up before the first committed: the unique
+    # (creator, key) constraint is what stops it.
+    first = create()
+    with pytest.raises(Conflict) as caught:
+        create()
+    assert caught.value.status_code == 409 and caught.value.code == "idempotency_conflict"
+    assert db.session.scalar(select(func.count(Dispatch.id))) == 1
+    assert len(rows_of(first)) == 2
