@@ -330,7 +330,8 @@ def test_concurrent_duplicate_idempotency_key_is_409_and_creates_nothing(ledger)
     def create() -> int:
         return dispatch_service.create_dispatch(
             session=db.session, creator=admin, kind="broadcast",
-            order={"symbol": "XAUUSD", "side": "buy"}, sizing={"mode": "fixed_volume", "volume": "0.01"},
+            order={"symbol": "XAUUSD", "side": "buy"},
+            sizing={"mode": "fixed_volume", "volume": "0.01"},
             targets=accounts, idempotency_key="same-key", body_hash="h", expires_in_s=60, ip=None,
         ).id  # fmt: skip
 
