@@ -99,11 +99,17 @@ def order_result(raw: dict[str, Any], *, position: int = 0) -> OrderResult:
 
 
 def account_snapshot(raw: dict[str, Any]) -> AccountSnapshot:
+    digits = int(raw.get("currency_digits", 2))
+
+    def money(name: str) -> Decimal:
+        """An amount as the terminal shows it: to the account currency's digits."""
+        return to_decimal(raw[name]).quantize(Decimal(1).scaleb(-digits))
+
     return AccountSnapshot(
         login=int(raw["login"]), server=raw["server"], company=raw["company"], name=raw["name"],
-        currency=raw["currency"], currency_digits=int(raw.get("currency_digits", 2)),
-        balance=to_decimal(raw["balance"]), equity=to_decimal(raw["equity"]),
-        margin=to_decimal(raw["margin"]), margin_free=to_decimal(raw["margin_free"]),
+        currency=raw["currency"], currency_digits=digits,
+        balance=money("balance"), equity=money("equity"),
+        margin=money("margin"), margin_free=money("margin_free"),
         leverage=int(raw["leverage"]),
         trade_allowed=bool(raw["trade_allowed"]) and bool(raw.get("trade_expert", True)),
         margin_mode=MARGIN_MODES.get(int(raw["margin_mode"]), str(raw["margin_mode"])),
