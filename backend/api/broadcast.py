@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, stream_with_context
+from flask import Response, jsonify, stream_with_context
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
@@ -60,8 +60,9 @@ def broadcast_orders(body: dict[str, Any]) -> dict[str, Any]:
 def broadcast_status(query: dict[str, Any]) -> Any:
     """Recent broadcasts, or one broadcast's targets and counts"""
     if query.get("broadcast_id") is None:
-        return BroadcastListOut().dump(
-            {"broadcasts": broadcast_service.list_broadcasts(db.session)}
+        # A Response skips @bp.output: dumped through DispatchOut, the list would come back `{}`.
+        return jsonify(
+            BroadcastListOut().dump({"broadcasts": broadcast_service.list_broadcasts(db.session)})
         )
     dispatch = dispatch_service.get_dispatch(
         db.session, user=current_user(), dispatch_id=query["broadcast_id"], kind="broadcast"
