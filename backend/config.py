@@ -208,6 +208,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
     }
     if overrides:
         config.update(

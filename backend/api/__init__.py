@@ -6,7 +6,19 @@ from apiflask import APIFlask
 
 
 def register_api(app: APIFlask) -> None:
-    from api import accounts, audit, auth, broadcast, calculator, orders, status, terminal, users
+    from api import (
+        accounts,
+        audit,
+        auth,
+        broadcast,
+        calculator,
+        metrics,
+        orders,
+        status,
+        terminal,
+        users,
+    )
 
     for module in (status, auth, users, accounts, audit, orders, broadcast, terminal, calculator):
         app.register_blueprint(module.bp)
+    app.register_blueprint(metrics.bp)  # /metrics, outside /api and the OpenAPI document

@@ -21,6 +21,7 @@ from flask import Flask
 
 from config import load_config
 from extensions import db
+from services.metrics import observe_outcomes
 from workers import store
 from workers.execution import execute_job
 from workers.jobs import load_jobs
@@ -79,6 +80,7 @@ def execute_rows(row_ids: Sequence[int]) -> int:
                 _job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs)
             )
             store.record_outcomes(db.session, outcomes, owner=OWNER)
+            observe_outcomes(app, outcomes, session=db.session)
             following = store.next_heads_for_accounts(db.session, [job.account_id for job in jobs])
         finally:
             db.session.remove()

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from extensions import db
+from services.metrics import observe_outcomes
 from workers import store
 from workers.execution import RowJob, execute_job
 from workers.jobs import load_jobs
@@ -194,6 +195,7 @@ class ThreadExecutor:
         if not outcomes:
             return set()
         store.record_outcomes(db.session, outcomes, owner=self.owner)
+        observe_outcomes(self.app, outcomes, session=db.session)
         if self._hooks is not None:
             self._hooks("after_record", None)
         with self._lock:
