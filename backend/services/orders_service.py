@@ -78,7 +78,10 @@ def send_orders(
     ip: str | None,
 ) -> tuple[dict[str, Any], bool]:
     """Create (or find, by Idempotency-Key) the dispatch, wake the executor, wait for results."""
-    body_hash = dispatch_service.request_hash("orders", body)
+    # How long this caller waits is not part of the order: a retry may wait longer.
+    body_hash = dispatch_service.request_hash(
+        "orders", {k: v for k, v in body.items() if k != "wait_s"}
+    )
     given_wait = body.get("wait_s")
     wait_s = float(given_wait) if given_wait is not None else float(DEFAULT_WAIT_S)
     dispatch = dispatch_service.find_existing(

@@ -346,3 +346,14 @@ def test_send_orders_same_key_by_two_users_creates_two_dispatches(client, app, h
     assert mine.status_code == theirs.status_code == 200, theirs.get_json()
     assert mine.get_json()["dispatch_id"] != theirs.get_json()["dispatch_id"]
     assert ledger_rows() == 2
+
+
+def test_send_orders_same_key_with_other_wait_returns_same_dispatch(client, app):
+    headers = auth_headers(client, make_user(app))
+    account = make_account(client, headers)
+    body = {"account_ids": [account["id"]], "symbol": "XAUUSD", "side": "buy", "volume": "0.01"}
+    keyed = {**headers, "Idempotency-Key": "retry-with-longer-wait"}
+    first = client.post("/api/send_orders", json={**body, "wait_s": 5}, headers=keyed)
+    second = client.post("/api/send_orders", json={**body, "wait_s": 10}, headers=keyed)
+    assert first.status_code == second.status_code == 200
+    assert first.get_json()["dispatch_id"] == second.get_json()["dispatch_id"]
