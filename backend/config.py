@@ -180,7 +180,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "PORT": _int(env, "PORT", 8080),
         "HOST": env.get("HOST", "127.0.0.1" if not production else "0.0.0.0"),  # noqa: S104
-        "SERVER_THREADS": _int(env, "SERVER_THREADS", 16),
+        "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
         "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json" if production else "text"),
