@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     register_errors(app)
     register_request_hooks(app)
     register_gateway(app, mt5_gateway)
+    register_converters(app)
     register_blueprints(app)
     register_commands(app)
     register_executor(app)
@@ -103,6 +104,12 @@ def register_gateway(app: Flask, gateway: Any) -> None:
     from services.mt5_service import init_gateway
 
     init_gateway(app, gateway)
+
+
+def register_converters(app: Flask) -> None:
+    from api.converters import register_converters as register
+
+    register(app)
 
 
 def register_blueprints(app: APIFlask) -> None:

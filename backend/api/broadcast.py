@@ -51,9 +51,13 @@ def broadcast_orders(body: dict[str, Any]) -> dict[str, Any]:
 @bp.input(BroadcastStatusQuery, location="query", arg_name="query")
 @bp.output(DispatchOut)
 @bp.doc(
-    responses={
-        200: "With broadcast_id: that broadcast (DispatchOut). Without: "
-        "`{broadcasts: [...]}` (BroadcastListOut), the most recent first.",
+    responses={  # type: ignore[arg-type]
+        200: {
+            "description": "With broadcast_id: that broadcast (DispatchOut). Without: "
+            "`{broadcasts: [...]}` (BroadcastListOut), the most recent first.",
+            # Both shapes in the spec, so clients and the fuzzer validate the list too.
+            "content": {"application/json": {"schema": {"oneOf": [DispatchOut, BroadcastListOut]}}},
+        },
         404: "No such broadcast",
     }
 )
