@@ -47,7 +47,7 @@ class CopySettings(Schema):
 
 class AccountIn(CopySettings):
     account_name = fields.String(required=True, validate=Length(min=1, max=100))
-    login = fields.String(required=True, validate=Regexp(r"^\d{1,20}$", error="Digits only."))
+    login = fields.String(required=True, validate=Regexp(r"^[0-9]{1,20}$", error="Digits only."))
     password = fields.String(
         required=True,
         load_only=True,
@@ -64,7 +64,7 @@ class AccountIn(CopySettings):
 
 class AccountPatchIn(CopySettings):
     account_name = fields.String(validate=Length(min=1, max=100))
-    login = fields.String(validate=Regexp(r"^\d{1,20}$", error="Digits only."))
+    login = fields.String(validate=Regexp(r"^[0-9]{1,20}$", error="Digits only."))
     password = fields.String(load_only=True, validate=Length(min=1, max=128))
     server = fields.String(validate=Length(min=1, max=100))
     broker = fields.String(allow_none=True, validate=Length(max=100))

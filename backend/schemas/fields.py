@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -9,6 +10,8 @@ from apiflask import fields
 from marshmallow import ValidationError
 
 MAX_ABS = Decimal("1e15")
+# Decimal() also reads "1_000", fullwidth digits and "NaN": a wire decimal is ASCII only.
+DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class DecimalString(fields.Field):
@@ -45,7 +48,9 @@ class DecimalString(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
             raise ValidationError("Must be a number or a decimal string.")
-        if isinstance(value, str) and (len(value) > 40 or not value.strip()):
+        if isinstance(value, str) and (
+            len(value) > 40 or not DECIMAL_TEXT.fullmatch(value.strip())
+        ):
             raise ValidationError("Not a valid decimal.")
         try:
             number = Decimal(value.strip() if isinstance(value, str) else value)

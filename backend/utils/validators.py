@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,10 @@ from flask.wrappers import Request
 from errors import AppError
 
 MAX_NUMBER_DIGITS = 40
+# Escaped control characters (C0 but tab/newline/return, DEL, C1) and lone UTF-16 surrogates:
+# JSON lets `\u0000` and `\ud800` through, but no field wants them, and a lone surrogate cannot
+# even be encoded for the database.
+FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class InvalidJSON(AppError):
@@ -40,14 +45,33 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if FORBIDDEN_TEXT.search(value):
+            raise ValueError("control character or lone surrogate in a string")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def loads_strict(data: str | bytes) -> Any:
-    """Parse JSON with numbers as exact Decimals; NaN/Infinity and duplicate keys are errors."""
-    return json.loads(
-        data,
-        parse_float=_decimal,
-        parse_constant=_reject_constant,
-        object_pairs_hook=_no_duplicates,
-    )
+    """Parse JSON with numbers as exact Decimals; NaN/Infinity, duplicate keys, control
+    characters, lone surrogates and absurd nesting are errors (ValueError)."""
+    try:
+        parsed = json.loads(
+            data,
+            parse_float=_decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+        _check_text(parsed)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return parsed
 
 
 def _default(value: Any) -> Any:
