@@ -35,7 +35,10 @@ def _load_caller() -> User:
             session=db.session, key=api_key, pepper=current_app.config["API_KEY_PEPPER"]
         )
     verify_jwt_in_request()
-    return auth_service.user_for_claims(session=db.session, claims=get_jwt())
+    claims = get_jwt()
+    loaded = g.pop("token_user", None)
+    user = loaded[1] if loaded is not None and loaded[0] == claims.get("jti") else None
+    return auth_service.user_for_claims(session=db.session, claims=claims, loaded=user)
 
 
 def auth_required(role: str | None = None) -> Callable[[F], F]:
@@ -74,7 +77,9 @@ def register_jwt_callbacks() -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return auth_service.is_revoked(session=db.session, claims=payload)
+        user, revoked = auth_service.token_user(session=db.session, claims=payload)
+        g.token_user = (payload.get("jti"), user)  # read once; auth_required uses it
+        return revoked
 
     @jwt.unauthorized_loader
     def _missing(reason: str) -> Any:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from errors import AppError, Conflict, Locked, Unauthorized
@@ -214,6 +214,23 @@ def refresh_access(*, user: User, claims: dict[str, Any]) -> tuple[str, int]:
     return token, int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
+def token_user(*, session: DbSession, claims: dict[str, Any]) -> tuple[User | None, bool]:
+    """The token's user and whether the token (or its session) is revoked, in one query.
+
+    Every authenticated request asks both; one round trip instead of two.
+    """
+    ids = [i for i in (claims.get("jti"), claims.get("sid")) if i]
+    try:
+        user_id = int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        return None, is_revoked(session=session, claims=claims)
+    revoked = exists().where(TokenBlocklist.jti.in_(ids))
+    row = session.execute(select(User, revoked).where(User.id == user_id)).first()
+    if row is None:
+        return None, is_revoked(session=session, claims=claims)
+    return row[0], bool(row[1])
+
+
 def is_revoked(*, session: DbSession, claims: dict[str, Any]) -> bool:
     ids = [claims.get("jti"), claims.get("sid")]
     return (
@@ -244,12 +261,19 @@ def logout(
     session.commit()
 
 
-def user_for_claims(*, session: DbSession, claims: dict[str, Any]) -> User:
-    """The token's user, as the database says now: inactive users and old tokens are refused."""
-    try:
-        user = session.get(User, int(claims["sub"]))
-    except (KeyError, TypeError, ValueError):
-        user = None
+def user_for_claims(
+    *, session: DbSession, claims: dict[str, Any], loaded: User | None = None
+) -> User:
+    """The token's user, as the database says now: inactive users and old tokens are refused.
+
+    ``loaded`` is the user read by ``token_user`` earlier in this request, if any.
+    """
+    user = loaded
+    if user is None:
+        try:
+            user = session.get(User, int(claims["sub"]))
+        except (KeyError, TypeError, ValueError):
+            user = None
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active.", code="invalid_token")
     if user.tokens_valid_after is not None and _issued_us(claims) < _epoch_us(
