@@ -32,6 +32,8 @@ CALCULATION_ERRORS = {
     "account currency (a rate of 1 is never assumed)",
     "unknown_symbol": "the terminal or the catalog has no such symbol (details: candidates)",
     "invalid_symbol_spec": "the symbol spec's numbers cannot describe a contract",
+    "price_off_tick_grid": "entry, stop_loss, a take profit, bid or ask is not a whole number "
+    "of the symbol's tick_size (details: field, price, tick_size, nearest)",
     "stop_too_close": "the stop is inside the symbol's trade_stops_level",
     "take_profit_wrong_side": "a take profit is not beyond the entry in the trade's favour",
     "shares_do_not_sum_to_100": "the take-profit shares do not add up to 100",

@@ -37,6 +37,7 @@ from services.mt5.types import (
     SymbolSpec,
     Tick,
 )
+from services.sizing.prices import check_price_grid, named_prices
 from services.sizing.result import plain
 
 CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
@@ -80,6 +81,7 @@ def _calculate_live(gateway: Gateway, ref: AccountRef, request: Mapping[str, Any
     symbol = request["symbol"]
     spec = gateway.symbol_spec(ref, symbol) if isinstance(symbol, str) else spec_from_fields(symbol)
     trade = dict(request["trade"])
+    check_trade_grid(spec, trade)
     if _order_type(trade) == "market" and trade.get("bid") is None and trade.get("ask") is None:
         tick = gateway.tick(ref, spec.name)
         # The terminal's floats come back as 2350.0; written on the symbol's digits they read
@@ -96,12 +98,18 @@ def _calculate_offline(request: Mapping[str, Any]) -> SizingResult:
     warnings: list[str] = []
     symbol = request["symbol"]
     spec = catalog_contract(symbol) if isinstance(symbol, str) else spec_from_fields(symbol)
+    check_trade_grid(spec, request["trade"])
     if given_rates is None and _needs_conversion(spec, terms.currency):
         warnings.append(
             "No rates given: currencies were converted at the catalog's reference quotes, "
             "not live prices."
         )
     return _size(request, terms, spec, dict(request["trade"]), rates, warnings)
+
+
+def check_trade_grid(spec: SymbolSpec, trade: Mapping[str, Any]) -> None:
+    """The trade's own prices (entry, stop, take profits, a given bid/ask) on the tick grid."""
+    check_price_grid(spec, named_prices(trade, ("entry", "stop_loss", "bid", "ask")))
 
 
 def _needs_conversion(spec: SymbolSpec, currency: str) -> bool:

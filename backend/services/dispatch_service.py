@@ -16,8 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from errors import AppError, Conflict, NotFound
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
-from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
+from models.broadcast import ROW_STATUSES
 from services.audit_service import record_event
+from services.mt5.catalog import CATALOG
+from services.sizing.prices import check_price_grid, named_prices
 from workers.store import finalise_dispatches, summary_status
 
 MAGIC_BASE = 770_000_000  # magic = MAGIC_BASE + dispatch id: the dispatch, visible in MT5
@@ -51,10 +53,11 @@ def request_hash(kind: str, body: dict[str, Any]) -> str:
 
 
 def check_order(order: dict[str, Any]) -> None:
-    """Rules a schema cannot state: prices per order type, stop sides, take-profit shares."""
+    """Rules a schema cannot state: prices per type and on the grid, stop sides, TP shares."""
     order_type = order.get("order_type", "market")
     if order_type != "market" and order.get("price") is None:
         raise _invalid("price_required", "Limit and stop orders need a price.", "price")
+    check_order_grid(order)
     tps = order.get("take_profits") or []
     if tps and sum(Decimal(tp["share_percent"]) for tp in tps) != 100:
         raise _invalid(
@@ -76,6 +79,22 @@ def check_order(order: dict[str, Any]) -> None:
                 "A take profit is on the wrong side of the price.",
                 "take_profits",
             )
+
+
+def order_prices(order: dict[str, Any]) -> dict[str, Decimal | None]:
+    """The order's price, stop loss and take-profit prices by field name."""
+    return named_prices(order, ("price", "stop_loss"))
+
+
+def check_order_grid(order: dict[str, Any]) -> None:
+    """``price_off_tick_grid`` (422) when a price is off the catalog symbol's tick grid.
+
+    Only a symbol the built-in catalog knows is checked here (no terminal is asked at request
+    time); the executor checks every row against its broker's live spec before sending.
+    """
+    contract = CATALOG.get(order.get("symbol") or "")
+    if contract is not None:
+        check_price_grid(contract, order_prices(order))
 
 
 def _invalid(code: str, message: str, field: str) -> AppError:
@@ -247,19 +266,26 @@ def target_view(row: BroadcastQueue) -> dict[str, Any]:
 
 
 def is_final(session: DbSession, dispatch_id: int) -> bool:
-    pending = session.scalar(
-        select(func.count()).where(
+    """No row of the dispatch is pending or in flight (an index seek on dispatch and status)."""
+    open_row = session.scalar(
+        select(BroadcastQueue.id)
+        .where(
             BroadcastQueue.dispatch_id == dispatch_id,
-            BroadcastQueue.status.not_in(FINAL_ROW_STATUSES),
+            BroadcastQueue.status.in_(("pending", "in_flight")),
         )
+        .limit(1)
     )
-    return not pending
+    return open_row is None
 
 
 def wait_until_final(
-    session: DbSession, dispatch_id: int, wait_s: float, wait_changed: Any
+    session: DbSession, dispatch_id: int, wait_s: float, wait_dispatch: Any
 ) -> bool:
-    """Wait (up to wait_s) for every row of the dispatch to reach a final state."""
+    """Wait (up to wait_s) for every row of the dispatch to reach a final state.
+
+    ``wait_dispatch(dispatch_id, timeout)`` returns when the executor recorded an outcome of
+    this dispatch; the database is re-read then, and at least every half second regardless.
+    """
     deadline = time.monotonic() + wait_s
     while True:
         session.rollback()  # a fresh snapshot each time
@@ -268,7 +294,7 @@ def wait_until_final(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        wait_changed(min(remaining, 0.1))
+        wait_dispatch(dispatch_id, min(remaining, 0.5))
 
 
 def get_dispatch(

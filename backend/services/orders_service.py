@@ -107,5 +107,5 @@ def send_orders(
             ip=ip,
         )
         executor.submit_dispatch(dispatch.id)
-    final = dispatch_service.wait_until_final(session, dispatch.id, wait_s, executor.wait_changed)
+    final = dispatch_service.wait_until_final(session, dispatch.id, wait_s, executor.wait_dispatch)
     return dispatch_service.dispatch_view(session, dispatch), final

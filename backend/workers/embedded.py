@@ -67,6 +67,8 @@ class ThreadExecutor:
         self._in_flight = 0
         self._lock = threading.Lock()
         self._accounts: dict[int, int] = {}  # claimed row id -> account id (ledger thread only)
+        self._dispatch_of: dict[int, int] = {}  # claimed row id -> dispatch id (ledger thread)
+        self._dispatch_events: dict[int, threading.Event] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -114,6 +116,16 @@ class ThreadExecutor:
     def submit_rows(self, row_ids: Iterable[int]) -> None:
         self.start()
         self._inbox.put(("rows", list(row_ids)))
+
+    def wait_dispatch(self, dispatch_id: int, timeout: float) -> None:
+        """Block until an outcome of this dispatch was recorded (or timeout).
+
+        Each waiter wakes only for its own dispatch, so fifty clients waiting on fifty orders
+        do not all re-read the database after every batch.
+        """
+        with self._lock:
+            event = self._dispatch_events.setdefault(dispatch_id, threading.Event())
+        event.wait(timeout)
 
     def wait_changed(self, timeout: float) -> None:
         """Block until some outcome was recorded (or timeout) — for callers waiting on results."""
@@ -202,6 +214,12 @@ class ThreadExecutor:
             self._in_flight -= len(outcomes)
         with self._changed:
             self._changed.notify_all()
+        dispatches = {self._dispatch_of.pop(o.row_id, None) for o in outcomes}
+        with self._lock:
+            for dispatch_id in dispatches:
+                event = self._dispatch_events.pop(dispatch_id, None)  # type: ignore[arg-type]
+                if event is not None:
+                    event.set()
         accounts = {self._accounts.pop(o.row_id, None) for o in outcomes}
         return {a for a in accounts if a is not None}
 
@@ -214,6 +232,7 @@ class ThreadExecutor:
             self._in_flight += len(jobs)
         for job in jobs:
             self._accounts[job.row_id] = job.account_id
+            self._dispatch_of[job.row_id] = job.dispatch_id
             try:
                 pool.submit(self._execute, job)
             except RuntimeError:  # the pool shut down meanwhile: hand the row back untouched

@@ -23,6 +23,7 @@ from services.calculation_service import (
     split_across_take_profits,
 )
 from services.mt5.types import SymbolSpec
+from services.sizing.prices import check_price_grid, named_prices
 
 if TYPE_CHECKING:
     from workers.execution import Gateway, RowJob
@@ -39,6 +40,9 @@ def leg_volumes(job: RowJob, gateway: Gateway, symbol: str) -> dict[int, Decimal
     # tick value as of now (it follows the conversion quotes), so it reads a fresh one.
     max_age = None if mode in RISK_MODES else SPEC_MAX_AGE_S
     spec: SymbolSpec = gateway.symbol_spec(job.account, symbol, max_age_s=max_age)
+    # This broker's tick may differ from the catalog's: an off-grid price fails the row here
+    # (price_off_tick_grid) rather than at the broker.
+    check_price_grid(spec, named_prices(job.order, ("price", "stop_loss")))
     shares = _shares(job.order)
     if mode in RISK_MODES:
         lots = _risk_lots(job, gateway, symbol, spec, mode)
