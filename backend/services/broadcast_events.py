@@ -45,5 +45,6 @@ def event_stream(dispatch_id: int, wait_changed: Callable[[float], None]) -> Ite
                 {"dispatch_id": dispatch_id, "status": summary_status(counts), "counts": counts},
             )
             return
+        db.session.rollback()  # hand the connection back while waiting
         wait_changed(0.25)
         waited += 0.25

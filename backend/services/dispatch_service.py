@@ -288,8 +288,11 @@ def wait_until_final(
     """
     deadline = time.monotonic() + wait_s
     while True:
-        session.rollback()  # a fresh snapshot each time
-        if is_final(session, dispatch_id):
+        final = is_final(session, dispatch_id)
+        # End the read and hand the connection back before waiting: fifty waiting requests
+        # must not hold the pool the executor needs to record their outcomes.
+        session.rollback()
+        if final:
             return True
         remaining = deadline - time.monotonic()
         if remaining <= 0:

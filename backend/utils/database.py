@@ -29,7 +29,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def engine_options(uri: str) -> dict[str, Any]:
     if uri.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        # Every server thread and the executor may hold a connection at once (WAL readers do
+        # not block each other); a small pool would make them queue for a connection instead.
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "pool_size": 40,
+            "max_overflow": 60,
+        }
     return {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 40}
 
 
