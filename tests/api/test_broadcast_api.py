@@ -361,6 +361,35 @@ def test_broadcast_risk_sizing_without_stop_loss_returns_422(client, admin_heade
     assert_error(response, 422, "stop_loss_required")
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"order_type": "limit", "price": "2300.005"}, "price"),
+        ({"stop_loss": "2340.0001"}, "stop_loss"),
+        ({"take_profits": [{"price": "2360.005", "share_percent": 100}]}, "take_profits[0].price"),
+    ],
+    ids=["price", "stop_loss", "take_profit"],
+)
+def test_broadcast_price_off_tick_grid_returns_422_and_creates_nothing(
+    client, admin_headers, new_trader, fields, field
+):
+    from sqlalchemy import func, select
+
+    from extensions import db
+    from models import BroadcastQueue, Dispatch
+
+    new_trader().account()
+    body = {**fixed_body(), "order": order(**fields)}
+
+    response = broadcast(client, admin_headers, body)
+
+    error = assert_error(response, 422, "price_off_tick_grid")
+    assert error["details"]["field"] == field and error["details"]["tick_size"] == "0.01"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Dispatch.id))) == 0
+    assert db.session.scalar(select(func.count(BroadcastQueue.id))) == 0
+
+
 # --- sizing modes --------------------------------------------------------------------------
 
 

@@ -168,6 +168,7 @@ CALCULATION_ERRORS = [
     ("unknown_symbol", gold_request(symbol="NOSUCH")),
     ("invalid_symbol_spec", gold_request(symbol={**GOLD_SPEC, "volume_min": "1000"})),
     ("stop_too_close", with_trade(stop_loss="2349.95")),
+    ("price_off_tick_grid", with_trade(entry="2350.005")),
     ("take_profit_wrong_side", with_trade(take_profits=[{"price": "2345", "share_percent": 100}])),
     ("shares_do_not_sum_to_100", with_trade(take_profits=[{"price": "2360", "share_percent": 50},
                                                           {"price": "2370", "share_percent": 30}])),
@@ -209,6 +210,54 @@ def test_calculate_unknown_symbol_lists_candidates(client, headers):
 
     error = assert_error(response, 422, "unknown_symbol")
     assert "XAUUSD" in error["details"]["candidates"]
+
+
+# --- prices off the symbol's tick grid (422 price_off_tick_grid) -------------------------------
+
+OFF_GRID = [
+    ("entry", with_trade(entry="2350.005"), ["2350.00", "2350.01"]),
+    ("stop_loss", with_trade(stop_loss="2340.0001"), ["2340.00", "2340.01"]),
+    ("take_profits[1].price", with_trade(take_profits=[{"price": "2360.00", "share_percent": 50},
+                                                       {"price": "2370.005",
+                                                        "share_percent": 50}]),
+     ["2370.00", "2370.01"]),
+    ("bid", with_trade(order_type="market", entry=None, bid="2349.805", ask="2350.00"),
+     ["2349.80", "2349.81"]),
+    ("ask", with_trade(order_type="market", entry=None, bid="2349.80", ask="2350.001"),
+     ["2350.00", "2350.01"]),
+    ("entry", {**with_trade(entry="2350.02"), "symbol": {**GOLD_SPEC, "tick_size": "0.05"}},
+     ["2350.00", "2350.05"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "body", "nearest"),
+    OFF_GRID,
+    ids=["entry", "stop_loss", "take_profit", "bid", "ask", "given_spec_tick_0.05"],
+)
+def test_calculate_price_off_tick_grid_returns_422_with_nearest(
+    client, headers, field, body, nearest
+):
+    response = calculate(client, headers, _strip_none(copy.deepcopy(body)))
+
+    error = assert_error(response, 422, "price_off_tick_grid")
+    assert error["details"]["field"] == field
+    assert error["details"]["nearest"] == nearest
+
+
+def test_calculate_with_account_id_price_off_terminal_tick_grid_returns_422(client, headers):
+    account = make_account(client, headers)
+
+    response = calculate(client, headers, _live_request(account["id"], entry="2400.005",
+                                                        stop_loss="2390.00"))  # fmt: skip
+
+    error = assert_error(response, 422, "price_off_tick_grid")
+    assert error["details"] == {
+        "field": "entry",
+        "price": "2400.005",
+        "tick_size": "0.01",
+        "nearest": ["2400.00", "2400.01"],
+    }
 
 
 # --- schema validation (422 validation_error) and JSON strictness ------------------------------

@@ -282,6 +282,45 @@ def test_send_orders_breaking_an_order_rule_returns_422(client, headers, account
 
 
 @pytest.mark.parametrize(
+    ("fields", "field", "nearest"),
+    [
+        ({"order_type": "limit", "price": "2300.005"}, "price", ["2300.00", "2300.01"]),
+        ({"price": "2350.0001"}, "price", ["2350.00", "2350.01"]),
+        ({"stop_loss": "2290.005"}, "stop_loss", ["2290.00", "2290.01"]),
+        (
+            {"take_profits": [{"price": "2400.00", "share_percent": 50},
+                              {"price": "2410.999", "share_percent": 50}]},
+            "take_profits[1].price",
+            ["2410.99", "2411.00"],
+        ),
+    ],
+    ids=["limit_price", "market_reference_price", "stop_loss", "second_take_profit"],
+)  # fmt: skip
+def test_send_orders_price_off_tick_grid_returns_422_and_creates_nothing(
+    client, headers, account, fields, field, nearest
+):
+    response = send(client, headers, order_body([account["id"]], **fields))
+
+    error = assert_error(response, 422, "price_off_tick_grid")
+    details = error["details"]
+    assert (details["field"], details["tick_size"], details["nearest"]) == (field, "0.01", nearest)
+    assert ledger_rows() == 0
+
+
+def test_send_orders_symbol_outside_catalog_is_checked_by_the_executor(client, app, headers):
+    """No catalog spec at request time: the row fails on the terminal's spec, nothing is sent."""
+    account = make_account(client, headers, symbol_map={"GOLDSPOT": "XAUUSD"})
+
+    response = send(client, headers, order_body([account["id"]], symbol="GOLDSPOT",
+                                                 order_type="limit", price="2300.005"))  # fmt: skip
+
+    assert response.status_code == 200, response.get_json()
+    (target,) = response.get_json()["targets"]
+    assert target["status"] == "failed" and target["order"] is None
+    assert target["error"].startswith("price_off_tick_grid: ")
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {"side": "long"},

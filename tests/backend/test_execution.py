@@ -6,6 +6,7 @@ retcode class gets its exact behaviour: how many sends, what waits, what is reco
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -222,3 +223,45 @@ def test_execute_account_without_credentials_fails_without_sending() -> None:
 def test_order_comment_keeps_tag_first_within_31_characters() -> None:
     comment = order_comment("t123456.78901.0", "a very long comment from the user")
     assert comment.startswith("t123456.78901.0 ") and len(comment) == 31
+
+
+class TenthTickTerminal(ScriptedTerminal):
+    """A broker quoting XAUUSD in steps of 0.1, coarser than the catalog's 0.01."""
+
+    def symbol_spec(
+        self, account: AccountRef, symbol: str, *, max_age_s: float | None = None
+    ) -> SymbolSpec:
+        return replace(SPEC, digits=1, point=Decimal("0.1"), tick_size=Decimal("0.1"))
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        {"order_type": "limit", "price": "2300.05"},
+        {"order_type": "market", "stop_loss": "2290.05"},
+        {"order_type": "limit", "price": "2300.0", "take_profits": [
+            {"price": "2310.05", "share_percent": "100"}]},
+    ],
+    ids=["price", "stop_loss", "take_profit"],
+)  # fmt: skip
+def test_execute_price_off_the_brokers_tick_grid_fails_without_sending(
+    order: dict[str, Any],
+) -> None:
+    terminal = TenthTickTerminal([DONE])
+    job = make_job(order={"symbol": "XAUUSD", "side": "buy", "deviation": 20, **order})
+
+    outcome, _ = run(job, terminal)
+
+    assert outcome.status == "failed" and terminal.sent == []
+    assert outcome.error.startswith("price_off_tick_grid: ")
+
+
+def test_execute_price_on_the_brokers_tick_grid_is_sent() -> None:
+    terminal = TenthTickTerminal([DONE])
+    job = make_job(
+        order={"symbol": "XAUUSD", "side": "buy", "order_type": "limit", "price": "2300.10"}
+    )
+
+    outcome, _ = run(job, terminal)
+
+    assert outcome.status == "executed" and terminal.sent[0].price == Decimal("2300.10")
