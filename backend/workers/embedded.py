@@ -189,15 +189,14 @@ class ThreadExecutor:
 
     def _handle(self, inbox: _Inbox) -> None:
         session = db.session
-        claimed: list[int] = []
-        if inbox.outcomes:
-            accounts = self._record(inbox.outcomes)
-            if accounts:
-                claimed += store.claim_rows(session, owner=self.owner, account_ids=sorted(accounts))
-        for dispatch_id in sorted(inbox.dispatches):
-            claimed += store.claim_rows(session, owner=self.owner, dispatch_id=dispatch_id)
-        if inbox.rows:
-            claimed += store.claim_rows(session, owner=self.owner, row_ids=sorted(inbox.rows))
+        accounts = self._record(inbox.outcomes) if inbox.outcomes else set()
+        claimed = store.claim_rows(
+            session,
+            owner=self.owner,
+            account_ids=sorted(accounts),
+            dispatch_ids=sorted(inbox.dispatches),
+            row_ids=sorted(inbox.rows),
+        )
         if claimed:
             self._start_jobs(
                 load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"])

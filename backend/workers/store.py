@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
@@ -101,19 +101,27 @@ def claim_rows(
     owner: str,
     row_ids: Sequence[int] | None = None,
     dispatch_id: int | None = None,
+    dispatch_ids: Sequence[int] | None = None,
     account_ids: Sequence[int] | None = None,
     lease_seconds: int = LEASE_SECONDS,
 ) -> list[int]:
-    """Atomically take the claimable rows among those named; returns the ids taken."""
-    scope: list[Any] = []
-    if row_ids is not None:
-        scope.append(BroadcastQueue.id.in_(list(row_ids)))
+    """Atomically take the claimable rows named by any of the scopes; returns the ids taken.
+
+    One call for everything the executor has to start (new dispatches, re-driven rows, each
+    account's next row) keeps it to one transaction per batch.
+    """
+    alternatives: list[Any] = []
+    if row_ids:
+        alternatives.append(BroadcastQueue.id.in_(list(row_ids)))
     if dispatch_id is not None:
-        scope.append(BroadcastQueue.dispatch_id == dispatch_id)
-    if account_ids is not None:
-        scope.append(BroadcastQueue.account_id.in_(list(account_ids)))
-    if not scope:
-        raise ValueError("claim_rows needs a scope")
+        alternatives.append(BroadcastQueue.dispatch_id == dispatch_id)
+    if dispatch_ids:
+        alternatives.append(BroadcastQueue.dispatch_id.in_(list(dispatch_ids)))
+    if account_ids:
+        alternatives.append(BroadcastQueue.account_id.in_(list(account_ids)))
+    if not alternatives:
+        return []
+    scope = [or_(*alternatives)]
     if _is_postgres(session):
         _lock_accounts(session, _accounts_in_scope(session, scope))
     now = utcnow()
