@@ -53,11 +53,10 @@ def request_hash(kind: str, body: dict[str, Any]) -> str:
 
 
 def check_order(order: dict[str, Any]) -> None:
-    """Rules a schema cannot state: prices per type and on the grid, stop sides, TP shares."""
+    """Rules a schema cannot state: prices per order type, stop sides, take-profit shares."""
     order_type = order.get("order_type", "market")
     if order_type != "market" and order.get("price") is None:
         raise _invalid("price_required", "Limit and stop orders need a price.", "price")
-    check_order_grid(order)
     tps = order.get("take_profits") or []
     if tps and sum(Decimal(tp["share_percent"]) for tp in tps) != 100:
         raise _invalid(
@@ -86,12 +85,15 @@ def order_prices(order: dict[str, Any]) -> dict[str, Decimal | None]:
     return named_prices(order, ("price", "stop_loss"))
 
 
-def check_order_grid(order: dict[str, Any]) -> None:
+def check_order_grid(order: dict[str, Any], targets: Sequence[MT5Account]) -> None:
     """``price_off_tick_grid`` (422) when a price is off the catalog symbol's tick grid.
 
-    Only a symbol the built-in catalog knows is checked here (no terminal is asked at request
-    time); the executor checks every row against its broker's live spec before sending.
+    Checked at request time only when every target is on a simulated terminal, whose symbols
+    are the catalog's: a real broker may quote the same name on a finer grid (gold to 0.001),
+    so real terminals are checked by the executor against their live spec before sending.
     """
+    if not all(account.terminal.startswith("sim://") for account in targets):
+        return
     contract = CATALOG.get(order.get("symbol") or "")
     if contract is not None:
         check_price_grid(contract, order_prices(order))

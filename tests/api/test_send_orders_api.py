@@ -396,3 +396,22 @@ def test_send_orders_same_key_with_other_wait_returns_same_dispatch(client, app)
     second = client.post("/api/send_orders", json={**body, "wait_s": 10}, headers=keyed)
     assert first.status_code == second.status_code == 200
     assert first.get_json()["dispatch_id"] == second.get_json()["dispatch_id"]
+
+
+def test_send_orders_off_catalog_grid_to_real_terminal_is_left_to_the_broker(client, app):
+    # A real broker may quote gold to 0.001: only its live spec (checked by the executor before
+    # sending) can refuse 2350.005, so the request itself is accepted.
+    app.config["MT5_ALLOWED_TERMINALS"] = ["rpyc://127.0.0.1:1"]
+    headers = auth_headers(client, make_user(app))
+    account = make_account(client, headers, terminal="rpyc://127.0.0.1:1")
+    body = {
+        "account_ids": [account["id"]],
+        "symbol": "XAUUSD",
+        "side": "buy",
+        "order_type": "limit",
+        "price": "2300.005",
+        "volume": "0.01",
+        "wait_s": 0,
+    }
+    response = client.post("/api/send_orders", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
