@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -294,7 +294,7 @@ def _executed(job: RowJob, result: OrderResult) -> RowOutcome:
         retcode=result.retcode,
         order_ticket=result.order or None,
         deal_ticket=result.deal or None,
-        position_ticket=(result.position or None) if hasattr(result, "position") else None,
+        position_ticket=result.position or None,
         fill_price=result.price,
         fill_volume=result.volume,
     )
@@ -323,13 +323,10 @@ def _failed(
     )
 
 
-def _with(outcome: RowOutcome, **changes: Any) -> RowOutcome:
-    values = {k: v for k, v in changes.items() if v is not None or k == "latency_ms"}
-    merged = {
-        **outcome.__dict__,
-        **{k: v for k, v in values.items() if getattr(outcome, k) is None},
-    }
-    return RowOutcome(**merged)
+def _with(outcome: RowOutcome, **fills: Any) -> RowOutcome:
+    """The outcome with the given fields filled in where it has none of its own."""
+    missing = {k: v for k, v in fills.items() if v is not None and getattr(outcome, k) is None}
+    return replace(outcome, **missing)
 
 
 __all__ = ["CalculationError", "RowJob", "execute_job", "order_comment"]
