@@ -10,13 +10,18 @@ from errors import AppError
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from services import dispatch_service
+from services.dispatch_service import TargetAccount
 from services.orders_service import sizing_from_order
 
 
-def eligible_accounts(session: DbSession, targets: dict[str, Any]) -> list[MT5Account]:
-    """Active accounts that take copies, whose owners are active and allow broadcasts."""
+def eligible_accounts(session: DbSession, targets: dict[str, Any]) -> list[TargetAccount]:
+    """Active accounts that take copies, whose owners are active and allow broadcasts.
+
+    Plain rows (id, owner, terminal), not ORM objects: a thousand-target broadcast reads them
+    in milliseconds.
+    """
     query = (
-        select(MT5Account)
+        select(MT5Account.id, MT5Account.user_id, MT5Account.terminal)
         .join(User, User.id == MT5Account.user_id)
         .where(
             MT5Account.is_active.is_(True),
@@ -31,7 +36,7 @@ def eligible_accounts(session: DbSession, targets: dict[str, Any]) -> list[MT5Ac
         query = query.where(MT5Account.user_id.in_(targets["user_ids"]))
     if targets.get("account_ids"):
         query = query.where(MT5Account.id.in_(targets["account_ids"]))
-    return list(session.scalars(query))
+    return [TargetAccount(*row) for row in session.execute(query)]
 
 
 def _sizing(body: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,14 @@ from services.sizing.prices import check_price_grid, named_prices
 from workers.store import finalise_dispatches, summary_status
 
 MAGIC_BASE = 770_000_000  # magic = MAGIC_BASE + dispatch id: the dispatch, visible in MT5
+
+
+class TargetAccount(NamedTuple):
+    """What a dispatch needs of a target account (an MT5Account row fits too)."""
+
+    id: int
+    user_id: int
+    terminal: str
 
 
 def magic_for(dispatch_id: int) -> int:
@@ -85,7 +93,7 @@ def order_prices(order: dict[str, Any]) -> dict[str, Decimal | None]:
     return named_prices(order, ("price", "stop_loss"))
 
 
-def check_order_grid(order: dict[str, Any], targets: Sequence[MT5Account]) -> None:
+def check_order_grid(order: dict[str, Any], targets: Sequence[TargetAccount | MT5Account]) -> None:
     """``price_off_tick_grid`` (422) when a price is off the catalog symbol's tick grid.
 
     Checked at request time only when every target is on a simulated terminal, whose symbols
@@ -140,7 +148,7 @@ def create_dispatch(
     kind: str,
     order: dict[str, Any],
     sizing: dict[str, Any],
-    targets: Sequence[MT5Account],
+    targets: Sequence[TargetAccount | MT5Account],
     idempotency_key: str | None,
     body_hash: str,
     expires_in_s: int,
