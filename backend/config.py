@@ -183,7 +183,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
         "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-        "LOG_FORMAT": env.get("LOG_FORMAT", "json" if production else "text"),
+        "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "20 per minute"),
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),

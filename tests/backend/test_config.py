@@ -196,3 +196,18 @@ def test_load_config_token_lifetimes_are_configurable():
     assert settings["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 300
     assert settings["JWT_REFRESH_TOKEN_EXPIRES"].days == 7
     assert settings["JWT_DECODE_ALGORITHMS"] == ["HS256"]
+
+
+def test_load_config_empty_log_format_in_production_gives_json_lines(monkeypatch):
+    import base64
+    import os as _os
+
+    from config import load_config
+
+    monkeypatch.setenv("FLASK_ENV", "production")
+    monkeypatch.setenv("LOG_FORMAT", "")
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("JWT_SECRET_KEY", "j" * 48)
+    monkeypatch.setenv("API_KEY_PEPPER", "p" * 48)
+    monkeypatch.setenv("ENCRYPTION_KEY", base64.urlsafe_b64encode(_os.urandom(32)).decode())
+    assert load_config()["LOG_FORMAT"] == "json"
