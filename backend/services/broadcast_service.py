@@ -73,7 +73,6 @@ def broadcast_orders(
         accounts = eligible_accounts(session, body["targets"])
         if not accounts:
             raise AppError("No account matches these targets.", code="no_targets", status_code=422)
-        dispatch_service.check_order_grid(order, accounts)
         dispatch = dispatch_service.create_dispatch(
             session=session,
             creator=admin,

@@ -155,6 +155,7 @@ def create_dispatch(
     ip: str | None,
 ) -> Dispatch:
     """The dispatch and one row per (target account, leg), in one transaction or not at all."""
+    check_order_grid(order, targets)
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=expires_in_s)
     legs = max(1, len(order.get("take_profits") or []))

@@ -94,7 +94,6 @@ def send_orders(
         dispatch_service.check_order(order)
         sizing = sizing_from_order(order)
         targets = own_accounts(session, user, body["account_ids"])
-        dispatch_service.check_order_grid(order, targets)
         dispatch = dispatch_service.create_dispatch(
             session=session,
             creator=user,
