@@ -76,8 +76,11 @@ def register_extensions(app: Flask) -> None:
     )
     import models  # noqa: F401  (registers the tables)
     from services.crypto import init_secret_box
+    from utils.security import prepare_dummy_hash
 
     init_secret_box(app)
+    # Built now, not on the first unknown-user login, which would otherwise take twice as long.
+    prepare_dummy_hash(app.config["BCRYPT_ROUNDS"])
 
 
 def register_logging(app: Flask) -> None:

@@ -88,7 +88,7 @@ def warm_up(app: Any, accounts: list[Any]) -> None:
     """Log every account in once, as live terminals would be: the fan-out measures orders only."""
     from services.accounts_service import account_password
     from services.crypto import secret_box
-    from services.mt5.types import AccountRef
+    from services.mt5.dto import AccountRef
 
     gateway = app.extensions["mt5_gateway"]
     box = secret_box()

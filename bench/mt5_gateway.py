@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
 
+from services.mt5.dto import AccountRef, OrderRequest  # noqa: E402
 from services.mt5.gateway import MT5Gateway  # noqa: E402
 from services.mt5.simulator import Broker, make_module  # noqa: E402
 from services.mt5.sources import SimSettings  # noqa: E402
-from services.mt5.types import AccountRef, OrderRequest  # noqa: E402
 
 NETTING = 0
 BALANCE = Decimal(10**9)  # every round trip pays the spread

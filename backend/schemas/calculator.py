@@ -11,7 +11,7 @@ from marshmallow import ValidationError, validates_schema
 from schemas.accounts import SYMBOL_RULE
 from schemas.fields import DecimalString, StrictInteger
 from services.mt5.catalog import ACCOUNT_CURRENCIES
-from services.mt5.types import CALC_MODE_NAMES
+from services.mt5.dto import CALC_MODE_NAMES
 
 CURRENCY_RULE = Regexp(r"^[A-Z]{3}$", error="A 3-letter currency code such as USD, USC or THB.")
 PAIR_RULE = Regexp(r"^[A-Z]{6}$", error="A 6-letter pair such as USDTHB.")

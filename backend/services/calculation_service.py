@@ -13,7 +13,7 @@ from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from types import MappingProxyType
 
 from errors import CalculationError
-from services.mt5.types import AccountSnapshot, SymbolSpec
+from services.mt5.dto import AccountSnapshot, SymbolSpec
 from services.sizing.conversion import (
     conversion_factor,
     symbol_conversion,

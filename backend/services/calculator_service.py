@@ -28,7 +28,7 @@ from services.calculation_service import (
 )
 from services.crypto import SecretBox
 from services.mt5.catalog import CATALOG, catalog_spec, default_rates
-from services.mt5.types import (
+from services.mt5.dto import (
     CALC_MODE_FOREX,
     CALC_MODE_FOREX_NO_LEVERAGE,
     CALC_MODE_NAMES,

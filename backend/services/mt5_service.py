@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from services.mt5.dto import AccountRef
 from services.mt5.gateway import MT5Gateway
-from services.mt5.types import AccountRef
 
 
 def init_gateway(app: Flask, gateway: Any = None) -> None:

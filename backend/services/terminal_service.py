@@ -9,8 +9,8 @@ from errors import MT5Error, ValidationFailed
 from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import get_account
+from services.mt5.dto import AccountRef, Deal, Position
 from services.mt5.gateway import MT5Gateway
-from services.mt5.types import AccountRef, Deal, Position
 from services.mt5_service import account_ref
 from utils.security import SecretBox
 

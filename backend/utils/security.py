@@ -39,12 +39,17 @@ def verify_password(password: str, password_hash: str) -> bool:
 _DUMMY_HASHES: dict[int, str] = {}
 
 
-def burn_password_check(password: str, rounds: int) -> None:
-    """Spend one bcrypt check so an unknown user takes as long as a wrong password."""
+def prepare_dummy_hash(rounds: int) -> str:
+    """The hash unknown-user logins check against; built once (at start-up, see create_app)."""
     dummy = _DUMMY_HASHES.get(rounds)
     if dummy is None:
         dummy = _DUMMY_HASHES.setdefault(rounds, hash_password(secrets.token_hex(8), rounds))
-    verify_password(password, dummy)
+    return dummy
+
+
+def burn_password_check(password: str, rounds: int) -> None:
+    """Spend one bcrypt check so an unknown user takes as long as a wrong password."""
+    verify_password(password, prepare_dummy_hash(rounds))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from errors import AppError, CalculationError, MT5Error, OrderOutcomeUnknown
-from services.mt5.types import AccountRef, OrderRequest, OrderResult, TaggedOrder
+from services.mt5.dto import AccountRef, OrderRequest, OrderResult, TaggedOrder
 from workers.retcodes import RetcodeClass, classify, retcode_name
 from workers.sizing import leg_volumes
 from workers.store import RowOutcome, utcnow

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from services.accounts_service import password_aad
-from services.mt5.types import AccountRef
+from services.mt5.dto import AccountRef
 from utils.security import DecryptionFailed, SecretBox
 from workers.execution import RowJob
 

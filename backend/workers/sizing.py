@@ -22,7 +22,7 @@ from services.calculation_service import (
     size_for_account,
     split_across_take_profits,
 )
-from services.mt5.types import SymbolSpec
+from services.mt5.dto import SymbolSpec
 from services.sizing.prices import check_price_grid, named_prices
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_error, auth_headers, make_account, make_user
 
 from errors import MT5Timeout, MT5Unavailable
-from services.mt5.types import AccountRef, OrderRequest
+from services.mt5.dto import AccountRef, OrderRequest
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from services.calculation_service import (
     calculate_position,
     size_for_account,
 )
-from services.mt5.types import (
+from services.mt5.dto import (
     CALC_MODE_CFD,
     CALC_MODE_CFDLEVERAGE,
     CALC_MODE_FOREX,

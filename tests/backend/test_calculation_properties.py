@@ -19,7 +19,7 @@ from services.calculation_service import (
     floor_to_step,
     split_across_take_profits,
 )
-from services.mt5.types import CALC_MODE_CFDLEVERAGE, SymbolSpec
+from services.mt5.dto import CALC_MODE_CFDLEVERAGE, SymbolSpec
 from services.sizing.volume import BUDGET_TOLERANCE
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

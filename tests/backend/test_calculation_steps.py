@@ -24,7 +24,7 @@ from services.calculation_service import (
     split_across_take_profits,
     tick_value_in_account,
 )
-from services.mt5.types import (
+from services.mt5.dto import (
     CALC_MODE_CFD,
     CALC_MODE_CFDINDEX,
     CALC_MODE_CFDLEVERAGE,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from errors import MT5Unavailable, OrderOutcomeUnknown
-from services.mt5.types import AccountRef, OrderRequest, OrderResult, SymbolSpec, TaggedOrder
+from services.mt5.dto import AccountRef, OrderRequest, OrderResult, SymbolSpec, TaggedOrder
 from workers.execution import RowJob, execute_job, order_comment
 from workers.retcodes import RetcodeClass, classify
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from errors import UnknownSymbol
+from services.mt5.dto import AccountRef
 from services.mt5.gateway import MT5Gateway
 from services.mt5.sources import SimSettings
 from services.mt5.symbols import is_cent_currency, resolve
-from services.mt5.types import AccountRef
 
 DEFAULT = ("XAUUSD", "XAUUSD.1oz", "EURUSD", "GBPUSD", "US30")
 

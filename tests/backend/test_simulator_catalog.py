@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 
 from services.mt5.catalog import CATALOG, catalog_spec, conversion_rate
+from services.mt5.dto import CALC_MODE_CFDLEVERAGE
 from services.mt5.simulator import Broker, SimTerminal
 from services.mt5.simulator import constants as c
-from services.mt5.types import CALC_MODE_CFDLEVERAGE
 
 
 def make_terminal(server: str = "Sim-Demo", currency: str | None = None) -> SimTerminal:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from errors import MT5AuthFailed, MT5Unavailable, OrderOutcomeUnknown
+from services.mt5.dto import AccountRef, OrderRequest
 from services.mt5.gateway import MT5Gateway
 from services.mt5.remote_module import remote_module
 from services.mt5.sources import SimSettings
-from services.mt5.types import AccountRef, OrderRequest
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 DONE = 10009

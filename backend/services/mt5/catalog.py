@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from services.mt5.types import (
+from services.mt5.dto import (
     CALC_MODE_CFDINDEX,
     CALC_MODE_CFDLEVERAGE,
     CALC_MODE_FOREX,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from errors import ValidationFailed
-from services.mt5.types import (
+from services.mt5.dto import (
     AccountSnapshot,
     Deal,
     OrderRequest,

@@ -13,11 +13,7 @@ from typing import Any
 
 from errors import AppError, MT5Error, OrderOutcomeUnknown, ValidationFailed
 from services.mt5 import convert, symbols
-from services.mt5.sessions import RpycSettings, TerminalURL
-from services.mt5.slots import Slot
-from services.mt5.sources import NativeFactory, SimSettings, Sources
-from services.mt5.spec_cache import Key, SpecCache
-from services.mt5.types import (
+from services.mt5.dto import (
     AccountRef,
     AccountSnapshot,
     Deal,
@@ -29,6 +25,10 @@ from services.mt5.types import (
     TerminalStatus,
     Tick,
 )
+from services.mt5.sessions import RpycSettings, TerminalURL
+from services.mt5.slots import Slot
+from services.mt5.sources import NativeFactory, SimSettings, Sources
+from services.mt5.spec_cache import Key, SpecCache
 
 # MT5 history is stamped in the broker's server time (often UTC+2/+3): widen the window by a day
 # each side when looking for a tag; the magic + comment pair is what identifies the order.

@@ -6,9 +6,9 @@ import threading
 from typing import Any
 
 from errors import MT5AuthFailed, MT5Error, MT5Timeout, MT5Unavailable
+from services.mt5.dto import AccountRef
 from services.mt5.sessions import LastError, TerminalSession
 from services.mt5.sources import Sources
-from services.mt5.types import AccountRef
 
 RES_S_OK = 1
 RES_E_AUTH_FAILED = -6

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.mt5.dto import AccountRef
 from services.mt5.sessions import (
     ModuleSession,
     NativeModules,
@@ -17,7 +18,6 @@ from services.mt5.sessions import (
     TerminalURL,
     open_rpyc,
 )
-from services.mt5.types import AccountRef
 
 
 @dataclass(frozen=True)

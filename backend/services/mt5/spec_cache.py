@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from services.mt5.types import SymbolSpec
+from services.mt5.dto import SymbolSpec
 
 Key = tuple[str, str, str]  # (terminal source, trade server, broker's symbol name)
 

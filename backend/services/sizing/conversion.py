@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from errors import CalculationError
-from services.mt5.types import CALC_MODE_FUTURES, SymbolSpec
+from services.mt5.dto import CALC_MODE_FUTURES, SymbolSpec
 
 # Cent accounts report money in hundredths of a real currency; converting here means callers
 # never multiply or divide by 100 themselves (a classic source of 100x lot errors).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from services.mt5.types import SymbolSpec
+from services.mt5.dto import SymbolSpec
 from services.sizing.conversion import tick_value_in_account
 from services.sizing.result import OrderLeg, money_half_up, ratio_half_up
 from services.sizing.terms import AccountTerms, Costs

@@ -7,7 +7,7 @@ from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Any, NamedTuple, Protocol
 
 from errors import CalculationError
-from services.mt5.types import SymbolSpec, to_decimal
+from services.mt5.dto import SymbolSpec, to_decimal
 from services.sizing.terms import Side, TradePlan
 
 

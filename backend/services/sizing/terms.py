@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 from errors import CalculationError
-from services.mt5.types import CALC_MODE_NAMES, SymbolSpec
+from services.mt5.dto import CALC_MODE_NAMES, SymbolSpec
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "pending"]

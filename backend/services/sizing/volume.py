@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from errors import CalculationError
-from services.mt5.types import SymbolSpec
+from services.mt5.dto import SymbolSpec
 from services.sizing.terms import Policy
 
 FLAG_CLAMPED_TO_VOLUME_MAX = "clamped_to_volume_max"

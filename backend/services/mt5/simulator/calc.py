@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from services.mt5.catalog import CatalogSymbol, conversion_rate
-from services.mt5.types import (
+from services.mt5.dto import (
     CALC_MODE_CFD,
     CALC_MODE_CFDINDEX,
     CALC_MODE_CFDLEVERAGE,

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from services.mt5.catalog import CatalogSymbol
+from services.mt5.dto import to_decimal
 from services.mt5.simulator import constants as c
 from services.mt5.simulator.state import ZERO
-from services.mt5.types import to_decimal
 
 COMMENT_LENGTH = 31
 _PENDING_TYPES = (

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.mt5.dto import to_decimal
 from services.mt5.simulator import calc, trading, views
 from services.mt5.simulator import constants as c
 from services.mt5.simulator import records as r
@@ -15,7 +16,6 @@ from services.mt5.simulator.flavours import flavour_for_server
 from services.mt5.simulator.ipc import NOT_CONNECTED, NOT_LOGGED_IN, VERSION, api_call
 from services.mt5.simulator.queries import TradeQueries
 from services.mt5.simulator.state import Account
-from services.mt5.types import to_decimal
 
 
 class SimTerminal(TradeQueries):

@@ -1,4 +1,4 @@
-"""Our own MT5 types: what the gateway returns, Decimal for every price, volume and amount."""
+"""Our own MT5 types (data transfer objects): what the gateway returns, Decimal for money."""
 
 from __future__ import annotations
 
