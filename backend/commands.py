@@ -71,16 +71,24 @@ def _sim_db(name: str, db: str | None) -> str:
 @click.option("--port", default=18812, show_default=True, type=int)
 @click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
 @click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
-def serve_simulator_command(host: str, port: int, name: str, db: str | None) -> None:
-    """Serve a simulated broker as an RPyC terminal node (rpyc://HOST:PORT)."""
+@click.option("--keyfile", default=None, help="TLS private key (default: inside --certfile).")
+@click.option("--certfile", default=None, help="TLS certificate: serve rpycs://HOST:PORT.")
+@click.option("--ca-certs", default=None, help="TLS: require client certificates of this CA.")
+def serve_simulator_command(
+    host: str, port: int, name: str, db: str | None, keyfile: str | None,
+    certfile: str | None, ca_certs: str | None,
+) -> None:  # fmt: skip
+    """Serve a simulated broker as an RPyC terminal node (rpyc://, or rpycs:// with --certfile)."""
     from services.mt5.simulator import node
 
     path = _sim_db(name, db)
-    click.echo(f"simulated MT5 terminal node on rpyc://{host}:{port} (broker {name}, {path})")
+    scheme = "rpycs" if certfile else "rpyc"
+    click.echo(f"simulated MT5 terminal node on {scheme}://{host}:{port} (broker {name}, {path})")
     node.serve(
         path, host, port,
         latency_ms=current_app.config["MT5_SIM_LATENCY_MS"],
         seed=current_app.config["MT5_SIM_SEED"],
+        keyfile=keyfile, certfile=certfile, ca_certs=ca_certs,
     )  # fmt: skip
 
 

@@ -15,12 +15,14 @@ node and every connection shares it, logins included. Run one node per simulated
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rpyc.core.service import SlaveService
+from rpyc.utils.authenticators import SSLAuthenticator
 from rpyc.utils.server import ThreadedServer
 
 from services.mt5.simulator.broker import Broker
@@ -45,18 +47,34 @@ def make_server(
     latency_ms: int | None = None,
     seed: int | None = None,
     step_ms: int = 500,
+    keyfile: str | None = None,
+    certfile: str | None = None,
+    ca_certs: str | None = None,
 ) -> ThreadedServer:
-    """Build (not start) the classic server; a path opens a ``Broker`` on that SQLite file."""
+    """Build (not start) the classic server; a path opens a ``Broker`` on that SQLite file.
+
+    With ``certfile`` the node speaks TLS (``rpycs://``); with ``ca_certs`` too, clients must
+    present a certificate signed by that CA.
+    """
     if callable(broker_factory_or_path):
         broker = broker_factory_or_path()
     else:
         broker = Broker(broker_factory_or_path, seed=seed, step_ms=step_ms)
     install(broker, latency_ms=latency_ms)
+    authenticator = None
+    if certfile:
+        authenticator = SSLAuthenticator(
+            keyfile or certfile,  # a None keyfile would become the path "None"
+            certfile,
+            ca_certs=ca_certs,
+            cert_reqs=ssl.CERT_REQUIRED if ca_certs else ssl.CERT_NONE,
+        )
     return ThreadedServer(
         SlaveService,
         hostname=host,
         port=port,
         reuse_addr=True,
+        authenticator=authenticator,
         protocol_config={"sync_request_timeout": SYNC_REQUEST_TIMEOUT_S},
     )
 
@@ -69,11 +87,15 @@ def serve(
     latency_ms: int | None = None,
     seed: int | None = None,
     step_ms: int = 500,
+    keyfile: str | None = None,
+    certfile: str | None = None,
+    ca_certs: str | None = None,
 ) -> None:
-    """Serve the simulator as a terminal node until interrupted (blocks)."""
+    """Serve the simulator as a terminal node until interrupted (blocks); TLS with ``certfile``."""
     server = make_server(
-        broker_factory_or_path, host, port, latency_ms=latency_ms, seed=seed, step_ms=step_ms
-    )
+        broker_factory_or_path, host, port, latency_ms=latency_ms, seed=seed, step_ms=step_ms,
+        keyfile=keyfile, certfile=certfile, ca_certs=ca_certs,
+    )  # fmt: skip
     try:
         server.start()
     finally:
@@ -89,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--step-ms", type=int, default=500)
+    parser.add_argument("--keyfile", default=None, help="TLS key (default: in --certfile)")
+    parser.add_argument("--certfile", default=None, help="TLS certificate: serve rpycs://")
+    parser.add_argument("--ca-certs", default=None, help="CA of required client certificates")
     args = parser.parse_args(argv)
     serve(
         args.db,
@@ -97,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         seed=args.seed,
         step_ms=args.step_ms,
+        keyfile=args.keyfile,
+        certfile=args.certfile,
+        ca_certs=args.ca_certs,
     )
 
 
