@@ -10,6 +10,7 @@ from marshmallow import ValidationError, validates_schema
 
 from schemas.accounts import SYMBOL_RULE
 from schemas.fields import DecimalString, StrictInteger
+from schemas.terminal import SpecFields
 from services.mt5.catalog import ACCOUNT_CURRENCIES
 from services.mt5.dto import CALC_MODE_NAMES
 
@@ -266,29 +267,12 @@ class SymbolListOut(Schema):
     symbols = fields.List(fields.Nested(SymbolSummaryOut))
 
 
-class SymbolSpecOut(Schema):
-    name = fields.String()
-    description = fields.String()
+class SymbolSpecOut(SpecFields):
+    """A terminal's spec by another route: calc mode by name, tick value in `currency`."""
+
     calc_mode = fields.String(metadata={"enum": CALC_MODES})
-    digits = fields.Integer()
-    point = fields.String()
-    tick_size = fields.String()
-    tick_value = fields.String(metadata={"description": "One tick of one lot in `currency`."})
-    tick_value_loss = fields.String(allow_none=True)
-    tick_value_profit = fields.String(allow_none=True)
-    contract_size = fields.String()
-    base_currency = fields.String()
-    profit_currency = fields.String()
-    margin_currency = fields.String()
-    volume_min = fields.String()
-    volume_step = fields.String()
-    volume_max = fields.String()
-    margin_rate = fields.String()
-    margin_initial = fields.String()
-    trade_stops_level = fields.Integer()
-    trade_freeze_level = fields.Integer()
-    filling_mode = fields.Integer()
-    trade_mode = fields.Integer()
+    tick_value = DecimalString(metadata={"description": "One tick of one lot in `currency`."})
+    margin_rate = DecimalString()
 
 
 class SymbolQuery(Schema):

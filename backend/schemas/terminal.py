@@ -100,10 +100,11 @@ class DealListOut(Schema):
     deals = fields.List(fields.Nested(DealOut))
 
 
-class SpecOut(Schema):
+class SpecFields(Schema):
+    """A symbol's contract (``SymbolSpec``), shared by the terminal and the catalog routes."""
+
     name = fields.String()
     description = fields.String()
-    calc_mode = fields.Integer()
     digits = fields.Integer()
     point = DecimalString()
     tick_size = DecimalString()
@@ -122,6 +123,10 @@ class SpecOut(Schema):
     trade_freeze_level = fields.Integer()
     filling_mode = fields.Integer(metadata={"description": "Bit mask: 1 = FOK, 2 = IOC."})
     trade_mode = fields.Integer()
+
+
+class SpecOut(SpecFields):
+    calc_mode = fields.Integer(metadata={"description": "MT5's SYMBOL_CALC_MODE_* number."})
 
 
 class SymbolOut(Schema):
