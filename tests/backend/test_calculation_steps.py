@@ -6,6 +6,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from spec_factories import make_gold
 
 from errors import CalculationError
 from services.calculation_service import (
@@ -27,7 +28,6 @@ from services.calculation_service import (
 from services.mt5.dto import (
     CALC_MODE_CFD,
     CALC_MODE_CFDINDEX,
-    CALC_MODE_CFDLEVERAGE,
     CALC_MODE_FOREX,
     CALC_MODE_FOREX_NO_LEVERAGE,
     CALC_MODE_FUTURES,
@@ -36,24 +36,8 @@ from services.mt5.dto import (
 
 
 def make_spec(**overrides: Any) -> SymbolSpec:
-    """XAUUSD, 100 oz, tick 0.01, steps of 0.01 from 0.01 to 100."""
-    fields: dict[str, Any] = dict(
-        name="XAUUSD",
-        calc_mode=CALC_MODE_CFDLEVERAGE,
-        digits=2,
-        point=D("0.01"),
-        tick_size=D("0.01"),
-        tick_value=D("0"),
-        contract_size=D("100"),
-        base_currency="XAU",
-        profit_currency="USD",
-        margin_currency="USD",
-        volume_min=D("0.01"),
-        volume_step=D("0.01"),
-        volume_max=D("100"),
-    )
-    fields.update(overrides)
-    return SymbolSpec(**fields)
+    """XAUUSD, 100 oz, tick 0.01, steps of 0.01 from 0.01 to 100; tick value from quotes."""
+    return make_gold(**{"tick_value": D("0"), **overrides})
 
 
 def make_fx_spec(name: str, **overrides: Any) -> SymbolSpec:
