@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,10 +113,6 @@ class ThreadExecutor:
         self.start()
         self._inbox.put(("dispatch", dispatch_id))
 
-    def submit_rows(self, row_ids: Iterable[int]) -> None:
-        self.start()
-        self._inbox.put(("rows", list(row_ids)))
-
     def wait_dispatch(self, dispatch_id: int, timeout: float) -> None:
         """Block until an outcome of this dispatch was recorded (or timeout).
 
@@ -179,8 +175,6 @@ class ThreadExecutor:
                 return None
             if kind == "dispatch":
                 inbox.dispatches.add(value)
-            elif kind == "rows":
-                inbox.rows.update(value)
             elif kind == "outcome":
                 inbox.outcomes.append(value)
             elif kind == "sweep":
