@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from flask_cors import CORS
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+
+from utils.jwt_cache import CachingJWTManager
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -31,6 +32,6 @@ db = SQLAlchemy(model_class=Base)
 # What services accept: a plain Session (tests, workers) or Flask-SQLAlchemy's db.session.
 DbSession: TypeAlias = Session | scoped_session[Any]
 migrate = Migrate()
-jwt = JWTManager()
+jwt = CachingJWTManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 cors = CORS()

@@ -58,6 +58,15 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
+def _may_hold_forbidden_text(data: str | bytes) -> bool:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return True  # UTF-16/32, which json.loads also reads: walk the parsed value
+    return "\\u" in data or FORBIDDEN_TEXT.search(data) is not None
+
+
 def loads_strict(data: str | bytes) -> Any:
     """Parse JSON with numbers as exact Decimals; NaN/Infinity, duplicate keys, control
     characters, lone surrogates and absurd nesting are errors (ValueError)."""
@@ -68,7 +77,10 @@ def loads_strict(data: str | bytes) -> Any:
             parse_constant=_reject_constant,
             object_pairs_hook=_no_duplicates,
         )
-        _check_text(parsed)
+        # Raw JSON text cannot hold a C0 control character and valid UTF-8 no lone surrogate,
+        # so only an escape or a raw DEL/C1 character can put one in a string: walk then.
+        if _may_hold_forbidden_text(data):
+            _check_text(parsed)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     return parsed
