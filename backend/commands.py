@@ -40,16 +40,21 @@ def create_user_command(username: str, email: str, role: str, password: str) -> 
 
 @click.command("rotate-encryption-key")
 def rotate_encryption_key_command() -> None:
-    """Re-encrypt every MT5 password under ENCRYPTION_KEY.
+    """Re-encrypt every MT5 password and TOTP secret under ENCRYPTION_KEY.
 
     Put the new key in ENCRYPTION_KEY and the old one in ENCRYPTION_KEYS_PREVIOUS, run this,
     then drop the old key.
     """
+    from services import mfa_service
     from services.accounts_service import rotate_encryption
     from services.crypto import secret_box
 
     count = rotate_encryption(session=db.session, box=secret_box())
-    click.echo(f"re-encrypted {count} account password(s) under key {secret_box().current_id}")
+    secrets = mfa_service.rotate_encryption(session=db.session, box=secret_box())
+    click.echo(
+        f"re-encrypted {count} account password(s) and {secrets} MFA secret(s) "
+        f"under key {secret_box().current_id}"
+    )
 
 
 @click.command("generate-key")

@@ -83,6 +83,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+PWNED_PASSWORDS_DEFAULT_URL = "https://api.pwnedpasswords.com/range/"
+
+
+def _pwned_url(value: str) -> str:
+    """The HIBP range endpoint (the 5-character prefix is appended); http(s) only."""
+    url = value.strip() or PWNED_PASSWORDS_DEFAULT_URL
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError("PWNED_PASSWORDS_URL must be an http:// or https:// URL")
+    return url if url.endswith("/") else url + "/"
+
+
 def decode_encryption_key(value: str, name: str = "ENCRYPTION_KEY") -> bytes:
     """Decode a URL-safe base64 key and insist on exactly 32 bytes (AES-256)."""
     try:
@@ -168,6 +179,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int(env, "JWT_ACCESS_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int(env, "JWT_REFRESH_DAYS", 30)),
+        # How long after a password login an access token counts as "fresh" (sensitive actions).
+        "JWT_FRESH_EXPIRES": timedelta(minutes=_int(env, "JWT_FRESH_MINUTES", 15)),
+        "MFA_ISSUER": env.get("MFA_ISSUER", "").strip() or "MT5 Trading Server",
+        "PWNED_PASSWORDS_CHECK": _bool(env.get("PWNED_PASSWORDS_CHECK"), False),
+        "PWNED_PASSWORDS_URL": _pwned_url(env.get("PWNED_PASSWORDS_URL", "")),
+        "PWNED_PASSWORDS_TIMEOUT_MS": _int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 1500),
         "ENCRYPTION_KEY": decode_encryption_key(encryption_key),
         "ENCRYPTION_KEYS_PREVIOUS": [
             decode_encryption_key(k, "ENCRYPTION_KEYS_PREVIOUS") for k in previous_keys
@@ -209,6 +226,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # A Celery worker's own Prometheus endpoint (0 = off); reverse proxies trusted (0 = none).
+        "WORKER_METRICS_PORT": _int(env, "WORKER_METRICS_PORT", 0),
+        "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
+        "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
     }
     if overrides:
         config.update(

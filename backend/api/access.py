@@ -1,4 +1,10 @@
-"""Who is calling: a JWT or an X-API-Key, re-read from the database on every request."""
+"""Who is calling: a JWT or an X-API-Key, re-read from the database on every request.
+
+Three checks beyond "who": the role (403 ``forbidden``); a fresh login for sensitive actions
+(a JWT from a password login within JWT_FRESH_MINUTES, else 401 ``fresh_login_required``; an
+API key never, 403 ``api_key_not_allowed``); and an API key's scopes (403
+``insufficient_scope``), from the table below.
+"""
 
 from __future__ import annotations
 
@@ -11,49 +17,127 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from errors import Forbidden, Unauthorized
 from extensions import db
-from models import User
+from models import API_KEY_SCOPES, User
 from services import auth_service
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
+JWT_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+
+# The scope an API key needs: every GET needs "read"; other methods are listed by endpoint.
+# A write endpoint missing here is closed to API keys (fail closed); routes that need a fresh
+# login are closed to them whatever their scopes.
+READ_SCOPE = "read"
+WRITE_SCOPES: dict[str, str] = {
+    "calculator.calculate": "calculate",
+    "orders.send_orders": "trade",
+    "broadcast.broadcast_orders": "trade",
+    "broadcast.cancel_broadcast": "trade",
+    "terminal.connect_account": "trade",
+    "accounts.create_account": "manage",
+    "accounts.update_account": "manage",
+    "accounts.delete_account": "manage",
+    "users.update_user": "manage",
+}
+assert set(WRITE_SCOPES.values()) | {READ_SCOPE} <= set(API_KEY_SCOPES)
+
+Freshness = bool | Callable[[], bool]
 
 
-def _annotate(view: Any, role: str | None) -> None:
+def body_has(*fields: str) -> Callable[[], bool]:
+    """A freshness rule: fresh only when the JSON body names one of ``fields``."""
+
+    def check() -> bool:
+        body = request.get_json(silent=True) if request.is_json else None
+        return isinstance(body, dict) and any(name in body for name in fields)
+
+    check.fields = fields  # type: ignore[attr-defined]
+    return check
+
+
+def required_scope(endpoint: str | None, method: str) -> str | None:
+    """The scope an API key needs here; None: no key may call it."""
+    if method in {"GET", "HEAD"}:
+        return READ_SCOPE
+    return WRITE_SCOPES.get(endpoint or "")
+
+
+def _annotate(view: Any, role: str | None, fresh: Freshness) -> None:
     spec = view.__dict__.setdefault("_spec", {})
-    spec["security"] = SECURITY
+    spec["security"] = JWT_SECURITY if fresh is True else SECURITY
     responses = dict(spec.get("responses") or {})
-    responses.setdefault(401, "Missing, invalid, expired or revoked credentials")
-    if role:
-        responses.setdefault(403, f"Requires the {role} role")
+    missing = "Missing, invalid, expired or revoked credentials"
+    forbidden = [f"Requires the {role} role"] if role else []
+    if fresh is True:
+        missing += "; or a token not from a recent password login (`fresh_login_required`)"
+        forbidden.append("API keys cannot do this (`api_key_not_allowed`)")
+    elif fresh:
+        names = ", ".join(getattr(fresh, "fields", ()))
+        missing += f"; with {names} in the body, a token not from a recent password login"
+        forbidden.append(f"API keys cannot change {names} (`api_key_not_allowed`)")
+    if fresh is not True:
+        forbidden.append("The API key lacks the scope (`insufficient_scope`)")
+    responses.setdefault(401, missing)
+    responses.setdefault(403, "; or ".join(forbidden))
     spec["responses"] = responses
 
 
-def _load_caller() -> User:
+def _load_caller() -> tuple[User, bool]:
+    """The caller and whether it came with an API key (rather than a JWT)."""
     api_key = request.headers.get("X-API-Key")
     if api_key is not None:
-        return auth_service.user_for_api_key(
+        user = auth_service.user_for_api_key(
             session=db.session, key=api_key, pepper=current_app.config["API_KEY_PEPPER"]
         )
+        return user, True
     verify_jwt_in_request()
     claims = get_jwt()
     loaded = g.pop("token_user", None)
-    user = loaded[1] if loaded is not None and loaded[0] == claims.get("jti") else None
-    return auth_service.user_for_claims(session=db.session, claims=claims, loaded=user)
+    known = loaded[1] if loaded is not None and loaded[0] == claims.get("jti") else None
+    return auth_service.user_for_claims(session=db.session, claims=claims, loaded=known), False
 
 
-def auth_required(role: str | None = None) -> Callable[[F], F]:
-    """Require a logged-in, active caller (and at least ``role``); sets ``g.current_user``."""
+def _check_api_key(user: User, needs_fresh: bool) -> None:
+    if needs_fresh:
+        raise Forbidden(
+            "An API key cannot do this; log in with your password and use that token.",
+            code="api_key_not_allowed",
+        )
+    scope = required_scope(request.endpoint, request.method)
+    if scope is None or scope not in auth_service.api_key_scopes(user):
+        raise Forbidden(
+            f"This API key does not have the {scope or 'needed'} scope.",
+            code="insufficient_scope",
+            details={"required_scope": scope},
+        )
+
+
+def auth_required(role: str | None = None, *, fresh: Freshness = False) -> Callable[[F], F]:
+    """Require a logged-in, active caller (and at least ``role``); sets ``g.current_user``.
+
+    ``fresh``: True, or a rule such as ``body_has("password")``, for sensitive actions: a JWT
+    from a password login within JWT_FRESH_MINUTES (401 ``fresh_login_required`` otherwise),
+    and never an API key (403 ``api_key_not_allowed``). API keys are held to their scopes.
+    """
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user = _load_caller()
+            user, by_api_key = _load_caller()
             if role and not user.has_role(role):
                 raise Forbidden(f"This needs the {role} role.", code="forbidden")
+            needs_fresh = fresh() if callable(fresh) else fresh
+            if by_api_key:
+                _check_api_key(user, needs_fresh)
+            elif needs_fresh and not auth_service.is_fresh(get_jwt()):
+                raise Unauthorized(
+                    "Log in again with your password to do this.", code="fresh_login_required"
+                )
             g.current_user = user
+            g.by_api_key = by_api_key
             return view(*args, **kwargs)
 
-        _annotate(wrapper, role)
+        _annotate(wrapper, role, fresh)
         return cast(F, wrapper)
 
     return decorator

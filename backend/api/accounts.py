@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import current_app
 
-from api.access import auth_required, client_ip, current_user
+from api.access import auth_required, body_has, client_ip, current_user
 from extensions import db
 from models import MT5Account
 from schemas.accounts import AccountIn, AccountListOut, AccountOut, AccountPatchIn
@@ -16,6 +16,8 @@ from services.crypto import secret_box
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 NOT_FOUND = {404: "No such account (or not yours)"}
+# Changing these re-points the stored password (or replaces it): a fresh password login only.
+CREDENTIAL_FIELDS = ("password", "login", "server", "terminal")
 
 
 def _terminal_policy() -> dict[str, Any]:
@@ -62,12 +64,16 @@ def get_account(account_id: int) -> MT5Account:
 
 
 @bp.patch("/accounts/<int:account_id>")
-@auth_required()
+@auth_required(fresh=body_has(*CREDENTIAL_FIELDS))
 @bp.input(AccountPatchIn, arg_name="body")
 @bp.output(AccountOut)
 @bp.doc(responses=NOT_FOUND)
 def update_account(account_id: int, body: dict[str, Any]) -> MT5Account:
-    """Change an MT5 account's details, password or copy settings"""
+    """Change an MT5 account's details, password or copy settings
+
+    Changing `password`, `login`, `server` or `terminal` needs a fresh login (a JWT from a
+    password login within JWT_FRESH_MINUTES); API keys cannot.
+    """
     return accounts_service.update_account(
         session=db.session,
         user=current_user(),

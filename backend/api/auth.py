@@ -1,4 +1,4 @@
-"""Authentication endpoints: register, login, refresh, logout, profile, password, API key."""
+"""Authentication endpoints: register, login, refresh, logout, profile, password, API key, MFA."""
 
 from __future__ import annotations
 
@@ -12,15 +12,21 @@ from api.access import auth_required, client_ip, current_user
 from extensions import db, limiter
 from models import User
 from schemas.auth import (
-    AccessTokenOut,
+    ApiKeyIn,
     ApiKeyOut,
     LoginIn,
+    MfaConfirmIn,
+    MfaDisableIn,
+    MfaSetupOut,
     PasswordChangeIn,
+    RecoveryCodesOut,
+    RefreshedTokensOut,
     RegisterIn,
     TokensOut,
     UserOut,
 )
-from services import auth_service
+from services import auth_service, mfa_service
+from services.crypto import secret_box
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api", tag="Authentication")
 
@@ -31,6 +37,21 @@ def _login_limit() -> str:
 
 def _register_limit() -> str:
     return str(current_app.config["REGISTER_RATE_LIMIT"])
+
+
+def _lockout_policy() -> auth_service.LockoutPolicy:
+    return auth_service.LockoutPolicy(
+        current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
+    )
+
+
+def _factor(body: dict[str, Any]) -> auth_service.SecondFactor:
+    return auth_service.SecondFactor(
+        otp=body.get("otp"),
+        recovery_code=body.get("recovery_code"),
+        box=secret_box(),
+        pepper=current_app.config["API_KEY_PEPPER"],
+    )
 
 
 def _tokens_body(user: User, pair: auth_service.TokenPair) -> dict[str, Any]:
@@ -60,34 +81,57 @@ def register(body: dict[str, Any]) -> User:
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
 @bp.doc(
-    responses={401: "Invalid credentials", 423: "Locked after failed logins", 429: "Rate limited"}
+    responses={
+        401: "Invalid credentials (`invalid_credentials`); MFA account without a code "
+        "(`mfa_required`) or with a wrong or used one (`invalid_otp`)",
+        423: "Locked after failed logins (wrong passwords and wrong codes)",
+        429: "Rate limited",
+    }
 )
 def login(body: dict[str, Any]) -> dict[str, Any]:
-    """Log in with username (or email) and password"""
-    policy = auth_service.LockoutPolicy(
-        current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
-    )
+    """Log in with username (or email) and password, plus a code when MFA is on
+
+    The access token is fresh (may do sensitive actions) for JWT_FRESH_MINUTES.
+    """
     user = auth_service.login(
         session=db.session,
         identifier=body["username"],
         password=body["password"],
         rounds=current_app.config["BCRYPT_ROUNDS"],
-        policy=policy,
+        policy=_lockout_policy(),
         ip=client_ip(),
+        factor=_factor(body),
     )
     return _tokens_body(user, auth_service.issue_tokens(user))
 
 
 @bp.post("/token/refresh")
 @jwt_required(refresh=True)
-@bp.output(AccessTokenOut)
-@bp.doc(security=[{"BearerAuth": []}], responses={401: "Missing, invalid or revoked refresh token"})
+@bp.output(RefreshedTokensOut)
+@bp.doc(
+    security=[{"BearerAuth": []}],
+    responses={
+        401: "Missing, invalid or revoked refresh token; or one already exchanged "
+        "(`token_reused`: the whole session is revoked)"
+    },
+)
 def refresh() -> dict[str, Any]:
-    """Exchange a refresh token for a new access token"""
+    """Exchange a refresh token for a new pair (rotation); the one sent is retired
+
+    The session keeps its absolute end (login + JWT_REFRESH_DAYS); the new access token is
+    not fresh.
+    """
     claims = get_jwt()
     user = auth_service.user_for_claims(session=db.session, claims=claims)
-    token, expires_in = auth_service.refresh_access(user=user, claims=claims)
-    return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+    pair = auth_service.rotate_refresh_token(
+        session=db.session, user=user, claims=claims, ip=client_ip()
+    )
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+    }
 
 
 @bp.post("/logout")
@@ -117,7 +161,7 @@ def me() -> User:
 
 
 @bp.post("/me/password")
-@auth_required()
+@auth_required(fresh=True)
 @bp.input(PasswordChangeIn, arg_name="body")
 @bp.output(TokensOut)
 @bp.doc(responses={422: "Current password wrong or new password refused"})
@@ -136,24 +180,102 @@ def change_password(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/me/api_key")
-@auth_required()
+@auth_required(fresh=True)
+@bp.input(ApiKeyIn, arg_name="body")
 @bp.output(ApiKeyOut, status_code=201)
-def create_api_key() -> dict[str, Any]:
-    """Create (or replace) the caller's API key, shown once"""
+def create_api_key(body: dict[str, Any]) -> dict[str, Any]:
+    """Create (or replace) the caller's API key, shown once
+
+    Optional body: `scopes` (default: all) and `expires_in_days` (default: no expiry).
+    """
     key, user = auth_service.create_api_key(
         session=db.session,
         user=current_user(),
         pepper=current_app.config["API_KEY_PEPPER"],
         ip=client_ip(),
+        scopes=body.get("scopes"),
+        expires_in_days=body.get("expires_in_days"),
     )
-    return {"api_key": key, "prefix": user.api_key_prefix, "created_at": user.api_key_created_at}
+    return {
+        "api_key": key,
+        "prefix": user.api_key_prefix,
+        "created_at": user.api_key_created_at,
+        "scopes": user.api_key_scope_list,
+        "expires_at": user.api_key_expires_at,
+    }
 
 
 @bp.delete("/me/api_key")
-@auth_required()
+@auth_required(fresh=True)
 @bp.output({}, status_code=204)
 @bp.doc(responses={404: "No API key to revoke"})
 def revoke_api_key() -> tuple[str, int]:
     """Revoke the caller's API key"""
     auth_service.revoke_api_key(session=db.session, user=current_user(), ip=client_ip())
+    return "", 204
+
+
+@bp.post("/me/mfa/setup")
+@auth_required(fresh=True)
+@bp.output(MfaSetupOut)
+@bp.doc(responses={409: "MFA is already on (`mfa_already_enabled`)"})
+def mfa_setup() -> dict[str, Any]:
+    """Start TOTP enrolment: a new secret, pending until confirmed
+
+    The secret (and the otpauth:// URI that holds it) is returned only here. Calling this again
+    before confirming replaces the pending secret.
+    """
+    secret, uri = mfa_service.begin_setup(
+        session=db.session,
+        user=current_user(),
+        box=secret_box(),
+        issuer=current_app.config["MFA_ISSUER"],
+        ip=client_ip(),
+    )
+    return {"secret": secret, "otpauth_uri": uri, "digits": 6, "period": 30}
+
+
+@bp.post("/me/mfa/confirm")
+@auth_required(fresh=True)
+@bp.input(MfaConfirmIn, arg_name="body")
+@bp.output(RecoveryCodesOut)
+@bp.doc(
+    responses={
+        409: "MFA already on (`mfa_already_enabled`) or no setup pending (`mfa_not_pending`)",
+        422: "Wrong or used code (`invalid_otp`)",
+    }
+)
+def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
+    """Turn MFA on with a current code; returns one-time recovery codes, shown once"""
+    codes = mfa_service.confirm_setup(
+        session=db.session,
+        user=current_user(),
+        otp=body["otp"],
+        box=secret_box(),
+        pepper=current_app.config["API_KEY_PEPPER"],
+        ip=client_ip(),
+    )
+    return {"recovery_codes": codes}
+
+
+@bp.post("/me/mfa/disable")
+@auth_required(fresh=True)
+@bp.input(MfaDisableIn, arg_name="body")
+@bp.output({}, status_code=204)
+@bp.doc(
+    responses={
+        409: "MFA is not on (`mfa_not_enabled`)",
+        422: "Wrong or used code (`invalid_otp`); counts toward the login lockout",
+        423: "Locked after failed logins or codes",
+    }
+)
+def mfa_disable(body: dict[str, Any]) -> tuple[str, int]:
+    """Turn MFA off with a current code or a recovery code (needs a fresh login)"""
+    auth_service.disable_mfa(
+        session=db.session,
+        user=current_user(),
+        factor=_factor(body),
+        policy=_lockout_policy(),
+        ip=client_ip(),
+    )
     return "", 204

@@ -78,7 +78,7 @@ def calculate(body: dict[str, Any]) -> Response:
     # The service returns the wire form already (decimal strings, CalculationOut's fields), so
     # it is written as is: dumping it through the schema again cost a tenth of the request.
     # tests/api/test_fuzz.py checks every response against the schema.
-    return current_app.json.response(result)
+    return cast(Response, current_app.json.response(result))
 
 
 @bp.get("/symbols")

@@ -6,7 +6,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
-from api.access import auth_required, client_ip, current_user
+from api.access import auth_required, body_has, client_ip, current_user
 from extensions import db
 from models import User
 from schemas.auth import UserListOut, UserOut, UserPatchIn
@@ -27,12 +27,12 @@ def list_users(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.patch("/users/<int:user_id>")
-@auth_required("admin")
+@auth_required("admin", fresh=body_has("role"))
 @bp.input(UserPatchIn, arg_name="body")
 @bp.output(UserOut)
 @bp.doc(responses={404: "No such user", 409: "Cannot demote or deactivate yourself"})
 def update_user(user_id: int, body: dict[str, Any]) -> User:
-    """Activate/deactivate a user (admin) or change a role (super admin)"""
+    """Activate/deactivate a user (admin) or change a role (super admin, fresh login)"""
     return users_service.update_user(
         session=db.session, actor=current_user(), user_id=user_id, changes=body, ip=client_ip()
     )

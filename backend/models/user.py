@@ -1,10 +1,10 @@
-"""The users table: login identity, role and lockout state."""
+"""The users table: login identity, role, lockout state, API key and second factor."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -12,6 +12,8 @@ from models.columns import UTCDateTime, utcnow
 
 ROLES = ("user", "admin", "super_admin")
 ROLE_RANK = {"user": 0, "admin": 1, "super_admin": 2}
+# What an API key may be allowed to do (api/access.py maps every route to one of them).
+API_KEY_SCOPES = ("read", "calculate", "trade", "manage")
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]
@@ -25,6 +27,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     api_key: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     api_key_prefix: Mapped[str | None] = mapped_column(String(20), default=None)
     api_key_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Space-separated scopes of the key; NULL (keys made before scopes existed) means all.
+    api_key_scopes: Mapped[str | None] = mapped_column(String(100), default=None)
+    api_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     role: Mapped[str] = mapped_column(String(20), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -34,9 +39,28 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     # Tokens issued before this instant are refused (password change, forced logout).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     allow_broadcast: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # TOTP (RFC 6238): the secret sealed by the SecretBox to this row ("users:<id>:mfa_secret"),
+    # pending from setup until confirmed (mfa_enabled_at); the last accepted time step, so a
+    # code is never accepted twice.
+    mfa_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    mfa_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
 
     def has_role(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
 
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_enabled_at is not None
+
+    @property
+    def api_key_scope_list(self) -> list[str] | None:
+        """The key's scopes (every scope for a key made before scopes existed); None: no key."""
+        if self.api_key is None:
+            return None
+        if self.api_key_scopes is None:
+            return list(API_KEY_SCOPES)
+        return [s for s in API_KEY_SCOPES if s in self.api_key_scopes.split()]

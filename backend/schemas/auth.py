@@ -1,14 +1,39 @@
-"""Schemas for registration, login, tokens, the caller's profile and API keys."""
+"""Schemas for registration, login, tokens, the caller's profile, API keys and MFA."""
 
 from __future__ import annotations
 
-from apiflask import Schema, fields
-from apiflask.validators import Email, Length, OneOf, Regexp
+from typing import Any
 
-from models.user import ROLES
+from apiflask import Schema, fields
+from apiflask.validators import Email, Length, OneOf, Range, Regexp
+from marshmallow import ValidationError, validates_schema
+
+from models.user import API_KEY_SCOPES, ROLES
 
 USERNAME = Regexp(r"^[A-Za-z0-9_.-]{3,50}$", error="3-50 letters, digits, '_', '.', '-'.")
-PASSWORD_RULE = "8 to 128 characters; the most common passwords are refused."
+PASSWORD_RULE = (
+    "8 to 128 characters; the most common passwords are refused (and, when the operator turns "
+    "it on, passwords found in known data breaches)."
+)
+OTP_RULE = Regexp(r"^[0-9]{6}$", error="The 6-digit code from the authenticator app.")
+
+
+def otp_field(description: str) -> fields.String:
+    return fields.String(validate=OTP_RULE, metadata={"description": description})
+
+
+def recovery_code_field() -> fields.String:
+    return fields.String(
+        validate=Length(min=1, max=64),
+        metadata={"description": "One of the one-time recovery codes given when MFA was enabled."},
+    )
+
+
+class _OneFactorAtMost(Schema):
+    @validates_schema
+    def _not_both(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("otp") is not None and data.get("recovery_code") is not None:
+            raise ValidationError("Send `otp` or `recovery_code`, not both.", "recovery_code")
 
 
 class RegisterIn(Schema):
@@ -19,13 +44,17 @@ class RegisterIn(Schema):
     )
 
 
-class LoginIn(Schema):
+class LoginIn(_OneFactorAtMost):
     username = fields.String(
         required=True,
         validate=Length(min=1, max=100),
         metadata={"description": "Username or email."},
     )
     password = fields.String(required=True, validate=Length(min=1, max=128))
+    otp = otp_field(
+        "Accounts with MFA: the current code (without one the answer is 401 `mfa_required`)."
+    )
+    recovery_code = recovery_code_field()
 
 
 class UserOut(Schema):
@@ -38,6 +67,13 @@ class UserOut(Schema):
     created_at = fields.DateTime()
     last_login = fields.DateTime(allow_none=True)
     api_key_prefix = fields.String(allow_none=True)
+    api_key_scopes = fields.List(
+        fields.String(metadata={"enum": list(API_KEY_SCOPES)}),
+        allow_none=True,
+        attribute="api_key_scope_list",
+    )
+    api_key_expires_at = fields.DateTime(allow_none=True)
+    mfa_enabled = fields.Boolean()
 
 
 class TokensOut(Schema):
@@ -48,10 +84,16 @@ class TokensOut(Schema):
     user = fields.Nested(UserOut)
 
 
-class AccessTokenOut(Schema):
-    access_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
+class RefreshedTokensOut(Schema):
+    access_token = fields.String(metadata={"description": "Not fresh: no sensitive actions."})
+    refresh_token = fields.String(
+        metadata={
+            "description": "Replaces the refresh token sent, which is now retired: sending that "
+            "one again ends the whole session (401 `token_reused`)."
+        }
+    )
+    token_type = fields.String(metadata={"enum": ["Bearer"]})
+    expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds."})
 
 
 class PasswordChangeIn(Schema):
@@ -61,10 +103,66 @@ class PasswordChangeIn(Schema):
     )
 
 
+class ApiKeyIn(Schema):
+    scopes = fields.List(
+        fields.String(validate=OneOf(API_KEY_SCOPES)),
+        validate=Length(min=1, max=len(API_KEY_SCOPES)),
+        metadata={
+            "description": "What the key may do: `read` (every GET), `calculate` (POST "
+            "/api/calculate), `trade` (send, broadcast, cancel, connect), `manage` (create, "
+            "edit, delete accounts; activate users). Default: all four. No key can change "
+            "passwords, MT5 credentials, roles, API keys or MFA."
+        },
+    )
+    expires_in_days = fields.Integer(
+        allow_none=True,
+        validate=Range(min=1, max=3650),
+        metadata={"description": "Days until the key stops working; default: never."},
+    )
+
+
 class ApiKeyOut(Schema):
     api_key = fields.String(metadata={"description": "Shown once; store it now."})
     prefix = fields.String()
     created_at = fields.DateTime()
+    scopes = fields.List(fields.String(metadata={"enum": list(API_KEY_SCOPES)}))
+    expires_at = fields.DateTime(allow_none=True)
+
+
+class MfaSetupOut(Schema):
+    secret = fields.String(
+        metadata={"description": "Base32 TOTP secret, shown only now; never returned again."}
+    )
+    otpauth_uri = fields.String(
+        metadata={"description": "otpauth://totp/... URI for a QR code (holds the secret)."}
+    )
+    digits = fields.Integer(metadata={"enum": [6]})
+    period = fields.Integer(metadata={"enum": [30]})
+
+
+class MfaConfirmIn(Schema):
+    otp = fields.String(
+        required=True,
+        validate=OTP_RULE,
+        metadata={"description": "A current code from the secret given by setup."},
+    )
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = fields.List(
+        fields.String(),
+        metadata={"description": "One-time codes for when the app is lost; shown only now."},
+    )
+
+
+class MfaDisableIn(_OneFactorAtMost):
+    otp = otp_field("A current code.")
+    recovery_code = recovery_code_field()
+
+    @validates_schema
+    def _one_needed(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("otp") is None and data.get("recovery_code") is None:
+            raise ValidationError("Send `otp` or `recovery_code`.", "otp")
 
 
 class UserPatchIn(Schema):

@@ -1,4 +1,4 @@
-"""Registration, login with lockout, tokens and sessions, API keys, password changes."""
+"""Registration, login with lockout and MFA, tokens and sessions, API keys, password changes."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+from flask import current_app, has_app_context
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from errors import AppError, Conflict, Locked, Unauthorized
 from extensions import DbSession
-from models import TokenBlocklist, User
+from models import API_KEY_SCOPES, TokenBlocklist, UsedRefreshToken, User
+from services import mfa_service, pwned
 from services.audit_service import record_event
 from utils.security import (
+    SecretBox,
     api_key_digest,
     burn_password_check,
     hash_password,
@@ -26,6 +29,7 @@ from utils.security import (
 )
 
 INVALID_CREDENTIALS = "Invalid username or password."
+INVALID_OTP = "The authentication code is wrong, expired or already used."
 
 
 def _now() -> datetime:
@@ -43,6 +47,20 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """What a login or an MFA change brings besides the password, and how to check it."""
+
+    otp: str | None
+    recovery_code: str | None
+    box: SecretBox
+    pepper: str
+
+    @property
+    def given(self) -> bool:
+        return self.otp is not None or self.recovery_code is not None
 
 
 def register_user(
@@ -73,7 +91,7 @@ def _insert_user(
     session: DbSession, username: str, email: str, password: str, role: str, rounds: int
 ) -> User:
     """Add the user (flushed, not committed); a taken username or email is a 409."""
-    _refuse_common_password(password)
+    refuse_weak_password(password)
     user = User(
         username=username,
         email=email.lower(),
@@ -89,7 +107,8 @@ def _insert_user(
     return user
 
 
-def _refuse_common_password(password: str) -> None:
+def refuse_weak_password(password: str) -> None:
+    """The local common-password list, then (when configured) Have I Been Pwned's range API."""
     from utils.common_passwords import is_common
 
     if is_common(password):
@@ -98,6 +117,14 @@ def _refuse_common_password(password: str) -> None:
             code="password_too_common",
             status_code=422,
             details={"json": {"password": ["This password is too common."]}},
+        )
+    check = pwned.from_config(current_app.config) if has_app_context() else None
+    if check is not None and (check.breach_count(password) or 0) > 0:
+        raise AppError(
+            "This password has appeared in a data breach; choose another.",
+            code="password_breached",
+            status_code=422,
+            details={"json": {"password": ["This password is in a known data breach."]}},
         )
 
 
@@ -109,8 +136,13 @@ def login(
     rounds: int,
     policy: LockoutPolicy,
     ip: str | None,
+    factor: SecondFactor | None = None,
 ) -> User:
-    """Check credentials; 5 failures in a row lock the account for 15 minutes."""
+    """Check credentials; 5 failures in a row lock the account for 15 minutes.
+
+    A user with MFA on also needs ``factor``: none is 401 ``mfa_required`` (not a failure: the
+    password was right), a wrong or replayed one is 401 ``invalid_otp`` and counts as a failure.
+    """
     now = _now()
     user = session.scalars(
         select(User).where(or_(User.username == identifier, User.email == identifier.lower()))
@@ -136,26 +168,87 @@ def login(
         )
         session.commit()
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    method = _second_factor(session, user, now, policy, ip, factor) if user.mfa_enabled else None
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login = now
     record_event(
-        session=session, event="login_succeeded", actor_id=user.id, subject_user_id=user.id, ip=ip
+        session=session,
+        event="login_succeeded",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"mfa": method} if method else None,
     )
     session.commit()
     return user
 
 
+def _second_factor(
+    session: DbSession,
+    user: User,
+    now: datetime,
+    policy: LockoutPolicy,
+    ip: str | None,
+    factor: SecondFactor | None,
+) -> str:
+    """The accepted method ("otp" / "recovery_code"), or raise mfa_required / invalid_otp."""
+    if factor is None or not factor.given:
+        record_event(session=session, event="login_mfa_required", subject_user_id=user.id, ip=ip)
+        session.commit()
+        raise Unauthorized(
+            "This account uses two-factor authentication: send `otp` (or a `recovery_code`).",
+            code="mfa_required",
+        )
+    method = mfa_service.accept_second_factor(
+        session=session,
+        user=user,
+        otp=factor.otp,
+        recovery_code=factor.recovery_code,
+        box=factor.box,
+        pepper=factor.pepper,
+    )
+    if method is None:
+        _record_failure(
+            session,
+            user,
+            now,
+            policy,
+            ip,
+            reason="bad_otp",
+            error=Unauthorized(INVALID_OTP, code="invalid_otp"),
+        )
+    if method == "recovery_code":
+        record_event(
+            session=session,
+            event="mfa_recovery_code_used",
+            actor_id=user.id,
+            subject_user_id=user.id,
+            ip=ip,
+            details={"left": mfa_service.recovery_codes_left(session=session, user=user)},
+        )
+    return method
+
+
 def _record_failure(
-    session: DbSession, user: User, now: datetime, policy: LockoutPolicy, ip: str | None
-) -> None:
+    session: DbSession,
+    user: User,
+    now: datetime,
+    policy: LockoutPolicy,
+    ip: str | None,
+    *,
+    event: str = "login_failed",
+    reason: str = "bad_password",
+    error: AppError | None = None,
+) -> NoReturn:
+    """Count one failure (a wrong password or code), lock at the threshold, and raise."""
     user.failed_login_count = (user.failed_login_count or 0) + 1
     record_event(
         session=session,
-        event="login_failed",
+        event=event,
         subject_user_id=user.id,
         ip=ip,
-        details={"reason": "bad_password"},
+        details={"reason": reason},
     )
     if user.failed_login_count >= policy.threshold:
         user.failed_login_count = 0
@@ -170,7 +263,7 @@ def _record_failure(
         session.commit()
         _raise_locked(session, user, now, ip, audit=False)
     session.commit()
-    raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    raise error or Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
 def _raise_locked(
@@ -194,24 +287,85 @@ def _token_claims(user: User, sid: str) -> dict[str, Any]:
     return {"sid": sid, "role": user.role, "issued_us": time.time_ns() // 1000}
 
 
-def issue_tokens(user: User, *, session_id: str | None = None) -> TokenPair:
-    """An access and a refresh token sharing one session id, so logout revokes both."""
-    claims = _token_claims(user, session_id or uuid.uuid4().hex)
-    access = create_access_token(identity=str(user.id), additional_claims=claims)
-    refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)
-    from flask import current_app
+def issue_tokens(
+    user: User,
+    *,
+    session_id: str | None = None,
+    fresh: bool = True,
+    session_end: datetime | None = None,
+) -> TokenPair:
+    """An access and a refresh token sharing one session id, so logout revokes both.
 
-    expires_in = int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    ``fresh``: the caller just proved the password (login, password change), so the access
+    token may do sensitive things for JWT_FRESH_MINUTES. ``session_end``: a rotation keeps the
+    session's absolute end; neither token outlives it.
+    """
+    config = current_app.config
+    claims = _token_claims(user, session_id or uuid.uuid4().hex)
+    access_ttl: timedelta = config["JWT_ACCESS_TOKEN_EXPIRES"]
+    refresh_ttl: timedelta = config["JWT_REFRESH_TOKEN_EXPIRES"]
+    if session_end is not None:
+        refresh_ttl = session_end - _now()
+        access_ttl = min(access_ttl, refresh_ttl)
+    access = create_access_token(
+        identity=str(user.id),
+        additional_claims=claims,
+        fresh=config["JWT_FRESH_EXPIRES"] if fresh else False,
+        expires_delta=access_ttl,
+    )
+    refresh = create_refresh_token(
+        identity=str(user.id), additional_claims=claims, expires_delta=refresh_ttl
+    )
+    expires_in = max(0, int(access_ttl.total_seconds()))
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
 
 
-def refresh_access(*, user: User, claims: dict[str, Any]) -> tuple[str, int]:
-    from flask import current_app
+def is_fresh(claims: dict[str, Any]) -> bool:
+    """Flask-JWT-Extended's "fresh" claim: True/False, or a timestamp until which it is fresh."""
+    fresh = claims.get("fresh", False)
+    if isinstance(fresh, bool):
+        return fresh
+    return isinstance(fresh, int | float) and time.time() <= fresh
 
-    token = create_access_token(
-        identity=str(user.id), additional_claims=_token_claims(user, claims["sid"])
+
+def rotate_refresh_token(
+    *, session: DbSession, user: User, claims: dict[str, Any], ip: str | None
+) -> TokenPair:
+    """Exchange a refresh token for a new pair (same session, same absolute end, not fresh).
+
+    The presented token is retired; presenting it again means two parties hold it, so the whole
+    login session is revoked (every token with its ``sid``) and the answer is ``token_reused``.
+    """
+    jti = str(claims["jti"])
+    sid = str(claims.get("sid") or jti)
+    session_end = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    # Rows of expired tokens guard nothing (an expired token is refused before it gets here).
+    session.execute(
+        delete(UsedRefreshToken).where(
+            UsedRefreshToken.user_id == user.id, UsedRefreshToken.expires_at < _now()
+        )
     )
-    return token, int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    session.add(UsedRefreshToken(jti=jti, sid=sid, user_id=user.id, expires_at=session_end))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        _revoke_session(session, user, sid, session_end)
+        record_event(
+            session=session,
+            event="refresh_token_reused",
+            subject_user_id=user.id,
+            ip=ip,
+            details={"action": "session_revoked"},
+        )
+        session.commit()
+        raise Unauthorized(
+            "This refresh token was already used, so the session has been ended; log in again.",
+            code="token_reused",
+        ) from None
+    pair = issue_tokens(user, session_id=sid, fresh=False, session_end=session_end)
+    session.commit()
+    return pair
 
 
 # Built once: every authenticated request runs it, and building a select costs more than
@@ -260,15 +414,17 @@ def logout(
     ip: str | None,
 ) -> None:
     """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
-    sid = claims.get("sid") or claims["jti"]
-    if session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti == sid)) is None:
-        session.add(
-            TokenBlocklist(
-                jti=sid, token_type="session", user_id=user.id, expires_at=_now() + refresh_ttl
-            )
-        )
+    _revoke_session(session, user, claims.get("sid") or claims["jti"], _now() + refresh_ttl)
     record_event(session=session, event="logout", actor_id=user.id, subject_user_id=user.id, ip=ip)
     session.commit()
+
+
+def _revoke_session(session: DbSession, user: User, sid: str, until: datetime) -> None:
+    """Block every token of this login session (added to the caller's transaction)."""
+    if session.scalar(select(TokenBlocklist.id).where(TokenBlocklist.jti == sid)) is None:
+        session.add(
+            TokenBlocklist(jti=sid, token_type="session", user_id=user.id, expires_at=until)
+        )
 
 
 def user_for_claims(
@@ -312,24 +468,56 @@ def user_for_api_key(*, session: DbSession, key: str, pepper: str) -> User:
         ).first()
     if user is None or not user.is_active:
         raise Unauthorized("Invalid API key.", code="invalid_api_key")
+    if user.api_key_expires_at is not None and user.api_key_expires_at <= _now():
+        raise Unauthorized("This API key has expired; create a new one.", code="api_key_expired")
     return user
 
 
+def api_key_scopes(user: User) -> frozenset[str]:
+    return frozenset(user.api_key_scope_list or ())
+
+
 def create_api_key(
-    *, session: DbSession, user: User, pepper: str, ip: str | None
+    *,
+    session: DbSession,
+    user: User,
+    pepper: str,
+    ip: str | None,
+    scopes: list[str] | None = None,
+    expires_in_days: int | None = None,
 ) -> tuple[str, User]:
-    """Replace the caller's API key; the key itself is returned once and never stored."""
+    """Replace the caller's API key; the key itself is returned once and never stored.
+
+    No ``scopes``: every scope (what a key could do before scopes existed). No
+    ``expires_in_days``: the key lives until it is replaced or revoked.
+    """
+    requested = set(API_KEY_SCOPES if scopes is None else scopes)
+    chosen = [s for s in API_KEY_SCOPES if s in requested]
+    if not chosen:
+        raise AppError(
+            "Give at least one scope.",
+            code="validation_error",
+            status_code=422,
+            details={"json": {"scopes": ["Give at least one scope."]}},
+        )
     fresh = new_api_key(pepper)
+    now = _now()
     user.api_key = fresh.digest
     user.api_key_prefix = fresh.prefix
-    user.api_key_created_at = _now()
+    user.api_key_created_at = now
+    user.api_key_scopes = " ".join(chosen)
+    user.api_key_expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
     record_event(
         session=session,
         event="api_key_created",
         actor_id=user.id,
         subject_user_id=user.id,
         ip=ip,
-        details={"prefix": fresh.prefix},
+        details={
+            "prefix": fresh.prefix,
+            "scopes": chosen,
+            "expires_at": user.api_key_expires_at.isoformat() if user.api_key_expires_at else None,
+        },
     )
     session.commit()
     return fresh.key, user
@@ -342,6 +530,8 @@ def revoke_api_key(*, session: DbSession, user: User, ip: str | None) -> None:
     user.api_key = None
     user.api_key_prefix = None
     user.api_key_created_at = None
+    user.api_key_scopes = None
+    user.api_key_expires_at = None
     record_event(
         session=session,
         event="api_key_revoked",
@@ -375,10 +565,54 @@ def change_password(
         raise AppError(
             "The current password is wrong.", code="invalid_credentials", status_code=422
         )
-    _refuse_common_password(new_password)
+    refuse_weak_password(new_password)
     user.password_hash = hash_password(new_password, rounds)
     user.tokens_valid_after = _now()
     record_event(
         session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip
+    )
+    session.commit()
+
+
+def disable_mfa(
+    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
+) -> None:
+    """Turn MFA off with a current code or a recovery code (on a fresh login, see api/auth.py).
+
+    Wrong codes count toward the same lockout as failed logins; while locked this is 423.
+    """
+    now = _now()
+    if not user.mfa_enabled:
+        raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
+    if user.is_locked(now):
+        _raise_locked(session, user, now, ip)
+    method = mfa_service.accept_second_factor(
+        session=session,
+        user=user,
+        otp=factor.otp,
+        recovery_code=factor.recovery_code,
+        box=factor.box,
+        pepper=factor.pepper,
+    )
+    if method is None:
+        _record_failure(
+            session,
+            user,
+            now,
+            policy,
+            ip,
+            event="mfa_disable_failed",
+            reason="bad_otp",
+            error=AppError(INVALID_OTP, code="invalid_otp", status_code=422),
+        )
+    mfa_service.turn_off(session=session, user=user)
+    user.failed_login_count = 0
+    record_event(
+        session=session,
+        event="mfa_disabled",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"with": method},
     )
     session.commit()

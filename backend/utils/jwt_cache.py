@@ -99,5 +99,3 @@ class CachingJWTManager(JWTManager):
 def _leeway() -> float:
     leeway = config.leeway
     return float(leeway.total_seconds() if hasattr(leeway, "total_seconds") else leeway)
-
-

@@ -98,7 +98,8 @@ def test_api_key_create_and_revoke_are_audited(client, app):
 
     created, revoked = _last("api_key_created"), _last("api_key_revoked")
     assert created.actor_id == revoked.actor_id == user.id
-    assert created.details == {"prefix": key["prefix"]}
+    assert created.details["prefix"] == key["prefix"]
+    assert set(created.details) == {"prefix", "scopes", "expires_at"}
     assert key["api_key"] not in json.dumps(created.details)
 
 

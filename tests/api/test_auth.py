@@ -258,8 +258,19 @@ def test_refresh_with_refresh_token_returns_new_access_token(client, app):
     )
 
     assert response.status_code == 200
-    fresh = response.get_json()["access_token"]
-    assert client.get("/api/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    body = response.get_json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] <= 15 * 60
+    assert body["refresh_token"] and body["refresh_token"] != tokens["refresh_token"]
+    access = body["access_token"]
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+
+
+def test_refresh_with_the_same_refresh_token_twice_is_token_reused(client, app):
+    tokens = login(client, make_user(app).username)
+    headers = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    assert client.post("/api/token/refresh", headers=headers).status_code == 200
+
+    assert_error(client.post("/api/token/refresh", headers=headers), 401, "token_reused")
 
 
 def test_refresh_with_access_token_is_unauthorized(client, app):

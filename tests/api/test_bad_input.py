@@ -40,6 +40,9 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
     },
     ("POST", "/api/me/api_key"): NO_BODY,
     ("DELETE", "/api/me/api_key"): NO_BODY,
+    ("POST", "/api/me/mfa/setup"): NO_BODY,
+    ("POST", "/api/me/mfa/confirm"): {"otp": "123456"},
+    ("POST", "/api/me/mfa/disable"): {"otp": "123456"},
     ("PATCH", "/api/users/<int:user_id>"): {"is_active": False},
     ("POST", "/api/accounts"): {
         "account_name": "Gold main",

@@ -156,6 +156,49 @@ def test_mass_assignment_password_change_privileged_field_is_rejected(client, ap
     assert _reload_user(user.id).role == "user"
 
 
+@pytest.mark.parametrize(
+    "field",
+    ["api_key", "api_key_prefix", "api_key_scopes", "api_key_expires_at", "user_id", "role"],
+)
+def test_mass_assignment_api_key_privileged_field_is_rejected(client, app, field):
+    user = make_user(app)
+    headers = auth_headers(client, user)
+    old = client.post("/api/me/api_key", headers=headers).get_json()["api_key"]
+    value = {"user_id": 1, "api_key_expires_at": "2999-01-01T00:00:00Z"}.get(field, "chosen")
+
+    response = client.post("/api/me/api_key", json={field: value}, headers=headers)
+
+    assert_error(response, 422, "validation_error")
+    assert client.get("/api/me", headers={"X-API-Key": old}).status_code == 200
+    assert _reload_user(user.id).role == "user"
+
+
+@pytest.mark.parametrize(
+    "field", ["mfa_enabled", "mfa_secret_encrypted", "mfa_last_step", "secret", "user_id"]
+)
+def test_mass_assignment_mfa_confirm_privileged_field_is_rejected(client, app, field):
+    user = make_user(app)
+    headers = auth_headers(client, user)
+    client.post("/api/me/mfa/setup", headers=headers)
+
+    response = client.post(
+        "/api/me/mfa/confirm", json={"otp": "123456", field: True}, headers=headers
+    )
+
+    assert_error(response, 422, "validation_error")
+    assert _reload_user(user.id).mfa_enabled is False
+
+
+def test_mfa_setup_never_takes_a_secret_from_the_caller(client, app):
+    headers = auth_headers(client, make_user(app))
+    chosen = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+    response = client.post("/api/me/mfa/setup", json={"secret": chosen}, headers=headers)
+
+    assert response.status_code == 200
+    assert response.get_json()["secret"] != chosen
+
+
 # --- lockout and rate limits end ----------------------------------------------------------------
 
 
@@ -214,6 +257,8 @@ def test_rate_limit_window_resets_and_is_per_ip(make_app):
 
 
 def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
+    import pyotp
+
     from extensions import db
     from models import MT5Account, User
 
@@ -222,8 +267,10 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
     seen: list[tuple[str, str, set[str]]] = []  # (what, body, secrets issued in that response)
     issued: set[str] = set()
 
+    refused = {"bad_login", "mfa_required", "stale_password"}
+
     def record(what: str, response: Any, *fields: str) -> dict[str, Any]:
-        assert (response.status_code < 400) == (what != "bad_login"), (what, response.get_json())
+        assert (response.status_code < 400) == (what not in refused), (what, response.get_json())
         body = response.get_json(silent=True) or {}
         mine = {str(body[f]) for f in fields if f in body}
         issued.update(mine)
@@ -246,6 +293,38 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
         "refresh_token",
     )
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    mfa = record(
+        "mfa_setup", client.post("/api/me/mfa/setup", headers=headers), "secret", "otpauth_uri"
+    )
+    totp = pyotp.TOTP(mfa["secret"])
+    codes = record(
+        "mfa_confirm",
+        client.post("/api/me/mfa/confirm", json={"otp": totp.now()}, headers=headers),
+    )["recovery_codes"]
+    issued.update(codes)
+    seen[-1] = (seen[-1][0], seen[-1][1], set(codes))
+    record(
+        "mfa_required",
+        client.post("/api/login", json={"username": "flow", "password": user_password}),
+    )
+    tokens = record(
+        "mfa_login",
+        client.post(
+            "/api/login",
+            json={
+                "username": "flow",
+                "password": user_password,
+                "otp": totp.at(time.time(), counter_offset=1),
+            },
+        ),
+        "access_token",
+        "refresh_token",
+    )
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    record("recovery_login", client.post(
+        "/api/login",
+        json={"username": "flow", "password": user_password, "recovery_code": codes[0]},
+    ), "access_token", "refresh_token")  # fmt: skip
     key = record("api_key", client.post("/api/me/api_key", headers=headers), "api_key")["api_key"]
     by_key = {"X-API-Key": key}
     body = account_body(password=mt5_password, copy_enabled=True)
@@ -286,13 +365,22 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
             "/api/token/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"}
         ),
         "access_token",
+        "refresh_token",
+    )
+    record(
+        "stale_password",
+        client.post(
+            "/api/me/password",
+            json={"current_password": user_password, "new_password": new_password},
+            headers={"Authorization": f"Bearer {refreshed['access_token']}"},
+        ),
     )
     changed = record(
         "password",
         client.post(
             "/api/me/password",
             json={"current_password": user_password, "new_password": new_password},
-            headers={"Authorization": f"Bearer {refreshed['access_token']}"},
+            headers=headers,
         ),
         "access_token",
         "refresh_token",
@@ -306,8 +394,9 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
     db.session.expire_all()
     user = db.session.query(User).filter_by(username="flow").one()
     row = db.session.get(MT5Account, account["id"])
-    assert user.api_key and row.password_encrypted  # the stored forms exist, so the check bites
-    stored = {user.password_hash, user.api_key, row.password_encrypted}
+    # the stored forms exist, so the check bites
+    assert user.api_key and row.password_encrypted and user.mfa_secret_encrypted
+    stored = {user.password_hash, user.api_key, row.password_encrypted, user.mfa_secret_encrypted}
     config = {
         app.config["SECRET_KEY"],
         app.config["JWT_SECRET_KEY"],

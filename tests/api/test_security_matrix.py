@@ -1,6 +1,8 @@
 """docs/security.md: the role matrix over every route and IDOR over every object route.
 
-Both tables are checked against ``app.url_map``: a new route without a line here fails the suite.
+Every table is checked against ``app.url_map``: a new route without a line here fails the suite.
+Besides roles, the matrix holds each route's API-key scope (or FRESH: a fresh password login
+only, never an API key) and the routes where some body fields need a fresh login.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/me/password", "POST"): USER,
     ("/api/me/api_key", "POST"): USER,
     ("/api/me/api_key", "DELETE"): USER,
+    ("/api/me/mfa/setup", "POST"): USER,
+    ("/api/me/mfa/confirm", "POST"): USER,
+    ("/api/me/mfa/disable", "POST"): USER,
     ("/api/accounts", "GET"): USER,
     ("/api/accounts", "POST"): USER,
     ("/api/accounts/<int:account_id>", "GET"): USER,
@@ -63,13 +68,59 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): SUPER,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
-# caller kind -> (role, credential): "jwt" is a Bearer access token, "key" an X-API-Key.
+
+# What an API key needs on each route a role may call: its scope, or FRESH (a fresh password
+# login only: API keys get 403 api_key_not_allowed, refreshed tokens 401 fresh_login_required).
+READ, CALCULATE, TRADE, MANAGE, FRESH = "read", "calculate", "trade", "manage", "fresh"
+SCOPES = (READ, CALCULATE, TRADE, MANAGE)
+KEY_ACCESS: dict[tuple[str, str], str] = {
+    ("/api/me", "GET"): READ,
+    ("/api/me/password", "POST"): FRESH,
+    ("/api/me/api_key", "POST"): FRESH,
+    ("/api/me/api_key", "DELETE"): FRESH,
+    ("/api/me/mfa/setup", "POST"): FRESH,
+    ("/api/me/mfa/confirm", "POST"): FRESH,
+    ("/api/me/mfa/disable", "POST"): FRESH,
+    ("/api/accounts", "GET"): READ,
+    ("/api/accounts", "POST"): MANAGE,
+    ("/api/accounts/<int:account_id>", "GET"): READ,
+    ("/api/accounts/<int:account_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
+    ("/api/accounts/<int:account_id>", "DELETE"): MANAGE,
+    ("/api/accounts/<int:account_id>/connect", "POST"): TRADE,
+    ("/api/accounts/<int:account_id>/positions", "GET"): READ,
+    ("/api/accounts/<int:account_id>/deals", "GET"): READ,
+    ("/api/accounts/<int:account_id>/symbols/<symbol>", "GET"): READ,
+    ("/api/calculate", "POST"): CALCULATE,
+    ("/api/symbols", "GET"): READ,
+    ("/api/symbols/<name>", "GET"): READ,
+    ("/api/send_orders", "POST"): TRADE,
+    ("/api/dispatches/<int:dispatch_id>", "GET"): READ,
+    ("/api/users", "GET"): READ,
+    ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
+    ("/api/audit", "GET"): READ,
+    ("/api/broadcast_orders", "POST"): TRADE,
+    ("/api/broadcast_status", "GET"): READ,
+    ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): TRADE,
+    ("/api/broadcasts/<int:broadcast_id>/events", "GET"): READ,
+}
+# Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
+FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("/api/accounts/<int:account_id>", "PATCH"): ("password", "login", "server", "terminal"),
+    ("/api/users/<int:user_id>", "PATCH"): ("role",),
+}
+
+# caller -> (role, credential): "jwt" a Bearer access token from a password login (fresh),
+# "stale" one from a refresh, "key" an X-API-Key with every scope, "key:<scope>" a key with only
+# that scope, "expired_key" a key past its expiry.
 CALLERS: dict[str, tuple[str, str]] = {
     "user": (USER, "jwt"),
     "admin": (ADMIN, "jwt"),
     "super_admin": (SUPER, "jwt"),
+    "stale_super_admin": (SUPER, "stale"),
     "api_key_user": (USER, "key"),
     "api_key_super_admin": (SUPER, "key"),
+    "expired_key_super_admin": (SUPER, "expired_key"),
+    **{f"{scope}_key_super_admin": (SUPER, f"key:{scope}") for scope in SCOPES},
 }
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -97,11 +148,31 @@ def concrete(rule: str, object_id: int = 987_654) -> str:
 
 
 def credentials(client: Any, app: Any, role: str, kind: str) -> dict[str, str]:
-    headers = auth_headers(client, make_user(app, role=role))
+    user = make_user(app, role=role)
+    headers = auth_headers(client, user)
     if kind == "jwt":
         return headers
-    response = client.post("/api/me/api_key", headers=headers)
+    if kind == "stale":
+        from conftest import login
+
+        refresh = login(client, user.username)["refresh_token"]
+        response = client.post("/api/token/refresh", headers={"Authorization": f"Bearer {refresh}"})
+        assert response.status_code == 200, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+    body: dict[str, Any] = {}
+    if kind.startswith("key:"):
+        body["scopes"] = [kind.removeprefix("key:")]
+    if kind == "expired_key":
+        body["expires_in_days"] = 1
+    response = client.post("/api/me/api_key", json=body, headers=headers)
     assert response.status_code == 201, response.get_json()
+    if kind == "expired_key":
+        from datetime import UTC, datetime, timedelta
+
+        from extensions import db
+
+        user.api_key_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
     return {"X-API-Key": response.get_json()["api_key"]}
 
 
@@ -110,19 +181,70 @@ def call(client: Any, rule: str, method: str, headers: dict[str, str]) -> Any:
     return client.open(concrete(rule), method=method, json=body, headers=headers)
 
 
-def expected(policy: str, role: str, kind: str) -> int | None:
-    """401 or 403 when the caller must be refused; None when it must get past authorisation."""
+def expected(
+    policy: str, access: str | None, role: str, kind: str
+) -> tuple[int, str | None] | None:
+    """(status, code) when the caller must be refused (code None: any); None when it must get
+    past authorisation. The checks run in this order: credential, role, freshness, scope."""
     if policy == PUBLIC:
         return None
     if policy == REFRESH:
-        return 401  # an access token or an API key is never a refresh token
+        return 401, None  # an access token or an API key is never a refresh token
+    by_key = kind == "key" or kind.startswith("key:") or kind == "expired_key"
     if policy == JWT_ONLY:
-        return None if kind == "jwt" else 401
-    return None if RANK[role] >= RANK[policy] else 403
+        return (401, None) if by_key else None
+    if kind == "expired_key":
+        return 401, "api_key_expired"
+    if RANK[role] < RANK[policy]:
+        return 403, "forbidden"
+    if access == FRESH:
+        if by_key:
+            return 403, "api_key_not_allowed"
+        return (401, "fresh_login_required") if kind == "stale" else None
+    if kind.startswith("key:") and kind.removeprefix("key:") != access:
+        return 403, "insufficient_scope"
+    return None
 
 
 def test_role_matrix_covers_every_route(app):
     assert discovered_routes(app) - set(POLICY) == set()
+
+
+def test_key_access_covers_every_route_a_role_may_call():
+    assert set(KEY_ACCESS) == {route for route, who in POLICY.items() if who in RANK}
+    assert set(KEY_ACCESS.values()) <= {*SCOPES, FRESH}
+    assert set(FRESH_FIELDS) <= {route for route, access in KEY_ACCESS.items() if access != FRESH}
+
+
+def test_key_scope_table_matches_the_app(app):
+    """api/access.py's own table says the same as the matrix (the matrix also proves it by
+    calling every route with a key of each scope)."""
+    from api.access import required_scope
+
+    endpoints = {
+        (rule.rule, method): rule.endpoint
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    for route, access in KEY_ACCESS.items():
+        scope = required_scope(endpoints[route], route[1])
+        if access != FRESH:
+            assert scope == access, (route, scope)
+
+
+def test_fresh_routes_match_the_openapi_document(client, app):
+    """Every operation that refuses API keys (always or for some fields) is in the matrix."""
+    paths = client.get("/openapi.json").get_json()["paths"]
+    documented = set()
+    for rule, method in discovered_routes(app):
+        path = rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        operation = paths.get(path, {}).get(method.lower(), {})
+        forbidden = operation.get("responses", {}).get("403", {}).get("description", "")
+        if "api_key_not_allowed" in forbidden:
+            documented.add((rule, method))
+    fresh = {route for route, access in KEY_ACCESS.items() if access == FRESH}
+
+    assert documented == fresh | set(FRESH_FIELDS)
 
 
 @pytest.mark.parametrize(("rule", "method"), sorted(POLICY), ids=lambda v: str(v))
@@ -139,15 +261,30 @@ def test_role_matrix_route_answers_each_caller_by_role(client, app, rule, method
 
     for name, (role, kind) in CALLERS.items():
         response = call(client, rule, method, credentials(client, app, role, kind))
-        refused = expected(policy, role, kind)
+        refused = expected(policy, KEY_ACCESS.get((rule, method)), role, kind)
         status = response.status_code
         if refused is None:
             assert status not in {401, 403} and status < 500, (name, status, response.get_json())
         else:
-            assert status == refused, (name, status, response.get_json())
+            assert status == refused[0], (name, status, response.get_json())
             assert set(response.get_json()["error"]) == {"code", "message", "details"}
-            if refused == 403:
-                assert response.get_json()["error"]["code"] == "forbidden"
+            if refused[1] is not None:
+                assert response.get_json()["error"]["code"] == refused[1], name
+
+
+@pytest.mark.parametrize(("rule", "method"), sorted(FRESH_FIELDS), ids=lambda v: str(v))
+def test_fresh_fields_need_a_fresh_login_and_no_api_key(client, app, rule, method):
+    """With one of these fields in the body a refreshed token is 401 and any API key 403,
+    whatever the id (checked before the lookup, so it tells nothing about the object)."""
+    role = POLICY[(rule, method)]
+    stale = credentials(client, app, SUPER if role == ADMIN else role, "stale")
+    key = credentials(client, app, SUPER, "key")
+    for field in FRESH_FIELDS[(rule, method)]:
+        body = {field: "user" if field == "role" else "1234"}
+        response = client.open(concrete(rule), method=method, json=body, headers=stale)
+        assert_error(response, 401, "fresh_login_required")
+        response = client.open(concrete(rule), method=method, json=body, headers=key)
+        assert_error(response, 403, "api_key_not_allowed")
 
 
 def test_role_matrix_refresh_token_reaches_only_refresh(client, app):
@@ -276,6 +413,14 @@ def test_idor_every_object_route_other_callers_object_is_not_found_and_unchanged
             attacker, object_id = user, victim["dispatch"]
         else:
             attacker, object_id = user, victim["account"]
+        fields = FRESH_FIELDS.get((rule, method), ())
+        if kind == "key" and body and set(body) & set(fields):
+            # Keys may never send these (403 before any lookup); the rest of the body is 404.
+            response = client.open(
+                concrete(rule, object_id), method=method, json=body, headers=attacker
+            )
+            assert_error(response, 403, "api_key_not_allowed")
+            body = {k: v for k, v in body.items() if k not in fields}
         response = client.open(
             concrete(rule, object_id), method=method, json=body, headers=attacker
         )

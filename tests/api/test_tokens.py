@@ -242,3 +242,355 @@ def test_revoke_api_key_twice_is_not_found(client, app):
 
 def test_create_api_key_without_credentials_is_unauthorized(client):
     assert_error(client.post("/api/me/api_key"), 401, "unauthorized")
+
+
+# --- refresh-token rotation with reuse detection (docs/security.md 7.2.4) -----------------------
+
+
+def _refresh(client: Any, refresh_token: str) -> Any:
+    return client.post("/api/token/refresh", headers=_bearer(refresh_token))
+
+
+def _audit(event: str) -> list[Any]:
+    from extensions import db
+    from models import AuditLog
+
+    db.session.expire_all()
+    return list(db.session.query(AuditLog).filter(AuditLog.event == event).all())
+
+
+def test_refresh_returns_a_new_pair_in_the_same_session(client, app):
+    tokens = login(client, make_user(app).username)
+
+    response = _refresh(client, tokens["refresh_token"])
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert body["refresh_token"] != tokens["refresh_token"]
+    old, new = _claims(tokens["refresh_token"]), _claims(body["refresh_token"])
+    assert new["sid"] == old["sid"] and new["jti"] != old["jti"]
+    assert client.get("/api/me", headers=_bearer(body["access_token"])).status_code == 200
+    assert _refresh(client, body["refresh_token"]).status_code == 200  # the chain goes on
+
+
+def test_refresh_keeps_the_absolute_session_end(client, app):
+    tokens = login(client, make_user(app).username)
+    first = _claims(tokens["refresh_token"])
+
+    second = _refresh(client, tokens["refresh_token"]).get_json()
+    third = _refresh(client, second["refresh_token"]).get_json()
+
+    for pair in (second, third):
+        claims = _claims(pair["refresh_token"])
+        assert first["exp"] - 1 <= claims["exp"] <= first["exp"]
+        assert _claims(pair["access_token"])["exp"] <= first["exp"]
+
+
+def test_refresh_near_the_session_end_never_outlives_it(client, app):
+    from flask_jwt_extended import create_refresh_token
+
+    user = make_user(app)
+    token = create_refresh_token(
+        identity=str(user.id),
+        additional_claims={"sid": "s-ending", "role": user.role},
+        expires_delta=timedelta(seconds=60),
+    )
+
+    body = _refresh(client, token).get_json()
+
+    assert 0 < body["expires_in"] <= 60
+    assert _claims(body["access_token"])["exp"] <= _claims(token)["exp"]
+    assert _claims(body["refresh_token"])["exp"] <= _claims(token)["exp"]
+
+
+def test_refreshed_access_token_is_not_fresh_login_token_is(client, app):
+    tokens = login(client, make_user(app).username)
+
+    refreshed = _refresh(client, tokens["refresh_token"]).get_json()
+
+    assert isinstance(_claims(tokens["access_token"])["fresh"], float | int)
+    assert _claims(refreshed["access_token"])["fresh"] is False
+
+
+def test_refresh_token_reused_revokes_the_whole_session(client, app):
+    user = make_user(app)
+    tokens = login(client, user.username)
+    rotated = _refresh(client, tokens["refresh_token"]).get_json()
+
+    reused = _refresh(client, tokens["refresh_token"])
+
+    assert_error(reused, 401, "token_reused")
+    for token in (tokens["access_token"], rotated["access_token"]):
+        assert_error(client.get("/api/me", headers=_bearer(token)), 401, "token_revoked")
+    assert_error(_refresh(client, rotated["refresh_token"]), 401, "token_revoked")
+    assert_error(_refresh(client, tokens["refresh_token"]), 401, "token_revoked")
+    (event,) = _audit("refresh_token_reused")
+    assert (event.subject_user_id, event.ip) == (user.id, "127.0.0.1")
+
+
+def test_refresh_token_reused_leaves_other_sessions_working(client, app):
+    user = make_user(app)
+    stolen = login(client, user.username)
+    other = login(client, user.username)
+    _refresh(client, stolen["refresh_token"])
+
+    assert_error(_refresh(client, stolen["refresh_token"]), 401, "token_reused")
+
+    assert client.get("/api/me", headers=_bearer(other["access_token"])).status_code == 200
+    assert _refresh(client, other["refresh_token"]).status_code == 200
+
+
+def test_refresh_thief_first_then_owner_ends_the_session_for_both(client, app):
+    tokens = login(client, make_user(app).username)
+    thief = _refresh(client, tokens["refresh_token"]).get_json()
+
+    owner = _refresh(client, tokens["refresh_token"])
+
+    assert_error(owner, 401, "token_reused")
+    assert_error(
+        client.get("/api/me", headers=_bearer(thief["access_token"])), 401, "token_revoked"
+    )
+
+
+def test_refresh_token_without_session_id_still_rotates_and_detects_reuse(client, app):
+    from flask_jwt_extended import create_refresh_token
+
+    user = make_user(app)
+    legacy = create_refresh_token(identity=str(user.id))
+
+    assert _refresh(client, legacy).status_code == 200
+    assert_error(_refresh(client, legacy), 401, "token_reused")
+
+
+def test_logout_after_rotation_revokes_the_rotated_tokens(client, app):
+    tokens = login(client, make_user(app).username)
+    rotated = _refresh(client, tokens["refresh_token"]).get_json()
+
+    client.post("/api/logout", headers=_bearer(rotated["access_token"]))
+
+    assert_error(_refresh(client, rotated["refresh_token"]), 401, "token_revoked")
+
+
+def test_used_refresh_tokens_are_stored_by_id_only(client, app):
+    from extensions import db
+    from models import UsedRefreshToken
+
+    tokens = login(client, make_user(app).username)
+    _refresh(client, tokens["refresh_token"])
+
+    (row,) = db.session.query(UsedRefreshToken).all()
+    assert row.jti == _claims(tokens["refresh_token"])["jti"]
+    assert row.expires_at.timestamp() == _claims(tokens["refresh_token"])["exp"]
+
+
+def test_refresh_forgets_the_users_used_tokens_that_have_expired(client, app):
+    from datetime import UTC, datetime
+
+    from extensions import db
+    from models import UsedRefreshToken
+
+    user = make_user(app)
+    other = make_user(app)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    for owner, jti in ((user, "gone"), (other, "someone-elses")):
+        db.session.add(UsedRefreshToken(jti=jti, sid="s", user_id=owner.id, expires_at=past))
+    db.session.commit()
+
+    _refresh(client, login(client, user.username)["refresh_token"])
+
+    db.session.expire_all()
+    left = {row.jti for row in db.session.query(UsedRefreshToken).all()}
+    assert "gone" not in left and "someone-elses" in left and len(left) == 2
+
+
+# --- API key scopes and expiry -----------------------------------------------------------------
+
+CALC = {
+    "account": {"currency": "USD", "balance": "10000", "leverage": "100"},
+    "symbol": "XAUUSD",
+    "risk": {"percent": "1"},
+    "trade": {"order_type": "pending", "entry": "2350.00", "stop_loss": "2340.00"},
+}
+
+
+def _scoped_key(client: Any, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/api/me/api_key", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def test_create_api_key_default_has_every_scope_and_no_expiry(client, app):
+    headers = auth_headers(client, make_user(app))
+
+    body = _scoped_key(client, headers)
+
+    assert body["scopes"] == ["read", "calculate", "trade", "manage"]
+    assert body["expires_at"] is None
+    me = client.get("/api/me", headers=headers).get_json()
+    assert me["api_key_scopes"] == body["scopes"] and me["api_key_expires_at"] is None
+
+
+def test_api_key_read_scope_reads_but_cannot_calculate_trade_or_manage(client, app):
+    headers = auth_headers(client, make_user(app))
+    account = make_account(client, headers)
+    key = {"X-API-Key": _scoped_key(client, headers, scopes=["read"])["api_key"]}
+
+    assert client.get("/api/accounts", headers=key).status_code == 200
+    assert client.get(f"/api/accounts/{account['id']}", headers=key).status_code == 200
+    refused = {
+        "calculate": client.post("/api/calculate", json=CALC, headers=key),
+        "trade": client.post(f"/api/accounts/{account['id']}/connect", headers=key),
+        "manage": client.patch(
+            f"/api/accounts/{account['id']}", json={"account_name": "x"}, headers=key
+        ),
+    }
+    for scope, response in refused.items():
+        error = assert_error(response, 403, "insufficient_scope")
+        assert error["details"] == {"required_scope": scope}
+
+
+def test_api_key_calculate_scope_calculates_but_cannot_read(client, app):
+    headers = auth_headers(client, make_user(app))
+    key = {"X-API-Key": _scoped_key(client, headers, scopes=["calculate"])["api_key"]}
+
+    assert client.post("/api/calculate", json=CALC, headers=key).status_code == 200
+    assert_error(client.get("/api/me", headers=key), 403, "insufficient_scope")
+
+
+def test_api_key_scopes_are_stored_once_in_a_fixed_order(client, app):
+    headers = auth_headers(client, make_user(app))
+
+    body = _scoped_key(client, headers, scopes=["trade", "read", "trade"])
+
+    assert body["scopes"] == ["read", "trade"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scopes": []},
+        {"scopes": ["admin"]},
+        {"scopes": "read"},
+        {"scopes": ["read", "x", "y", "z", "w"]},
+        {"expires_in_days": 0},
+        {"expires_in_days": 3651},
+        {"expires_in_days": "soon"},
+        {"api_key_scopes": "read"},
+    ],
+)
+def test_create_api_key_invalid_body_is_rejected_and_keeps_old_key(client, app, body):
+    headers = auth_headers(client, make_user(app))
+    old = _create_key(client, headers)
+
+    response = client.post("/api/me/api_key", json=body, headers=headers)
+
+    assert_error(response, 422, "validation_error")
+    assert client.get("/api/me", headers={"X-API-Key": old}).status_code == 200
+
+
+def test_api_key_with_expiry_works_until_it_expires(client, app):
+    from datetime import UTC, datetime
+
+    from extensions import db
+    from models import User
+
+    user = make_user(app)
+    headers = auth_headers(client, user)
+    body = _scoped_key(client, headers, expires_in_days=7)
+    expires = datetime.fromisoformat(body["expires_at"])
+    assert (
+        timedelta(days=7) - timedelta(minutes=1) < expires - datetime.now(UTC) <= timedelta(days=7)
+    )
+    key = {"X-API-Key": body["api_key"]}
+    assert client.get("/api/me", headers=key).status_code == 200
+
+    db.session.get(User, user.id).api_key_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+
+    assert_error(client.get("/api/me", headers=key), 401, "api_key_expired")
+    assert_error(client.post("/api/calculate", json=CALC, headers=key), 401, "api_key_expired")
+
+
+def test_api_key_replaced_after_expiry_works_again_without_expiry(client, app):
+    from datetime import UTC, datetime
+
+    from extensions import db
+    from models import User
+
+    user = make_user(app)
+    headers = auth_headers(client, user)
+    _scoped_key(client, headers, expires_in_days=1)
+    db.session.get(User, user.id).api_key_expires_at = datetime.now(UTC) - timedelta(days=1)
+    db.session.commit()
+
+    fresh = _scoped_key(client, headers)
+
+    assert fresh["expires_at"] is None
+    assert client.get("/api/me", headers={"X-API-Key": fresh["api_key"]}).status_code == 200
+
+
+def test_api_key_made_before_scopes_existed_keeps_every_scope(client, app):
+    from extensions import db
+    from models import User
+
+    user = make_user(app)
+    headers = auth_headers(client, user)
+    key = {"X-API-Key": _scoped_key(client, headers, scopes=["read"])["api_key"]}
+    db.session.get(User, user.id).api_key_scopes = None  # as the migration leaves old keys
+    db.session.commit()
+
+    assert client.post("/api/calculate", json=CALC, headers=key).status_code == 200
+    me = client.get("/api/me", headers=key).get_json()
+    assert me["api_key_scopes"] == ["read", "calculate", "trade", "manage"]
+
+
+def test_api_key_cannot_create_replace_or_revoke_keys(client, app):
+    headers = auth_headers(client, make_user(app))
+    key = {"X-API-Key": _create_key(client, headers)}
+
+    create = client.post("/api/me/api_key", json={"scopes": ["read"]}, headers=key)
+    revoke = client.delete("/api/me/api_key", headers=key)
+
+    assert_error(create, 403, "api_key_not_allowed")
+    assert_error(revoke, 403, "api_key_not_allowed")
+    assert client.get("/api/me", headers=key).status_code == 200
+
+
+def test_revoke_api_key_clears_scopes_and_expiry(client, app):
+    headers = auth_headers(client, make_user(app))
+    _scoped_key(client, headers, scopes=["read"], expires_in_days=3)
+
+    client.delete("/api/me/api_key", headers=headers)
+
+    me = client.get("/api/me", headers=headers).get_json()
+    assert (me["api_key_prefix"], me["api_key_scopes"], me["api_key_expires_at"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_api_key_creation_audits_scopes_and_expiry(client, app):
+    headers = auth_headers(client, make_user(app))
+
+    body = _scoped_key(client, headers, scopes=["read", "trade"], expires_in_days=30)
+
+    (event,) = _audit("api_key_created")
+    assert event.details["scopes"] == ["read", "trade"]
+    assert event.details["expires_at"].startswith(body["expires_at"][:16])
+    assert body["api_key"] not in json.dumps(event.details)
+
+
+def test_create_api_key_service_refuses_an_empty_scope_list(app):
+    from errors import AppError
+    from extensions import db
+    from services.auth_service import create_api_key
+
+    user = make_user(app)
+
+    with pytest.raises(AppError) as refused:
+        create_api_key(session=db.session, user=user, pepper="p", ip=None, scopes=[])
+
+    assert (refused.value.status_code, refused.value.code) == (422, "validation_error")
+    assert user.api_key is None
