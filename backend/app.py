@@ -9,7 +9,7 @@ from apiflask import APIFlask
 from flask import Flask
 
 import extensions
-from config import load_config
+from config import ConfigError, load_config
 from utils.database import engine_options, ensure_sqlite_dir, upgrade_to_head
 from utils.validators import StrictJSONProvider, StrictRequest
 
@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     app.config.update(load_config(config))
     app.config["STARTED_AT"] = time.monotonic()
     app.config["VERSION"] = VERSION
+    register_proxy(app)
     register_openapi(app)
     register_extensions(app)
     register_logging(app)
@@ -42,6 +43,23 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     register_commands(app)
     register_executor(app)
     return app
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, the client is who they say it is.
+
+    werkzeug's ProxyFix takes the client address and scheme from X-Forwarded-For/-Proto, the
+    value the proxy nearest to us appended (the last of ``hops``): what a client sends itself in
+    those headers is ignored. With 0 (no proxy) the headers are ignored altogether. Per-IP rate
+    limits, the audit log's IP and HSTS (``request.is_secure``) all read the result.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops < 0:
+        raise ConfigError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or the number of proxies")
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def register_openapi(app: APIFlask) -> None:
@@ -67,6 +85,9 @@ def register_extensions(app: Flask) -> None:
 
     extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS_DIR))
     extensions.jwt.init_app(app)
+    # A shared store (RATELIMIT_STORAGE_URI=redis://...) that goes away must not turn every
+    # limited route into a 500: the limits then hold per process until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     extensions.limiter.init_app(app)
     origins = app.config["CORS_ORIGINS"]
     extensions.cors.init_app(
@@ -138,6 +159,18 @@ def init_database(config: dict[str, Any] | None = None) -> None:
     upgrade_to_head(create_app(config, mt5_gateway=None))
 
 
+def waitress_options(app: Flask) -> dict[str, Any]:
+    """waitress settings; it drops X-Forwarded-* itself unless told to leave them to ProxyFix."""
+    options: dict[str, Any] = {
+        "host": app.config["HOST"],
+        "port": app.config["PORT"],
+        "threads": app.config["SERVER_THREADS"],
+    }
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        options["clear_untrusted_proxy_headers"] = False
+    return options
+
+
 def serve(app: Flask) -> None:
     """Serve with waitress in production (a real WSGI server), Flask's server otherwise."""
     host, port = app.config["HOST"], app.config["PORT"]
@@ -145,15 +178,13 @@ def serve(app: Flask) -> None:
         from waitress import serve as waitress_serve
 
         app.logger.info("serving with waitress on %s:%s", host, port)
-        waitress_serve(app, host=host, port=port, threads=app.config["SERVER_THREADS"])
+        waitress_serve(app, **waitress_options(app))
     else:
         app.logger.info("serving (development) on http://%s:%s", host, port)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
 if __name__ == "__main__":
-    from config import ConfigError
-
     try:
         application = create_app()
     except ConfigError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -97,6 +99,32 @@ def serve_simulator_command(
     )  # fmt: skip
 
 
+WAIT_HELP = "Seconds to wait for a running simulator to apply the change."
+
+
+def _submit(db_path: str, name: str, kind: str, payload: dict[str, Any], wait: float) -> None:
+    """Hand the change to the broker serving the file (or apply it here if none runs)."""
+    from services.mt5.simulator import admin
+
+    try:
+        applied = admin.submit(db_path, kind, payload, name=name, wait_s=wait)
+    except admin.RequestRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    except admin.RequestPending as exc:
+        owner = f"pid {exc.owner_pid}" if exc.owner_pid else "another process"
+        raise click.ClickException(
+            f"the simulator serving {db_path} ({owner}) did not confirm request "
+            f"{exc.request_id} within {wait:g} s; it stays queued and is applied when that "
+            "simulator next looks, or when the file is next opened"
+        ) from exc
+    where = (
+        f" (applied by the running simulator, pid {applied.applied_by})"
+        if applied.by_running_simulator
+        else ""
+    )
+    click.echo(applied.result + where)
+
+
 @mt5_cli.command("sim-account")
 @click.argument("login", type=int)
 @click.option("--password", required=True)
@@ -107,62 +135,64 @@ def serve_simulator_command(
 @click.option("--margin-mode", type=click.Choice(["hedging", "netting"]), default="hedging")
 @click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
 @click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
+@click.option("--wait", default=10.0, show_default=True, type=float, help=WAIT_HELP)
 def sim_account_command(
     login: int, password: str, server: str, balance: str, currency: str | None, leverage: int,
-    margin_mode: str, name: str, db: str | None,
+    margin_mode: str, name: str, db: str | None, wait: float,
 ) -> None:  # fmt: skip
     """Create a simulated MT5 account, or fund an existing one with --balance.
 
-    Run it while the server is stopped: a running server keeps the broker's state in memory.
+    Works on a running server or terminal node too: the process serving the simulator's file
+    applies the change (within a fraction of a second) and the next call sees it; with nothing
+    running, the command applies it to the file itself.
     """
-    from decimal import Decimal
+    from decimal import Decimal, InvalidOperation
 
-    from services.mt5.simulator import Broker
+    from services.mt5.simulator import admin
 
-    broker = Broker(_sim_db(name, db), name=name)
     try:
-        if login in broker.accounts:
-            broker.fund(login, Decimal(balance))
-            click.echo(f"funded {login} with {balance}; balance {broker.accounts[login].balance}")
-            return
-        account = broker.create_account(
-            login, password, server, balance=Decimal(balance), currency=currency,
-            leverage=leverage, margin_mode=0 if margin_mode == "netting" else 2,
-        )  # fmt: skip
-        click.echo(f"created {login} on {server}: {account.balance} {account.currency}, "
-                   f"1:{account.leverage}, {margin_mode}")  # fmt: skip
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        broker.close()
+        amount = Decimal(balance)
+    except InvalidOperation as exc:
+        raise click.BadParameter("must be a decimal", param_hint="--balance") from exc
+    if not amount.is_finite():
+        raise click.BadParameter("must be a finite decimal", param_hint="--balance")
+    payload = admin.account_request(
+        login, password=password, server=server, balance=amount, currency=currency,
+        leverage=leverage, netting=margin_mode == "netting",
+    )  # fmt: skip
+    _submit(_sim_db(name, db), name, "account", payload, wait)
 
 
 @mt5_cli.command("set-quote")
 @click.argument("symbol")
 @click.argument("bid")
 @click.argument("ask")
+@click.option("--freeze", is_flag=True, help="Keep the price walk from moving it (until restart).")
 @click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
 @click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
-def set_quote_command(symbol: str, bid: str, ask: str, name: str, db: str | None) -> None:
-    """Set a simulated quote (saved; pending orders and SL/TP fire on it)."""
+@click.option("--wait", default=10.0, show_default=True, type=float, help=WAIT_HELP)
+def set_quote_command(
+    symbol: str, bid: str, ask: str, freeze: bool, name: str, db: str | None, wait: float
+) -> None:
+    """Set a simulated quote (saved; pending orders and SL/TP fire on it).
+
+    Works on a running server or terminal node too: the process serving the simulator's file
+    applies it and the next call sees it; with nothing running, it is saved to the file.
+    """
     from decimal import Decimal, InvalidOperation
 
-    from services.mt5.simulator import Broker
+    from services.mt5.simulator import admin
 
     try:
         low, high = Decimal(bid), Decimal(ask)
     except InvalidOperation as exc:
         raise click.BadParameter("BID and ASK must be decimals") from exc
+    if not (low.is_finite() and high.is_finite()) or low <= 0:
+        raise click.BadParameter("BID and ASK must be positive decimals")
     if low > high:
         raise click.BadParameter("BID must not exceed ASK")
-    broker = Broker(_sim_db(name, db), name=name)
-    try:
-        if symbol not in broker.symbols:
-            raise click.ClickException(f"unknown symbol {symbol}")
-        broker.set_quote(symbol, low, high)
-        click.echo(f"{symbol} {low}/{high} on sim://{name}")
-    finally:
-        broker.close()
+    payload = admin.quote_request(symbol, low, high, freeze=freeze)
+    _submit(_sim_db(name, db), name, "quote", payload, wait)
 
 
 def register_cli(app: Flask) -> None:

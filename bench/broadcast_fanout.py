@@ -1,9 +1,11 @@
 """Broadcast fan-out: time from POST /api/broadcast_orders to the last fill, N target accounts.
 
 Run from the repository root: ``python bench/broadcast_fanout.py [--n 100 500 1000]
-[--latency-ms 50] [--executor threads|celery]``. Prints, per N: time to the last fill, the
-spread of fill times (first, median, p99, last), and the two reference points measured from
-the same simulator latency: the sequential baseline (N round trips) and the limit (one).
+[--latency-ms 50] [--executor threads|celery] [--netting]``. Prints, per N: time to the last
+fill, the spread of fill times (first, median, p99, last), and the two reference points measured
+from the same simulator latency: the sequential baseline (N round trips) and the limit (one).
+``--netting`` opens the simulated accounts as netting accounts (fills add to one position per
+symbol; embedded executor only: a Celery worker has its own simulator file).
 """
 
 from __future__ import annotations
@@ -84,13 +86,17 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
     return admin, accounts
 
 
-def warm_up(app: Any, accounts: list[Any]) -> None:
+def warm_up(app: Any, accounts: list[Any], *, netting: bool = False) -> None:
     """Log every account in once, as live terminals would be: the fan-out measures orders only."""
     from services.accounts_service import account_password
     from services.crypto import secret_box
     from services.mt5.dto import AccountRef
 
     gateway = app.extensions["mt5_gateway"]
+    if netting:  # opened before the first login, which would open them as hedging accounts
+        broker = gateway.broker()
+        for account in accounts:
+            broker.create_account(int(account.login), "sim-pass", account.server, margin_mode=0)
     box = secret_box()
     refs = [
         AccountRef(a.id, a.terminal, int(a.login), account_password(a, box), a.server)
@@ -162,7 +168,7 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
 
 
 def run_one(
-    n: int, latency_ms: int, executor: str, threads: int, db_url: str | None
+    n: int, latency_ms: int, executor: str, threads: int, db_url: str | None, netting: bool
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -170,7 +176,7 @@ def run_one(
         worker = None
         with app.app_context():
             admin, accounts = make_targets(app, n)
-            warm_up(app, accounts)
+            warm_up(app, accounts, netting=netting)
             admin_id = admin.id
             if executor == "celery":
                 worker = start_worker(tmp, latency_ms, db_url)
@@ -251,11 +257,13 @@ def main() -> None:
         action="store_true",
         help="use a fresh schema in PostgreSQL database `test` on 127.0.0.1",
     )
+    parser.add_argument("--netting", action="store_true", help="netting accounts (default hedging)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     print(
         f"executor={args.executor} threads={args.threads} simulator latency={args.latency_ms} ms "
-        f"database={'postgresql' if args.postgres else 'sqlite'}"
+        f"database={'postgresql' if args.postgres else 'sqlite'} "
+        f"accounts={'netting' if args.netting else 'hedging'}"
     )
     print(
         f"{'N':>6} {'last fill':>10} {'first':>8} {'median':>8} {'p99':>8} {'sequential':>11} "
@@ -263,7 +271,7 @@ def main() -> None:
     )
     for n in args.n:
         with postgres_schema(args.postgres) as db_url:
-            r = run_one(n, args.latency_ms, args.executor, args.threads, db_url)
+            r = run_one(n, args.latency_ms, args.executor, args.threads, db_url, args.netting)
         sequential = n * latency
         print(
             f"{n:>6} {r['last']:>9.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s {r['p99']:>7.3f}s "

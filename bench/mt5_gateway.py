@@ -3,7 +3,9 @@
 Run from the repository root: ``python bench/mt5_gateway.py [--n 2000]``. Simulator latency is 0
 (the default 500 ms price walk everywhere, deviation wide enough never to requote), so the figures
 are the adapter's and the link's overhead. Each send alternates buy/sell
-on a netting account (one position at most, so the broker's work stays constant). Prints per-call
+on a netting account (one position at most, so the broker's work stays constant); on a netting
+account the gateway reads each fill's deal for its position id, one more terminal call. The
+hedging row opens a position and closes it by ticket, which needs no such call. Prints per-call
 microseconds (median of 5 rounds) and ratios against the direct in-process call.
 """
 
@@ -29,7 +31,7 @@ from services.mt5.gateway import MT5Gateway  # noqa: E402
 from services.mt5.simulator import Broker, make_module  # noqa: E402
 from services.mt5.sources import SimSettings  # noqa: E402
 
-NETTING = 0
+NETTING, HEDGING = 0, 2
 BALANCE = Decimal(10**9)  # every round trip pays the spread
 
 
@@ -71,16 +73,22 @@ def direct(tmp: Path, n: int) -> dict[str, float]:
     return figures
 
 
-def through_gateway(gateway: MT5Gateway, ref: AccountRef, n: int) -> float:
+def through_gateway(
+    gateway: MT5Gateway, ref: AccountRef, n: int, *, hedging: bool = False
+) -> float:
     gateway.connect(ref)
+    opened = [0]
 
     def send(i: int) -> None:
         side = "buy" if i % 2 == 0 else "sell"
+        close = opened[0] if hedging and side == "sell" else None
         order = OrderRequest(
             symbol="XAUUSD", side=side, volume=Decimal("0.1"), deviation=1000, magic=1,
-            comment="bench",
+            comment="bench", position=close,
         )  # fmt: skip
-        assert gateway.send_order(ref, order).retcode == 10009
+        result = gateway.send_order(ref, order)
+        assert result.retcode == 10009 and result.position
+        opened[0] = result.position
 
     return per_call_us(send, n)
 
@@ -142,6 +150,13 @@ def main() -> None:
         account_id=2, terminal="sim://default", login=2, password="pw", server="Sim-Demo"
     )
     figures["gateway sim:// (tick + order_send)"] = through_gateway(gateway, local, args.n)
+    broker.create_account(5, "pw", "Sim-Demo", margin_mode=HEDGING, balance=BALANCE)
+    hedged = AccountRef(
+        account_id=5, terminal="sim://default", login=5, password="pw", server="Sim-Demo"
+    )
+    figures["gateway sim:// hedging (tick + order_send)"] = through_gateway(
+        gateway, hedged, args.n, hedging=True
+    )
 
     node, port = start_node(tmp)
     try:
@@ -169,7 +184,7 @@ def main() -> None:
     base = figures["direct order_send"]
     print(f"order_send cost, simulator latency 0, median of 5 rounds (n={args.n}; rpyc n/4)")
     for name, micros in figures.items():
-        print(f"  {name:40s} {micros:9.1f} us   x{micros / base:6.2f}")
+        print(f"  {name:44s} {micros:9.1f} us   x{micros / base:6.2f}")
 
 
 if __name__ == "__main__":

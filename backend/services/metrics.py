@@ -1,16 +1,31 @@
-"""Prometheus metrics: one registry per app, request and order instruments, scrape-time gauges."""
+"""Prometheus metrics: one registry per app, request and order instruments, scrape-time gauges.
+
+Where the figures come from:
+
+* request instruments: observed by the web process that answered (``api/metrics.py``);
+* ``mt5_orders_total`` and ``broadcast_fanout_seconds``: observed by the process that records
+  the outcomes, the embedded executor's or a Celery worker's; a worker serves them on its own
+  endpoint (``serve_worker_metrics``, ``WORKER_METRICS_PORT``), scraped as one target per worker;
+* ``broadcast_queue_rows`` and ``mt5_order_rows``: counted in the database at scrape time, so
+  every web process reports the same, exact figures whichever process executed the rows.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import socket
+import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from flask import Flask
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -126,7 +141,11 @@ def render(app: Flask) -> bytes:
 
 
 class QueueDepthCollector(Collector):
-    """Ledger rows by status, counted at scrape time (one GROUP BY on broadcast_queue)."""
+    """Ledger rows by status, and final rows by status and retcode: one GROUP BY at scrape time.
+
+    ``mt5_order_rows`` is the database's answer to ``mt5_orders_total``: exact across every
+    executor process (and across restarts), the same on every web process.
+    """
 
     def __init__(self, app_ref: weakref.ref[Flask]) -> None:
         self._app_ref = app_ref
@@ -141,17 +160,33 @@ class QueueDepthCollector(Collector):
         gauge = GaugeMetricFamily(
             "broadcast_queue_rows", "Ledger rows by status.", labels=["status"]
         )
+        final = GaugeMetricFamily(
+            "mt5_order_rows",
+            "Ledger rows in a final state by status and MT5 retcode ('none' without one), "
+            "counted in the database: the same on every web process, whichever process "
+            "executed them.",
+            labels=["status", "retcode"],
+        )
         counts = dict.fromkeys(ROW_STATUSES, 0)
+        by_retcode: dict[tuple[str, str], int] = {}
+        q = BroadcastQueue
+        query = select(q.status, q.retcode, func.count()).group_by(q.status, q.retcode)
         try:
             with app.app_context(), db.engine.connect() as connection:
-                query = select(BroadcastQueue.status, func.count()).group_by(BroadcastQueue.status)
-                counts.update({status: int(n) for status, n in connection.execute(query)})
+                for status, code, n in connection.execute(query):
+                    counts[status] = counts.get(status, 0) + int(n)
+                    if status in FINAL_ROW_STATUSES:
+                        key = (status, "none" if code is None else str(code))
+                        by_retcode[key] = by_retcode.get(key, 0) + int(n)
         except Exception:
             logger.exception("metrics: queue depth query failed")
             return
         for status, n in sorted(counts.items()):
             gauge.add_metric([status], n)
         yield gauge
+        for (status, retcode), n in sorted(by_retcode.items()):
+            final.add_metric([status, retcode], n)
+        yield final
 
 
 class TerminalCollector(Collector):
@@ -179,3 +214,74 @@ class TerminalCollector(Collector):
         terminal = str(health.get("terminal", ""))
         gauge.add_metric([terminal, str(bool(health.get("simulated"))).lower()], int(connected))
         yield gauge
+
+
+# --- a Celery worker's own endpoint ------------------------------------------------------------
+
+
+class ExecutionCollector(Collector):
+    """The instruments an executor feeds (orders by retcode, fan-out latency), nothing else.
+
+    A worker's endpoint leaves out the request figures (it answers no HTTP requests) and the
+    database gauges (the web processes report those; a worker would only repeat them).
+    """
+
+    def __init__(self, metrics: AppMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._metrics.orders.collect()
+        yield from self._metrics.fanout_seconds.collect()
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _bearer_only(app: WsgiApp, token: str) -> WsgiApp:
+    expected = f"Bearer {token}".encode()
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        given = str(environ.get("HTTP_AUTHORIZATION", "")).encode()
+        if not hmac.compare_digest(given, expected):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Bearer")],
+            )
+            return [b"A valid metrics token is required.\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def serve_worker_metrics(app: Flask, host: str, port: int, *, token: str = "") -> WSGIServer | None:
+    """Serve the app's executor instruments at ``http://host:port/metrics`` on a daemon thread.
+
+    The same names as the web server's ``/metrics`` (scrape each worker as its own target and
+    ``sum`` across targets); ``token`` (METRICS_TOKEN) requires ``Authorization: Bearer``.
+    None when the app has no metrics. Raises OSError (or OverflowError) when it cannot listen.
+    """
+    metrics = get_metrics(app)
+    if metrics is None:
+        return None
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(ExecutionCollector(metrics))
+    wsgi: WsgiApp = make_wsgi_app(registry)
+    if token:
+        wsgi = _bearer_only(wsgi, token)
+    server_class = _Server6 if ":" in host else _Server
+    server = make_server(host, port, wsgi, server_class, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    return server

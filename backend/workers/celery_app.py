@@ -3,7 +3,9 @@
 Celery's own retries are off (the ledger's retcode policy decides), ``acks_late`` is on and
 the prefetch is 1, so a lost worker costs at most the rows it held, which the sweeper recovers
 from the ledger. Start a worker with ``make worker`` (or ``celery -A workers.celery_app worker``
-from ``backend/``).
+from ``backend/``). With ``WORKER_METRICS_PORT`` set, the worker serves the orders it recorded
+and their fan-out latency for Prometheus (``services.metrics.serve_worker_metrics``); run it with
+``--pool threads`` (as ``make worker`` does), so the tasks run in the process that serves them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from flask import Flask
 
 from config import load_config
 from extensions import db
-from services.metrics import observe_outcomes
+from services.metrics import observe_outcomes, serve_worker_metrics
 from workers import store
 from workers.execution import execute_job
 from workers.jobs import load_jobs
@@ -135,6 +137,32 @@ def _start_sweeper(**_: Any) -> None:
         db.session.remove()
     enqueue_rows(heads)
     threading.Thread(target=_sweeper_loop, name="ledger-sweeper", daemon=True).start()
+
+
+def start_metrics_endpoint(app: Flask) -> Any:
+    """The worker's Prometheus endpoint when WORKER_METRICS_PORT is set (None when off or when
+    it cannot listen: the worker runs on without it, and its scrape target shows down)."""
+    port = int(app.config.get("WORKER_METRICS_PORT") or 0)
+    if not port:
+        return None
+    host = str(app.config.get("WORKER_METRICS_HOST") or "127.0.0.1")
+    try:
+        server = serve_worker_metrics(app, host, port, token=app.config.get("METRICS_TOKEN", ""))
+    except (OSError, OverflowError) as exc:
+        logger.error(
+            "worker metrics: cannot listen on %s:%s (%s); running without the endpoint",
+            host,
+            port,
+            exc,
+        )
+        return None
+    logger.info("worker metrics on http://%s:%s/metrics", host, port)
+    return server
+
+
+@signals.worker_ready.connect
+def _start_metrics(**_: Any) -> None:
+    start_metrics_endpoint(worker_app())
 
 
 class CeleryExecutor:

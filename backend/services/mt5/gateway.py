@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +37,9 @@ from services.mt5.spec_cache import Key, SpecCache
 HISTORY_PAD_S = 86_400
 HEALTH_LOCK_WAIT_S = 0.2
 MARKET_EXECUTION_MODES = frozenset({2, 3})  # SYMBOL_TRADE_EXECUTION_MARKET, _EXCHANGE
+FILLED_RETCODES = frozenset({10009, 10010})  # TRADE_RETCODE_DONE, TRADE_RETCODE_DONE_PARTIAL
+
+logger = logging.getLogger("mt5.gateway")
 
 
 class MT5Gateway:
@@ -108,6 +113,7 @@ class MT5Gateway:
     def _snapshot(self, slot: Slot, account: AccountRef) -> AccountSnapshot:
         snapshot = convert.account_snapshot(slot.expect("account_info"))
         slot.session.currencies[account.login] = snapshot.currency
+        slot.session.margin_modes[account.login] = snapshot.margin_mode
         return snapshot
 
     # -- symbols ----------------------------------------------------------------------------
@@ -181,6 +187,7 @@ class MT5Gateway:
 
         None, a timeout or a lost link during order_send raise OrderOutcomeUnknown: the order may
         have landed, so the caller must look for its tag (``find_tagged``) before resending.
+        A fill's ``position`` is the position it opened or changed (see ``_position_of_fill``).
         """
         with self._attached(account) as slot:
             wire_request = self._wire_request(slot, account, request)
@@ -194,9 +201,50 @@ class MT5Gateway:
                 raise OrderOutcomeUnknown(
                     details={"terminal": account.terminal, "reason": type(exc).__name__}
                 ) from exc
-        if raw is None:
-            raise OrderOutcomeUnknown(last_error=last_error, details={"terminal": account.terminal})
-        return convert.order_result(raw, position=request.position or 0)
+            if raw is None:
+                raise OrderOutcomeUnknown(
+                    last_error=last_error, details={"terminal": account.terminal}
+                )
+            result = convert.order_result(raw, position=request.position or 0)
+            if result.deal and not result.position and result.retcode in FILLED_RETCODES:
+                position = self._position_of_fill(slot, account, request.symbol, result)
+                result = replace(result, position=position)
+        return result
+
+    def _position_of_fill(
+        self, slot: Slot, account: AccountRef, symbol: str, result: OrderResult
+    ) -> int:
+        """The id of the position a fill opened or changed; 0 when the terminal cannot say.
+
+        MT5's trade result names the order and the deal, not the position. On a hedging account
+        a fill without ``position`` always opens a new position, whose id (POSITION_IDENTIFIER)
+        is the opening order's ticket: no terminal call. On a netting (or exchange) account the
+        fill may add to, reduce or reverse an older position, so the deal says which
+        (DEAL_POSITION_ID): one ``history_deals_get(ticket=deal)``, read from the terminal's
+        local history; if that has not caught up with the fill yet, the symbol's one position.
+        Never raises: the order has filled, a failed look-up only costs the id.
+        """
+        mode = slot.session.margin_modes.get(account.login)
+        if mode == "hedging":
+            return result.order
+        found = self._looked_up(slot, result, "history_deals_get", ticket=result.deal)
+        if found is None and mode == "netting":  # at most one position per symbol
+            found = self._looked_up(slot, result, "positions_get", symbol=symbol)
+        return found or 0
+
+    @staticmethod
+    def _looked_up(slot: Slot, result: OrderResult, call: str, **query: Any) -> int | None:
+        try:
+            for record in slot.records(call, **query):
+                if call == "positions_get":
+                    return int(record.get("identifier") or record["ticket"])
+                if int(record["ticket"]) == result.deal:
+                    return int(record["position_id"])
+        except Exception as exc:  # a broken link or an odd record: the fill stands without it
+            logger.warning(
+                "order %s: %s for its position failed (%s)", result.order, call, type(exc).__name__
+            )
+        return None
 
     def _wire_request(self, slot: Slot, account: AccountRef, order: OrderRequest) -> dict[str, Any]:
         if order.order_type == "market":

@@ -81,6 +81,7 @@ class TerminalSession:
     resolved: dict[tuple[Any, ...], str] = field(default_factory=dict)
     executions: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     currencies: dict[int, str] = field(default_factory=dict)
+    margin_modes: dict[int, str] = field(default_factory=dict)  # login -> "hedging" | "netting"
 
     def call(
         self, name: str, *args: Any, request: dict[str, Any] | None = None, **kwargs: Any

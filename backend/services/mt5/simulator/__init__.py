@@ -3,9 +3,11 @@
 Public API:
 
 - ``Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
-  default_leverage, default_margin_mode)``: one trade server, state in SQLite.
+  default_leverage, default_margin_mode, owner_lock)``: one trade server, state in SQLite.
   ``create_account``, ``fund``, ``set_quote``, ``advance``, ``set_market_open``,
-  ``set_session``, ``set_trade_mode``, ``set_trade_allowed``, ``inject_fault``, ``close``.
+  ``set_session``, ``set_trade_mode``, ``set_trade_allowed``, ``inject_fault``, ``sync``,
+  ``close``.
+- ``admin.submit(db_path, kind, payload)``: an admin change for whichever process owns the file.
 - ``SimTerminal(broker, latency_ms=None)``: one terminal session with the MetaTrader5
   functions as methods (``initialize``, ``login``, ``order_send``, ...).
 - ``make_module(broker)``: a ``MetaTrader5`` module object bound to a new ``SimTerminal``.
@@ -38,8 +40,12 @@ False and ``order_send`` returns None with last_error -8.
 
 Persistence: accounts, orders, positions and deals are written through to SQLite (WAL,
 synchronous=NORMAL) before each call returns; quotes are saved by ``set_quote`` and ``close``.
-A Broker keeps its state in memory, so one SQLite file belongs to one process at a time (give a
-terminal node its own file). Expiration of pending orders is not simulated.
+A Broker keeps its state in memory, so one SQLite file belongs to one process at a time, its
+*owner* (``ownership``; give a terminal node its own file): a second process's broker on the
+same file works on its own copy. Admin commands reach the owner through the file (``admin``):
+``flask mt5 sim-account`` and ``set-quote`` queue a request, the running owner applies it within
+``SYNC_INTERVAL_S`` (or the command does, when nothing runs). Expiration of pending orders is not
+simulated.
 
 Simplifications: no swaps, commissions or stop-out; hedged positions' margins simply add up;
 stop-limit orders and TRADE_ACTION_CLOSE_BY answer 10013; triggered orders and stops fill at

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +19,7 @@ from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, CatalogSymbol
 from services.mt5.simulator import calc, execution
 from services.mt5.simulator import constants as c
 from services.mt5.simulator.flavours import Flavour, all_symbols, flavour_for_server
+from services.mt5.simulator.ownership import OwnerLock
 from services.mt5.simulator.prices import PriceFeed
 from services.mt5.simulator.state import (
     ZERO,
@@ -27,9 +31,15 @@ from services.mt5.simulator.state import (
 )
 from services.mt5.simulator.store import Store
 
+logger = logging.getLogger("mt5.simulator")
+
 FAULT_KINDS = ("timeout", "none", "drop_after_fill")
 FIRST_ORDER_TICKET = 100_000_000
 FIRST_DEAL_TICKET = 200_000_000
+# How long a new broker waits for a file another process owns (an admin command holds it for
+# the time it takes to load the broker and apply a request).
+OWNER_WAIT_S = 5.0
+SYNC_INTERVAL_S = 0.1  # how often an owning broker looks for queued admin requests
 
 
 @dataclass
@@ -60,6 +70,10 @@ class Broker:
     Every public method takes ``self.lock`` for a short, in-memory step plus one SQLite commit;
     latency is simulated by terminals outside it. ``step_ms`` drives the price walk (see
     ``prices``); ``clock`` gives server time in epoch seconds.
+
+    A broker on a file *owns* it (``ownership.OwnerLock``) unless another broker does: the owner
+    applies the admin requests other processes queue in the file (``admin``), on a watcher
+    thread every ``SYNC_INTERVAL_S``. ``owner_lock`` hands over a lock the caller already holds.
     """
 
     def __init__(
@@ -74,6 +88,7 @@ class Broker:
         default_balance: Decimal = Decimal(10000),
         default_leverage: int = 100,
         default_margin_mode: int = c.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
+        owner_lock: OwnerLock | None = None,
     ) -> None:
         self.name = name
         self.latency_ms = latency_ms
@@ -86,13 +101,40 @@ class Broker:
         self.prices = PriceFeed(
             [s for s in CATALOG.values() if not s.underlying], seed=seed, step_ms=step_ms
         )
-        self.store = Store(db_path)
-        self._load()
+        self._owner = owner_lock or OwnerLock.acquire(db_path, wait_s=OWNER_WAIT_S)
+        if self._owner is None and str(db_path) != ":memory:":
+            logger.warning(
+                "simulator %s: %s is owned by another broker (or its lock cannot be taken); "
+                "this one works on its own copy in memory and applies no admin requests",
+                name,
+                db_path,
+            )
+        self._closed = False
+        try:
+            self.store = Store(db_path)
+            self._load()
+        except BaseException:
+            if self._owner is not None:
+                self._owner.release()
+            raise
         self.market_closed: set[str] = set()
         self.sessions: dict[str, tuple[day_time, day_time]] = {}
         self.trade_modes: dict[str, int] = {}
         self.faults: dict[int, list[Fault]] = {}
         self._request_id = 0
+        self._data_version = 0
+        self._stop_watching = threading.Event()
+        if self._owner is not None:
+            weakref.finalize(self, self._owner.release)  # an unclosed broker still lets go
+            weakref.finalize(self, self._stop_watching.set)
+            self._data_version = self.store.data_version()
+            self._apply_admin_requests()  # queued while nothing served the file
+            threading.Thread(
+                target=_watch,
+                args=(weakref.ref(self), self._stop_watching, SYNC_INTERVAL_S),
+                name=f"sim-{name}-admin",
+                daemon=True,
+            ).start()
 
     def _load(self) -> None:
         self.accounts = {a.login: a for a in self.store.load(Account)}
@@ -173,6 +215,9 @@ class Broker:
         """Check a login; the first login to a server opens the account with that password."""
         with self.lock:
             account = self.accounts.get(login)
+            if account is None:
+                self.sync()  # an admin may have just queued this account with its settings
+                account = self.accounts.get(login)
             if account is None:
                 self.create_account(login, password, server)
                 return True
@@ -317,8 +362,77 @@ class Broker:
     def now_msc(self) -> int:
         return int(self.clock() * 1000)
 
-    def close(self) -> None:
-        """Save the quotes and close the SQLite file."""
+    # -- admin requests from other processes -----------------------------------------------
+
+    @property
+    def owns_file(self) -> bool:
+        return self._owner is not None and self._owner.held
+
+    def sync(self) -> int:
+        """Apply the admin requests queued in the file since the last look; how many.
+
+        Cheap when nothing changed: one ``PRAGMA data_version``, which moves only when another
+        connection (an admin command) committed to the file.
+        """
+        if self._owner is None:
+            return 0
         with self.lock:
+            if self._closed:
+                return 0
+            version = self.store.data_version()
+            if version == self._data_version:
+                return 0
+            self._data_version = version
+            return self._apply_admin_requests()
+
+    def _apply_admin_requests(self) -> int:
+        from services.mt5.simulator.admin import apply_request
+
+        with self.lock:
+            queued = self.store.queued_requests()
+            for request_id, kind, payload in queued:
+                result: str | None = None
+                error: str | None = None
+                try:
+                    result = apply_request(self, kind, payload)
+                except (ValueError, ArithmeticError, KeyError, TypeError) as exc:
+                    error = str(exc) or type(exc).__name__
+                except Exception as exc:  # a bug must not stop the broker; the admin hears of it
+                    logger.exception("simulator %s: admin request %s failed", self.name, request_id)
+                    error = f"internal error: {type(exc).__name__}"
+                self.store.finish_request(
+                    request_id, result=result, error=error, applied_by=os.getpid()
+                )
+                logger.info(
+                    "simulator %s: admin request %s (%s): %s",
+                    self.name,
+                    request_id,
+                    kind,
+                    error or result,
+                )
+            return len(queued)
+
+    def close(self) -> None:
+        """Save the quotes, close the SQLite file and give up the file's ownership."""
+        self._stop_watching.set()
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
             self.store.save_quotes({n: self.prices.quote(n) for n in self.prices.names()})
             self.store.close()
+        if self._owner is not None:
+            self._owner.release()
+
+
+def _watch(ref: weakref.ref[Broker], stop: threading.Event, interval_s: float) -> None:
+    """The owner's watcher: apply admin requests while the broker lives and is open."""
+    while not stop.wait(interval_s):
+        broker = ref()
+        if broker is None:
+            return
+        try:
+            broker.sync()
+        except Exception:
+            logger.exception("simulator %s: looking for admin requests failed", broker.name)
+        del broker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,10 @@ class TradeQueries:
         self, account: Account, date_from: Any, date_to: Any, group: str | None,
         ticket: int | None, position: int | None,
     ) -> list[Order]:  # fmt: skip
+        if ticket is not None and not position:  # one order: a dict look-up, not a history scan
+            with self.broker.lock:
+                order = self.broker.orders[account.login].get(ticket)
+            return [order] if order is not None and order.state != c.ORDER_STATE_PLACED else []
         low = 0 if date_from is None else views.to_msc(date_from)
         high = FAR_FUTURE_MSC if date_to is None else views.to_msc(date_to)
         with self.broker.lock:
@@ -102,6 +107,11 @@ class TradeQueries:
         self, account: Account, date_from: Any, date_to: Any, group: str | None,
         ticket: int | None, position: int | None,
     ) -> list[Deal]:  # fmt: skip
+        if ticket is not None and not position:  # deals are kept in ticket order: bisect
+            with self.broker.lock:
+                deals = self.broker.deals[account.login]
+                at = bisect.bisect_left(deals, ticket, key=lambda d: d.ticket)
+                return [deals[at]] if at < len(deals) and deals[at].ticket == ticket else []
         low = 0 if date_from is None else views.to_msc(date_from)
         high = FAR_FUTURE_MSC if date_to is None else views.to_msc(date_to)
         with self.broker.lock:

@@ -4,12 +4,16 @@ Durability choice: one connection shared under the broker's lock, WAL journal wi
 ``synchronous=NORMAL``. Every broker operation is one transaction committed before the call
 returns, so state survives a crash of the process (WAL NORMAL only risks the last transactions on
 a power loss or OS crash, which a simulator can afford), at a cost of tens of microseconds.
+
+The ``admin_requests`` table is a mailbox from admin commands to the process that owns the file
+(see ``admin``): commands insert, the owner applies and writes the outcome back.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from dataclasses import astuple, fields
+from dataclasses import astuple, dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +29,21 @@ _TABLES: dict[type, str] = {
     Deal: "deals",
 }
 _SQL_TYPES = {"Decimal": "TEXT", "str": "TEXT", "int": "INTEGER", "bool": "INTEGER"}
+_ADMIN_REQUESTS_SQL = (
+    "CREATE TABLE IF NOT EXISTS admin_requests (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "kind TEXT NOT NULL, payload TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, "
+    "result TEXT, error TEXT, applied_by INTEGER)"
+)
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What the owner of the file made of an admin request."""
+
+    done: bool
+    result: str | None
+    error: str | None
+    applied_by: int | None  # the pid of the process that applied it
 
 
 def _create_sql(record_type: type) -> str:
@@ -70,6 +89,7 @@ class Store:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS quotes (name TEXT PRIMARY KEY, bid TEXT, ask TEXT)"
         )
+        self._conn.execute(_ADMIN_REQUESTS_SQL)
         self._conn.commit()
         self._upserts = {t: _upsert_sql(t) for t in _TABLES}
 
@@ -99,6 +119,49 @@ class Store:
     def load_quotes(self) -> dict[str, tuple[Decimal, Decimal]]:
         rows = self._conn.execute("SELECT name, bid, ask FROM quotes").fetchall()
         return {r["name"]: (Decimal(r["bid"]), Decimal(r["ask"])) for r in rows}
+
+    # -- admin requests (see ``admin``) ---------------------------------------------------
+
+    def data_version(self) -> int:
+        """Changes committed by *other* connections move it (SQLite's PRAGMA data_version)."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def queued_requests(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._conn.execute(
+            "SELECT id, kind, payload FROM admin_requests WHERE done = 0 ORDER BY id"
+        ).fetchall()
+        return [(int(r["id"]), str(r["kind"]), json.loads(r["payload"])) for r in rows]
+
+    def finish_request(
+        self, request_id: int, *, result: str | None, error: str | None, applied_by: int
+    ) -> None:
+        with self._conn:
+            self._conn.execute(
+                "UPDATE admin_requests SET done = 1, result = ?, error = ?, applied_by = ? "
+                "WHERE id = ?",
+                (result, error, applied_by, request_id),
+            )
+
+    def submit_request(self, kind: str, payload: dict[str, Any]) -> int:
+        with self._conn:
+            cursor = self._conn.execute(
+                "INSERT INTO admin_requests (kind, payload) VALUES (?, ?)",
+                (kind, json.dumps(payload)),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def request_outcome(self, request_id: int) -> RequestOutcome | None:
+        row = self._conn.execute(
+            "SELECT done, result, error, applied_by FROM admin_requests WHERE id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return RequestOutcome(bool(row["done"]), row["result"], row["error"], row["applied_by"])
+
+    def forget_request(self, request_id: int) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM admin_requests WHERE id = ?", (request_id,))
 
     def close(self) -> None:
         self._conn.close()
