@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,18 @@ def test_load_config_empty_log_format_in_production_gives_json_lines(monkeypatch
     monkeypatch.setenv("API_KEY_PEPPER", "p" * 48)
     monkeypatch.setenv("ENCRYPTION_KEY", base64.urlsafe_b64encode(_os.urandom(32)).decode())
     assert load_config()["LOG_FORMAT"] == "json"
+
+
+def _variables_config_reads() -> set[str]:
+    source = (config.ROOT_DIR / "backend" / "config.py").read_text()
+    pattern = r'env\.get\("([A-Z0-9_]+)"|env, "([A-Z0-9_]+)"|env\["([A-Z0-9_]+)"\]'
+    reads = re.findall(pattern, source)
+    return {name for groups in reads for name in groups if name} - {"TESTING"}
+
+
+def test_every_variable_config_reads_is_documented_in_the_readme():
+    readme = (config.ROOT_DIR / "README.md").read_text()
+    variables = _variables_config_reads()
+
+    assert len(variables) > 30, variables  # the pattern still finds what config.py reads
+    assert sorted(v for v in variables if f"`{v}`" not in readme) == []
