@@ -1,4 +1,4 @@
-"""Flask CLI: create-user, rotate-encryption-key, and the mt5 group."""
+"""Flask CLI: create-user, reset-mfa, rotate-encryption-key, generate-key, and the mt5 group."""
 
 from __future__ import annotations
 
@@ -38,6 +38,37 @@ def create_user_command(username: str, email: str, role: str, password: str) -> 
     except AppError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"created user {user.username} (id {user.id}, role {user.role})")
+
+
+@click.command("reset-mfa")
+@click.argument("username")
+@click.confirmation_option(
+    prompt="Clear this user's two-factor authentication and end all their sessions?"
+)
+def reset_mfa_command(username: str) -> None:
+    """Clear USERNAME's MFA (lost device) and end their sessions; audited as the CLI.
+
+    For when no other super admin can do it through DELETE /api/users/<id>/mfa, such as the only
+    super admin losing their authenticator. They then log in with the password alone and enrol
+    again.
+    """
+    from sqlalchemy import select
+
+    from models import User
+    from services.auth_service import reset_mfa
+
+    user = db.session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    try:
+        reset_mfa(session=db.session, user=user, actor=None, ip=None)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"two-factor authentication cleared for {user.username} (id {user.id}); every session "
+        "of theirs has ended; they log in with the password alone (and enrol again if their "
+        "role is in MFA_REQUIRED_ROLES)"
+    )
 
 
 @click.command("rotate-encryption-key")
@@ -197,6 +228,7 @@ def set_quote_command(
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(create_user_command)
+    app.cli.add_command(reset_mfa_command)
     app.cli.add_command(rotate_encryption_key_command)
     app.cli.add_command(generate_key_command)
     app.cli.add_command(mt5_cli)

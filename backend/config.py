@@ -84,6 +84,20 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 PWNED_PASSWORDS_DEFAULT_URL = "https://api.pwnedpasswords.com/range/"
+# models.user.ROLES, spelled out so loading the configuration imports no model (a test keeps
+# the two equal).
+KNOWN_ROLES = ("user", "admin", "super_admin")
+
+
+def _roles(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of roles; an unknown one refuses to start, naming it."""
+    roles = [r.strip() for r in env.get(name, "").split(",") if r.strip()]
+    unknown = [r for r in roles if r not in KNOWN_ROLES]
+    if unknown:
+        raise ConfigError(
+            f"{name} names unknown role(s) {', '.join(unknown)}; use {', '.join(KNOWN_ROLES)}"
+        )
+    return tuple(r for r in KNOWN_ROLES if r in roles)
 
 
 def _pwned_url(value: str) -> str:
@@ -182,6 +196,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How long after a password login an access token counts as "fresh" (sensitive actions).
         "JWT_FRESH_EXPIRES": timedelta(minutes=_int(env, "JWT_FRESH_MINUTES", 15)),
         "MFA_ISSUER": env.get("MFA_ISSUER", "").strip() or "MT5 Trading Server",
+        # Roles that must turn MFA on before doing anything but enrol (api/access.py).
+        "MFA_REQUIRED_ROLES": _roles(env, "MFA_REQUIRED_ROLES"),
         "PWNED_PASSWORDS_CHECK": _bool(env.get("PWNED_PASSWORDS_CHECK"), False),
         "PWNED_PASSWORDS_URL": _pwned_url(env.get("PWNED_PASSWORDS_URL", "")),
         "PWNED_PASSWORDS_TIMEOUT_MS": _int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 1500),

@@ -7,6 +7,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ TEST_CONFIG: dict[str, Any] = {
     "EXECUTOR": "threads",
     "EXECUTOR_THREADS": 8,
     "DATABASE_URL": "",
+    # Whatever backend/.env says: tests that want roles held to MFA ask for it.
+    "MFA_REQUIRED_ROLES": "",
 }
 PASSWORD = "correct horse battery staple"
 
@@ -167,6 +170,65 @@ def make_account(client: Any, headers: dict[str, str], **overrides: Any) -> dict
     response = client.post("/api/accounts", json=account_body(**overrides), headers=headers)
     assert response.status_code == 201, response.get_json()
     return dict(response.get_json())
+
+
+# --- MFA ---------------------------------------------------------------------------------------
+
+# Mid-step, so "one step either side" never straddles a boundary by accident.
+MFA_T0 = datetime(2026, 6, 1, 12, 0, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The MFA service's clock, fixed at MFA_T0 and movable: TOTP codes are deterministic.
+
+    Only the MFA service's: tokens, lockouts and tokens_valid_after keep the wall clock.
+    """
+    from services import mfa_service
+
+    now = {"t": MFA_T0}
+    monkeypatch.setattr(mfa_service, "_now", lambda: now["t"])
+
+    class Clock:
+        def advance(self, seconds: float) -> None:
+            now["t"] += timedelta(seconds=seconds)
+
+        @property
+        def now(self) -> datetime:
+            return now["t"]
+
+    return Clock()
+
+
+def totp_code(secret: str, at: datetime, steps: int = 0) -> str:
+    """The TOTP code of the step ``steps`` away from ``at``."""
+    import pyotp
+
+    return str(pyotp.TOTP(secret).at(at, counter_offset=steps))
+
+
+def enrol_mfa(client: Any, user: Any, clock: Any) -> dict[str, Any]:
+    """Turn MFA on for ``user`` (confirmed with the code of the step before ``clock.now``).
+
+    Confirming ends every earlier token, so ``headers`` holds the access token it returned.
+    """
+    headers = auth_headers(client, user)
+    setup = client.post("/api/me/mfa/setup", headers=headers)
+    assert setup.status_code == 200, setup.get_json()
+    secret = setup.get_json()["secret"]
+    confirmed = client.post(
+        "/api/me/mfa/confirm", json={"otp": totp_code(secret, clock.now, -1)}, headers=headers
+    )
+    assert confirmed.status_code == 200, confirmed.get_json()
+    body = confirmed.get_json()
+    return {
+        "user": user,
+        "secret": secret,
+        "headers": {"Authorization": f"Bearer {body['access_token']}"},
+        "refresh_token": body["refresh_token"],
+        "old_headers": headers,
+        "recovery_codes": body["recovery_codes"],
+    }
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

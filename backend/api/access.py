@@ -1,9 +1,11 @@
 """Who is calling: a JWT or an X-API-Key, re-read from the database on every request.
 
-Three checks beyond "who": the role (403 ``forbidden``); a fresh login for sensitive actions
-(a JWT from a password login within JWT_FRESH_MINUTES, else 401 ``fresh_login_required``; an
-API key never, 403 ``api_key_not_allowed``); and an API key's scopes (403
-``insufficient_scope``), from the table below.
+Four checks beyond "who", in this order: the role (403 ``forbidden``); MFA enrolment for the
+roles in MFA_REQUIRED_ROLES (until MFA is on, a JWT reaches only the enrolment routes below and
+an API key nothing: 403 ``mfa_enrollment_required``); a fresh login for sensitive actions (a JWT
+from a password login within JWT_FRESH_MINUTES, else 401 ``fresh_login_required``; an API key
+never, 403 ``api_key_not_allowed``); and an API key's scopes (403 ``insufficient_scope``), from
+the table below.
 """
 
 from __future__ import annotations
@@ -41,6 +43,21 @@ WRITE_SCOPES: dict[str, str] = {
 }
 assert set(WRITE_SCOPES.values()) | {READ_SCOPE} <= set(API_KEY_SCOPES)
 
+# What a user whose role is in MFA_REQUIRED_ROLES may reach before turning MFA on: enough to
+# see who they are, enrol, change the password and end the session. Every other route (and any
+# API key of such a user) answers 403 mfa_enrollment_required. Logout and refresh take their
+# tokens without auth_required, so they are open anyway; they are listed to say so.
+MFA_ENROLMENT_ENDPOINTS = frozenset(
+    {
+        "auth.me",
+        "auth.mfa_setup",
+        "auth.mfa_confirm",
+        "auth.change_password",
+        "auth.logout",
+        "auth.refresh",
+    }
+)
+
 Freshness = bool | Callable[[], bool]
 
 
@@ -77,6 +94,10 @@ def _annotate(view: Any, role: str | None, fresh: Freshness) -> None:
         forbidden.append(f"API keys cannot change {names} (`api_key_not_allowed`)")
     if fresh is not True:
         forbidden.append("The API key lacks the scope (`insufficient_scope`)")
+    forbidden.append(
+        "The caller's role must use MFA (MFA_REQUIRED_ROLES) and it is not on yet "
+        "(`mfa_enrollment_required`)"
+    )
     responses.setdefault(401, missing)
     responses.setdefault(403, "; or ".join(forbidden))
     spec["responses"] = responses
@@ -95,6 +116,23 @@ def _load_caller() -> tuple[User, bool]:
     loaded = g.pop("token_user", None)
     known = loaded[1] if loaded is not None and loaded[0] == claims.get("jti") else None
     return auth_service.user_for_claims(session=db.session, claims=claims, loaded=known), False
+
+
+def _check_mfa_enrolment(user: User, by_api_key: bool) -> None:
+    if not user.mfa_enrolment_pending(current_app.config["MFA_REQUIRED_ROLES"]):
+        return
+    if not by_api_key and request.endpoint in MFA_ENROLMENT_ENDPOINTS:
+        return
+    then = (
+        "; this API key works again once it is on"
+        if by_api_key
+        else " (POST /api/me/mfa/setup, then POST /api/me/mfa/confirm) before anything else"
+    )
+    raise Forbidden(
+        f"Your role ({user.role}) must use two-factor authentication: turn it on{then}.",
+        code="mfa_enrollment_required",
+        details={"role": user.role, "setup": "/api/me/mfa/setup", "confirm": "/api/me/mfa/confirm"},
+    )
 
 
 def _check_api_key(user: User, needs_fresh: bool) -> None:
@@ -117,7 +155,8 @@ def auth_required(role: str | None = None, *, fresh: Freshness = False) -> Calla
 
     ``fresh``: True, or a rule such as ``body_has("password")``, for sensitive actions: a JWT
     from a password login within JWT_FRESH_MINUTES (401 ``fresh_login_required`` otherwise),
-    and never an API key (403 ``api_key_not_allowed``). API keys are held to their scopes.
+    and never an API key (403 ``api_key_not_allowed``). API keys are held to their scopes. A
+    role in MFA_REQUIRED_ROLES without MFA on reaches only MFA_ENROLMENT_ENDPOINTS (by JWT).
     """
 
     def decorator(view: F) -> F:
@@ -126,6 +165,7 @@ def auth_required(role: str | None = None, *, fresh: Freshness = False) -> Calla
             user, by_api_key = _load_caller()
             if role and not user.has_role(role):
                 raise Forbidden(f"This needs the {role} role.", code="forbidden")
+            _check_mfa_enrolment(user, by_api_key)
             needs_fresh = fresh() if callable(fresh) else fresh
             if by_api_key:
                 _check_api_key(user, needs_fresh)

@@ -15,8 +15,10 @@ from schemas.auth import (
     ApiKeyIn,
     ApiKeyOut,
     LoginIn,
+    MfaCodeIn,
     MfaConfirmIn,
     MfaDisableIn,
+    MfaEnabledOut,
     MfaSetupOut,
     PasswordChangeIn,
     RecoveryCodesOut,
@@ -238,7 +240,7 @@ def mfa_setup() -> dict[str, Any]:
 @bp.post("/me/mfa/confirm")
 @auth_required(fresh=True)
 @bp.input(MfaConfirmIn, arg_name="body")
-@bp.output(RecoveryCodesOut)
+@bp.output(MfaEnabledOut)
 @bp.doc(
     responses={
         409: "MFA already on (`mfa_already_enabled`) or no setup pending (`mfa_not_pending`)",
@@ -246,22 +248,27 @@ def mfa_setup() -> dict[str, Any]:
     }
 )
 def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
-    """Turn MFA on with a current code; returns one-time recovery codes, shown once"""
-    codes = mfa_service.confirm_setup(
+    """Turn MFA on with a current code; returns one-time recovery codes, shown once
+
+    Every earlier token of the user stops working (sessions opened with the password alone, this
+    one too); the new tokens in the answer carry on this session.
+    """
+    user = current_user()
+    codes = auth_service.enable_mfa(
         session=db.session,
-        user=current_user(),
+        user=user,
         otp=body["otp"],
         box=secret_box(),
         pepper=current_app.config["API_KEY_PEPPER"],
         ip=client_ip(),
     )
-    return {"recovery_codes": codes}
+    return {**_tokens_body(user, auth_service.issue_tokens(user)), "recovery_codes": codes}
 
 
 @bp.post("/me/mfa/disable")
 @auth_required(fresh=True)
 @bp.input(MfaDisableIn, arg_name="body")
-@bp.output({}, status_code=204)
+@bp.output(TokensOut)
 @bp.doc(
     responses={
         409: "MFA is not on (`mfa_not_enabled`)",
@@ -269,13 +276,44 @@ def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
         423: "Locked after failed logins or codes",
     }
 )
-def mfa_disable(body: dict[str, Any]) -> tuple[str, int]:
-    """Turn MFA off with a current code or a recovery code (needs a fresh login)"""
+def mfa_disable(body: dict[str, Any]) -> dict[str, Any]:
+    """Turn MFA off with a current code or a recovery code (needs a fresh login)
+
+    Every earlier token of the user stops working (other sessions, this one too); the new tokens
+    in the answer carry on this session.
+    """
+    user = current_user()
     auth_service.disable_mfa(
         session=db.session,
-        user=current_user(),
+        user=user,
         factor=_factor(body),
         policy=_lockout_policy(),
         ip=client_ip(),
     )
-    return "", 204
+    return _tokens_body(user, auth_service.issue_tokens(user))
+
+
+@bp.post("/me/mfa/recovery_codes")
+@auth_required(fresh=True)
+@bp.input(MfaCodeIn, arg_name="body")
+@bp.output(RecoveryCodesOut)
+@bp.doc(
+    responses={
+        409: "MFA is not on (`mfa_not_enabled`)",
+        422: "Wrong or used code (`invalid_otp`); counts toward the login lockout",
+        423: "Locked after failed logins or codes",
+    }
+)
+def mfa_recovery_codes(body: dict[str, Any]) -> dict[str, Any]:
+    """Replace every recovery code with ten new ones, shown once (a current code from the app)
+
+    The earlier codes, used or not, stop working. A recovery code is not accepted here.
+    """
+    codes = auth_service.regenerate_recovery_codes(
+        session=db.session,
+        user=current_user(),
+        factor=_factor({"otp": body["otp"]}),
+        policy=_lockout_policy(),
+        ip=client_ip(),
+    )
+    return {"recovery_codes": codes}

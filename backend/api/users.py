@@ -1,4 +1,4 @@
-"""User administration endpoints (admins; role changes by super admins)."""
+"""User administration endpoints (admins; role changes and MFA resets by super admins)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,26 @@ def update_user(user_id: int, body: dict[str, Any]) -> User:
     return users_service.update_user(
         session=db.session, actor=current_user(), user_id=user_id, changes=body, ip=client_ip()
     )
+
+
+@bp.delete("/users/<int:user_id>/mfa")
+@auth_required("super_admin", fresh=True)
+@bp.output({}, status_code=204)
+@bp.doc(
+    responses={
+        404: "No such user",
+        409: "Your own MFA (`cannot_modify_self`: use POST /api/me/mfa/disable) or MFA is not "
+        "on for this user (`mfa_not_enabled`)",
+    }
+)
+def reset_user_mfa(user_id: int) -> tuple[str, int]:
+    """Clear a user's MFA, e.g. a lost device (super admin, fresh login)
+
+    The secret and recovery codes are forgotten and every session of the user ends; they log in
+    with the password alone and, if their role is in MFA_REQUIRED_ROLES, must enrol again before
+    doing anything else. Audited as `mfa_reset`.
+    """
+    users_service.reset_mfa(
+        session=db.session, actor=current_user(), user_id=user_id, ip=client_ip()
+    )
+    return "", 204

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, String, Text
@@ -55,6 +56,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     @property
     def mfa_enabled(self) -> bool:
         return self.mfa_enabled_at is not None
+
+    def mfa_enrolment_pending(self, required_roles: Collection[str]) -> bool:
+        """The role is one that must use MFA (MFA_REQUIRED_ROLES) and MFA is not on yet."""
+        return self.role in required_roles and not self.mfa_enabled
 
     @property
     def api_key_scope_list(self) -> list[str] | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from apiflask import Schema, fields
 from apiflask.validators import Email, Length, OneOf, Range, Regexp
+from flask import current_app
 from marshmallow import ValidationError, validates_schema
 
 from models.user import API_KEY_SCOPES, ROLES
@@ -74,6 +75,18 @@ class UserOut(Schema):
     )
     api_key_expires_at = fields.DateTime(allow_none=True)
     mfa_enabled = fields.Boolean()
+    mfa_enrollment_required = fields.Method(
+        "_mfa_enrollment_required",
+        metadata={
+            "type": "boolean",
+            "description": "The role must use MFA (MFA_REQUIRED_ROLES) and it is not on yet: "
+            "until it is, only GET /api/me, MFA setup/confirm, password change, refresh and "
+            "logout work (403 `mfa_enrollment_required` elsewhere).",
+        },
+    )
+
+    def _mfa_enrollment_required(self, user: Any) -> bool:
+        return bool(user.mfa_enrolment_pending(current_app.config["MFA_REQUIRED_ROLES"]))
 
 
 class TokensOut(Schema):
@@ -148,10 +161,31 @@ class MfaConfirmIn(Schema):
     )
 
 
-class RecoveryCodesOut(Schema):
-    recovery_codes = fields.List(
+def recovery_codes_field() -> fields.List:
+    return fields.List(
         fields.String(),
-        metadata={"description": "One-time codes for when the app is lost; shown only now."},
+        metadata={
+            "description": "Ten one-time codes for when the app is lost, shown only now; "
+            "any earlier codes no longer work."
+        },
+    )
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = recovery_codes_field()
+
+
+class MfaEnabledOut(TokensOut):
+    """MFA is on: the recovery codes, and new tokens (every earlier token has stopped working)."""
+
+    recovery_codes = recovery_codes_field()
+
+
+class MfaCodeIn(Schema):
+    otp = fields.String(
+        required=True,
+        validate=OTP_RULE,
+        metadata={"description": "A current code from the app (a recovery code will not do)."},
     )
 
 

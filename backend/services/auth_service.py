@@ -427,6 +427,16 @@ def _revoke_session(session: DbSession, user: User, sid: str, until: datetime) -
         )
 
 
+def end_all_sessions(user: User) -> None:
+    """Every token of the user issued before now stops working, in every login session.
+
+    ``users.tokens_valid_after``, checked on every request (see user_for_claims); the caller
+    commits and hands its own caller new tokens if it should stay logged in. API keys are not
+    sessions and are left alone.
+    """
+    user.tokens_valid_after = _now()
+
+
 def user_for_claims(
     *, session: DbSession, claims: dict[str, Any], loaded: User | None = None
 ) -> User:
@@ -567,17 +577,39 @@ def change_password(
         )
     refuse_weak_password(new_password)
     user.password_hash = hash_password(new_password, rounds)
-    user.tokens_valid_after = _now()
+    end_all_sessions(user)
     record_event(
         session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip
     )
     session.commit()
 
 
-def disable_mfa(
-    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
-) -> None:
-    """Turn MFA off with a current code or a recovery code (on a fresh login, see api/auth.py).
+def enable_mfa(
+    *, session: DbSession, user: User, otp: str, box: SecretBox, pepper: str, ip: str | None
+) -> list[str]:
+    """Confirm the pending TOTP setup; returns the recovery codes (shown once).
+
+    Every session opened before (with the password alone) ends, the caller's too: the caller
+    gets new tokens (api/auth.py), so only the session that proved the code goes on.
+    """
+    codes = mfa_service.confirm_setup(
+        session=session, user=user, otp=otp, box=box, pepper=pepper, ip=ip
+    )
+    end_all_sessions(user)
+    session.commit()
+    return codes
+
+
+def _prove_second_factor(
+    session: DbSession,
+    user: User,
+    factor: SecondFactor,
+    policy: LockoutPolicy,
+    ip: str | None,
+    *,
+    failed_event: str,
+) -> str:
+    """For a change to MFA itself: MFA must be on and the code right (the method accepted).
 
     Wrong codes count toward the same lockout as failed logins; while locked this is 423.
     """
@@ -601,12 +633,27 @@ def disable_mfa(
             now,
             policy,
             ip,
-            event="mfa_disable_failed",
+            event=failed_event,
             reason="bad_otp",
             error=AppError(INVALID_OTP, code="invalid_otp", status_code=422),
         )
-    mfa_service.turn_off(session=session, user=user)
     user.failed_login_count = 0
+    return method
+
+
+def disable_mfa(
+    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
+) -> None:
+    """Turn MFA off with a current code or a recovery code (on a fresh login, see api/auth.py).
+
+    Every session of the user ends, the caller's too (api/auth.py hands it new tokens). Wrong
+    codes count toward the same lockout as failed logins; while locked this is 423.
+    """
+    method = _prove_second_factor(
+        session, user, factor, policy, ip, failed_event="mfa_disable_failed"
+    )
+    mfa_service.turn_off(session=session, user=user)
+    end_all_sessions(user)
     record_event(
         session=session,
         event="mfa_disabled",
@@ -614,5 +661,62 @@ def disable_mfa(
         subject_user_id=user.id,
         ip=ip,
         details={"with": method},
+    )
+    session.commit()
+
+
+def regenerate_recovery_codes(
+    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
+) -> list[str]:
+    """A new set of recovery codes for a current TOTP code; every earlier code stops working.
+
+    Only a code from the app will do (``factor.otp``): a recovery code cannot mint new ones.
+    """
+    assert factor.recovery_code is None
+    _prove_second_factor(
+        session, user, factor, policy, ip, failed_event="mfa_recovery_codes_failed"
+    )
+    codes = mfa_service.replace_recovery_codes(session=session, user=user, pepper=factor.pepper)
+    record_event(
+        session=session,
+        event="mfa_recovery_codes_regenerated",
+        actor_id=user.id,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"count": len(codes)},
+    )
+    session.commit()
+    return codes
+
+
+def reset_mfa(*, session: DbSession, user: User, actor: User | None, ip: str | None) -> None:
+    """Clear another user's MFA (lost device): secret, recovery codes, and every session.
+
+    ``actor``: the super admin doing it (DELETE /api/users/<id>/mfa), or None for the operator
+    (``flask reset-mfa``). Nobody resets their own through here: that is POST /api/me/mfa/disable,
+    which asks for a code. The user then logs in with the password alone; if their role is in
+    MFA_REQUIRED_ROLES they must enrol again before doing anything else.
+    """
+    if actor is not None and actor.id == user.id:
+        raise AppError(
+            "You cannot reset your own two-factor authentication here; use "
+            "POST /api/me/mfa/disable with a code or a recovery code, or ask another super admin.",
+            code="cannot_modify_self",
+            status_code=409,
+        )
+    if not user.mfa_enabled:
+        raise Conflict(
+            "Two-factor authentication is not on for this user; nothing to reset.",
+            code="mfa_not_enabled",
+        )
+    mfa_service.turn_off(session=session, user=user)
+    end_all_sessions(user)
+    record_event(
+        session=session,
+        event="mfa_reset",
+        actor_id=actor.id if actor is not None else None,
+        subject_user_id=user.id,
+        ip=ip,
+        details={"via": "api" if actor is not None else "cli"},
     )
     session.commit()

@@ -82,7 +82,11 @@ def begin_setup(
 def confirm_setup(
     *, session: DbSession, user: User, otp: str, box: SecretBox, pepper: str, ip: str | None
 ) -> list[str]:
-    """Turn MFA on with a code from the new secret; returns the recovery codes (shown once)."""
+    """Turn MFA on with a code from the new secret; returns the recovery codes (shown once).
+
+    A wrong code is audited and committed before the error; on success the caller commits
+    (auth_service.enable_mfa, which also ends the user's other sessions in that transaction).
+    """
     if user.mfa_enabled:
         raise Conflict("Two-factor authentication is already on.", code="mfa_already_enabled")
     if user.mfa_secret_encrypted is None:
@@ -101,11 +105,10 @@ def confirm_setup(
         session.commit()
         raise invalid_code()
     user.mfa_enabled_at = _now()
-    codes = _replace_recovery_codes(session, user, pepper)
+    codes = replace_recovery_codes(session=session, user=user, pepper=pepper)
     record_event(
         session=session, event="mfa_enabled", actor_id=user.id, subject_user_id=user.id, ip=ip
     )
-    session.commit()
     return codes
 
 
@@ -169,7 +172,8 @@ def new_recovery_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
-def _replace_recovery_codes(session: DbSession, user: User, pepper: str) -> list[str]:
+def replace_recovery_codes(*, session: DbSession, user: User, pepper: str) -> list[str]:
+    """A new set of recovery codes (returned, to show once); every earlier one stops working."""
     session.query(MfaRecoveryCode).filter(MfaRecoveryCode.user_id == user.id).delete()
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     session.add_all(

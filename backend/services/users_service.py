@@ -1,4 +1,5 @@
-"""User administration: list users, activate/deactivate, change roles (super admin only)."""
+"""User administration: list users, activate/deactivate, change roles and reset MFA (super admin
+only for those two)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from errors import AppError, Forbidden, NotFound
 from extensions import DbSession
 from models import User
+from services import auth_service
 from services.audit_service import record_event
 
 
@@ -51,3 +53,11 @@ def update_user(
             )
     session.commit()
     return target
+
+
+def reset_mfa(*, session: DbSession, actor: User, user_id: int, ip: str | None) -> None:
+    """A super admin clears another user's MFA (the route checks the role and a fresh login)."""
+    target = session.get(User, user_id)
+    if target is None:
+        raise NotFound("No such user.")
+    auth_service.reset_mfa(session=session, user=target, actor=actor, ip=ip)

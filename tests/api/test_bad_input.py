@@ -43,7 +43,9 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/me/mfa/setup"): NO_BODY,
     ("POST", "/api/me/mfa/confirm"): {"otp": "123456"},
     ("POST", "/api/me/mfa/disable"): {"otp": "123456"},
+    ("POST", "/api/me/mfa/recovery_codes"): {"otp": "123456"},
     ("PATCH", "/api/users/<int:user_id>"): {"is_active": False},
+    ("DELETE", "/api/users/<int:user_id>/mfa"): NO_BODY,
     ("POST", "/api/accounts"): {
         "account_name": "Gold main",
         "login": "12345678",

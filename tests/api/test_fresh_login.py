@@ -65,6 +65,7 @@ SENSITIVE = [
     ("POST", "/api/me/mfa/setup", None),
     ("POST", "/api/me/mfa/confirm", {"otp": "123456"}),
     ("POST", "/api/me/mfa/disable", {"otp": "123456"}),
+    ("POST", "/api/me/mfa/recovery_codes", {"otp": "123456"}),
 ]
 
 

@@ -6,40 +6,20 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
-from conftest import PASSWORD, assert_error, auth_headers, login, make_config, make_user
-
-# Mid-step, so "one step either side" never straddles a boundary by accident.
-T0 = datetime(2026, 6, 1, 12, 0, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The MFA service's clock, fixed at T0 and movable: codes are deterministic."""
-    from services import mfa_service
-
-    now = {"t": T0}
-    monkeypatch.setattr(mfa_service, "_now", lambda: now["t"])
-
-    class Clock:
-        def advance(self, seconds: float) -> None:
-            now["t"] += timedelta(seconds=seconds)
-
-        @property
-        def now(self) -> datetime:
-            return now["t"]
-
-    return Clock()
-
-
-def code(secret: str, at: datetime, steps: int = 0) -> str:
-    """The TOTP code of the step ``steps`` away from ``at``."""
-    return pyotp.TOTP(secret).at(at, counter_offset=steps)
+from conftest import (
+    PASSWORD,
+    assert_error,
+    auth_headers,
+    enrol_mfa,
+    login,
+    make_config,
+    make_user,
+)
+from conftest import totp_code as code
 
 
 def _events(event: str) -> list[Any]:
@@ -65,22 +45,7 @@ def _login(client: Any, user: Any, **extra: Any) -> Any:
 
 
 def enrol(client: Any, app: Any, clock: Any, user: Any | None = None) -> dict[str, Any]:
-    """A user with MFA on (confirmed with the code of the step before now)."""
-    user = user or make_user(app)
-    headers = auth_headers(client, user)
-    setup = client.post("/api/me/mfa/setup", headers=headers)
-    assert setup.status_code == 200, setup.get_json()
-    secret = setup.get_json()["secret"]
-    confirmed = client.post(
-        "/api/me/mfa/confirm", json={"otp": code(secret, clock.now, -1)}, headers=headers
-    )
-    assert confirmed.status_code == 200, confirmed.get_json()
-    return {
-        "user": user,
-        "secret": secret,
-        "headers": headers,
-        "recovery_codes": confirmed.get_json()["recovery_codes"],
-    }
+    return enrol_mfa(client, user or make_user(app), clock)
 
 
 # --- enrolment ---------------------------------------------------------------------------------
@@ -391,7 +356,8 @@ def test_mfa_disable_with_current_code_turns_it_off_and_forgets_everything(clien
         headers=world["headers"],
     )
 
-    assert response.status_code == 204
+    assert response.status_code == 200
+    assert response.get_json()["user"]["mfa_enabled"] is False
     row = _reload(world["user"].id)
     assert (row.mfa_enabled_at, row.mfa_secret_encrypted, row.mfa_last_step) == (None, None, None)
     assert db.session.query(MfaRecoveryCode).filter_by(user_id=row.id).count() == 0
@@ -408,7 +374,7 @@ def test_mfa_disable_with_recovery_code_turns_it_off(client, app, clock):
         headers=world["headers"],
     )
 
-    assert response.status_code == 204
+    assert response.status_code == 200
     assert _reload(world["user"].id).mfa_enabled is False
 
 
@@ -462,6 +428,277 @@ def test_mfa_disable_when_off_conflicts(client, app):
     assert_error(response, 409, "mfa_not_enabled")
 
 
+# --- sessions end when MFA is turned on or off -------------------------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _sessions(client: Any, user: Any, count: int = 2, **login_extra: Any) -> list[dict[str, Any]]:
+    """``count`` separate logins of the user (each its own session)."""
+    sessions = []
+    for _ in range(count):
+        response = _login(client, user, **login_extra)
+        assert response.status_code == 200, response.get_json()
+        sessions.append(response.get_json())
+    return sessions
+
+
+def _assert_ended(client: Any, tokens: dict[str, Any]) -> None:
+    """Neither the access token nor the refresh token of this login works any more."""
+    assert_error(
+        client.get("/api/me", headers=_bearer(tokens["access_token"])), 401, "token_revoked"
+    )
+    assert_error(
+        client.post("/api/token/refresh", headers=_bearer(tokens["refresh_token"])),
+        401,
+        "token_revoked",
+    )
+
+
+def _assert_works(client: Any, tokens: dict[str, Any]) -> None:
+    assert client.get("/api/me", headers=_bearer(tokens["access_token"])).status_code == 200
+    refreshed = client.post("/api/token/refresh", headers=_bearer(tokens["refresh_token"]))
+    assert refreshed.status_code == 200, refreshed.get_json()
+
+
+def test_mfa_confirm_ends_every_earlier_session_and_returns_new_tokens(client, app, clock):
+    user = make_user(app)
+    caller, other = _sessions(client, user)
+    key = client.post("/api/me/api_key", headers=_bearer(caller["access_token"])).get_json()
+    secret = client.post("/api/me/mfa/setup", headers=_bearer(caller["access_token"])).get_json()[
+        "secret"
+    ]
+
+    response = client.post(
+        "/api/me/mfa/confirm",
+        json={"otp": code(secret, clock.now)},
+        headers=_bearer(caller["access_token"]),
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert set(body) == {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "user",
+        "recovery_codes",
+    }
+    assert body["user"]["mfa_enabled"] is True
+    _assert_ended(client, other)
+    _assert_ended(client, caller)  # the caller's old tokens too: the new ones carry on
+    _assert_works(client, body)
+    # the new access token comes from a proof of password and code: still fresh
+    fresh = client.post(
+        "/api/me/mfa/recovery_codes",
+        json={"otp": code(secret, clock.now, 1)},
+        headers=_bearer(body["access_token"]),
+    )
+    assert fresh.status_code == 200, fresh.get_json()
+    # an API key is not a login session: it keeps working
+    assert client.get("/api/me", headers={"X-API-Key": key["api_key"]}).status_code == 200
+
+
+def test_mfa_confirm_wrong_code_ends_no_session(client, app, clock):
+    user = make_user(app)
+    caller, other = _sessions(client, user)
+    secret = client.post("/api/me/mfa/setup", headers=_bearer(caller["access_token"])).get_json()[
+        "secret"
+    ]
+    wrong = f"{(int(code(secret, clock.now)) + 1) % 1_000_000:06d}"
+
+    response = client.post(
+        "/api/me/mfa/confirm", json={"otp": wrong}, headers=_bearer(caller["access_token"])
+    )
+
+    assert_error(response, 422, "invalid_otp")
+    assert _reload(user.id).tokens_valid_after is None
+    _assert_works(client, other)
+    assert client.get("/api/me", headers=_bearer(caller["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("factor", ["otp", "recovery_code"])
+def test_mfa_disable_ends_every_earlier_session_and_returns_new_tokens(client, app, clock, factor):
+    world = enrol(client, app, clock)
+    clock.advance(30)
+    (other,) = _sessions(client, world["user"], 1, otp=code(world["secret"], clock.now))
+    proof = (
+        {"otp": code(world["secret"], clock.now, 1)}
+        if factor == "otp"
+        else {"recovery_code": world["recovery_codes"][0]}
+    )
+
+    response = client.post("/api/me/mfa/disable", json=proof, headers=world["headers"])
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in", "user"}
+    assert body["user"]["mfa_enabled"] is False
+    _assert_ended(client, other)
+    _assert_ended(
+        client,
+        {
+            "access_token": world["headers"]["Authorization"].removeprefix("Bearer "),
+            "refresh_token": world["refresh_token"],
+        },
+    )
+    _assert_works(client, body)
+    assert _events("mfa_disabled")[-1].details == {"with": factor}
+
+
+def test_mfa_disable_wrong_code_ends_no_session(client, app, clock):
+    world = enrol(client, app, clock)
+    wrong = f"{(int(code(world['secret'], clock.now)) + 1) % 1_000_000:06d}"
+    before = _reload(world["user"].id).tokens_valid_after
+
+    response = client.post("/api/me/mfa/disable", json={"otp": wrong}, headers=world["headers"])
+
+    assert_error(response, 422, "invalid_otp")
+    assert _reload(world["user"].id).tokens_valid_after == before
+    assert client.get("/api/me", headers=world["headers"]).status_code == 200
+
+
+# --- recovery codes regeneration ---------------------------------------------------------------
+
+
+def _regenerate(client: Any, world: dict[str, Any], otp: Any) -> Any:
+    return client.post("/api/me/mfa/recovery_codes", json={"otp": otp}, headers=world["headers"])
+
+
+def test_regenerate_recovery_codes_replaces_every_code_and_old_ones_stop_working(
+    client, app, clock
+):
+    world = enrol(client, app, clock)
+    old = world["recovery_codes"]
+    assert _login(client, world["user"], recovery_code=old[0]).status_code == 200  # one spent
+
+    response = _regenerate(client, world, code(world["secret"], clock.now))
+
+    assert response.status_code == 200, response.get_json()
+    new = response.get_json()["recovery_codes"]
+    assert set(response.get_json()) == {"recovery_codes"}
+    assert len(new) == len(set(new)) == 10
+    assert not set(new) & set(old)
+    for recovery in new:
+        assert re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){5}", recovery)
+    for recovery in (old[1], old[9]):  # unused old codes are gone too
+        assert_error(_login(client, world["user"], recovery_code=recovery), 401, "invalid_otp")
+    assert _login(client, world["user"], recovery_code=new[0]).status_code == 200
+    assert _events("mfa_recovery_code_used")[-1].details == {"left": 9}  # of the new ten
+    event = _events("mfa_recovery_codes_regenerated")[-1]
+    assert (event.actor_id, event.subject_user_id, event.details) == (
+        world["user"].id,
+        world["user"].id,
+        {"count": 10},
+    )
+
+
+def test_regenerate_recovery_codes_keeps_mfa_and_sessions(client, app, clock):
+    world = enrol(client, app, clock)
+
+    assert _regenerate(client, world, code(world["secret"], clock.now)).status_code == 200
+
+    assert client.get("/api/me", headers=world["headers"]).get_json()["mfa_enabled"] is True
+    clock.advance(30)
+    assert_error(_login(client, world["user"]), 401, "mfa_required")
+    assert _login(client, world["user"], otp=code(world["secret"], clock.now)).status_code == 200
+
+
+def test_regenerate_recovery_codes_wrong_code_is_refused_counts_and_keeps_old_codes(
+    client, app, clock
+):
+    world = enrol(client, app, clock)
+    wrong = f"{(int(code(world['secret'], clock.now)) + 1) % 1_000_000:06d}"
+
+    response = _regenerate(client, world, wrong)
+
+    assert_error(response, 422, "invalid_otp")
+    assert _reload(world["user"].id).failed_login_count == 1
+    assert _events("mfa_recovery_codes_failed")[-1].details == {"reason": "bad_otp"}
+    assert not _events("mfa_recovery_codes_regenerated")
+    login_ = _login(client, world["user"], recovery_code=world["recovery_codes"][0])
+    assert login_.status_code == 200
+
+
+def test_regenerate_recovery_codes_five_wrong_codes_lock(client, app, clock):
+    world = enrol(client, app, clock)
+    right = code(world["secret"], clock.now)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+
+    for _ in range(4):
+        assert_error(_regenerate(client, world, wrong), 422, "invalid_otp")
+    fifth = _regenerate(client, world, wrong)
+
+    assert_error(fifth, 423, "account_locked")
+    assert_error(_regenerate(client, world, right), 423, "account_locked")
+    assert not _events("mfa_recovery_codes_regenerated")
+
+
+def test_regenerate_recovery_codes_replayed_code_is_refused(client, app, clock):
+    world = enrol(client, app, clock)
+    used = code(world["secret"], clock.now)
+    assert _login(client, world["user"], otp=used).status_code == 200
+
+    assert_error(_regenerate(client, world, used), 422, "invalid_otp")
+
+
+def test_regenerate_recovery_codes_same_code_twice_is_refused(client, app, clock):
+    world = enrol(client, app, clock)
+    current = code(world["secret"], clock.now)
+    first = _regenerate(client, world, current)
+
+    second = _regenerate(client, world, current)
+
+    assert first.status_code == 200
+    assert_error(second, 422, "invalid_otp")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"otp": "12"},
+        {"otp": None},
+        {"otp": 123456},
+        {"recovery_code": "abcd-efgh-ijkl-mnop-qrst-uvwx"},
+        {"otp": "123456", "recovery_code": "abcd"},
+    ],
+)
+def test_regenerate_recovery_codes_needs_one_current_app_code(client, app, clock, body):
+    world = enrol(client, app, clock)
+    if "recovery_code" in body and len(body) == 1:
+        body = {"recovery_code": world["recovery_codes"][0]}  # a real one: still not accepted
+
+    response = client.post("/api/me/mfa/recovery_codes", json=body, headers=world["headers"])
+
+    assert_error(response, 422, "validation_error")
+    assert _login(client, world["user"], recovery_code=world["recovery_codes"][0]).status_code == (
+        200
+    )
+
+
+def test_regenerate_recovery_codes_recovery_code_as_otp_is_rejected(client, app, clock):
+    world = enrol(client, app, clock)
+
+    response = _regenerate(client, world, world["recovery_codes"][0])
+
+    assert_error(response, 422, "validation_error")
+
+
+def test_regenerate_recovery_codes_without_mfa_conflicts(client, app, clock):
+    headers = auth_headers(client, make_user(app))
+    off = client.post("/api/me/mfa/recovery_codes", json={"otp": "123456"}, headers=headers)
+    client.post("/api/me/mfa/setup", headers=headers)
+
+    pending = client.post("/api/me/mfa/recovery_codes", json={"otp": "123456"}, headers=headers)
+
+    assert_error(off, 409, "mfa_not_enabled")
+    assert_error(pending, 409, "mfa_not_enabled")
+
+
 # --- freshness and API keys --------------------------------------------------------------------
 
 
@@ -480,6 +717,7 @@ def _stale(client: Any, user: Any, **login_extra: Any) -> dict[str, str]:
         ("/api/me/mfa/setup", None),
         ("/api/me/mfa/confirm", {"otp": "123456"}),
         ("/api/me/mfa/disable", {"otp": "123456"}),
+        ("/api/me/mfa/recovery_codes", {"otp": "123456"}),
     ],
 )
 def test_mfa_routes_need_a_fresh_login_and_no_api_key(client, app, path, body):

@@ -297,12 +297,31 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
         "mfa_setup", client.post("/api/me/mfa/setup", headers=headers), "secret", "otpauth_uri"
     )
     totp = pyotp.TOTP(mfa["secret"])
-    codes = record(
+    confirmed = record(
         "mfa_confirm",
-        client.post("/api/me/mfa/confirm", json={"otp": totp.now()}, headers=headers),
+        client.post(
+            "/api/me/mfa/confirm",
+            json={"otp": totp.at(time.time(), counter_offset=-1)},
+            headers=headers,
+        ),
+        "access_token",
+        "refresh_token",
+    )
+    codes = confirmed["recovery_codes"]
+    issued.update(codes)
+    seen[-1] = (seen[-1][0], seen[-1][1], seen[-1][2] | set(codes))
+    old_codes = codes
+    codes = record(
+        "mfa_recovery_codes",
+        client.post(
+            "/api/me/mfa/recovery_codes",
+            json={"otp": totp.now()},
+            headers={"Authorization": f"Bearer {confirmed['access_token']}"},
+        ),
     )["recovery_codes"]
     issued.update(codes)
     seen[-1] = (seen[-1][0], seen[-1][1], set(codes))
+    assert not set(codes) & set(old_codes)
     record(
         "mfa_required",
         client.post("/api/login", json={"username": "flow", "password": user_password}),

@@ -45,6 +45,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/me/mfa/setup", "POST"): USER,
     ("/api/me/mfa/confirm", "POST"): USER,
     ("/api/me/mfa/disable", "POST"): USER,
+    ("/api/me/mfa/recovery_codes", "POST"): USER,
     ("/api/accounts", "GET"): USER,
     ("/api/accounts", "POST"): USER,
     ("/api/accounts/<int:account_id>", "GET"): USER,
@@ -61,6 +62,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>", "GET"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
+    ("/api/users/<int:user_id>/mfa", "DELETE"): SUPER,
     ("/api/audit", "GET"): ADMIN,
     ("/api/broadcast_orders", "POST"): SUPER,
     ("/api/broadcast_status", "GET"): SUPER,
@@ -81,6 +83,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/me/mfa/setup", "POST"): FRESH,
     ("/api/me/mfa/confirm", "POST"): FRESH,
     ("/api/me/mfa/disable", "POST"): FRESH,
+    ("/api/me/mfa/recovery_codes", "POST"): FRESH,
     ("/api/accounts", "GET"): READ,
     ("/api/accounts", "POST"): MANAGE,
     ("/api/accounts/<int:account_id>", "GET"): READ,
@@ -97,6 +100,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>", "GET"): READ,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
+    ("/api/users/<int:user_id>/mfa", "DELETE"): FRESH,
     ("/api/audit", "GET"): READ,
     ("/api/broadcast_orders", "POST"): TRADE,
     ("/api/broadcast_status", "GET"): READ,
@@ -300,6 +304,126 @@ def test_role_matrix_refresh_token_reaches_only_refresh(client, app):
         assert response.status_code == 401, (rule, method, response.get_json())
 
     assert client.post("/api/token/refresh", headers=refresh).status_code == 200
+
+
+# --- roles held to MFA (MFA_REQUIRED_ROLES) ------------------------------------------------------
+
+# Where a JWT of a caller whose role is in MFA_REQUIRED_ROLES may go before MFA is on (every
+# other role-gated route is 403 mfa_enrollment_required; an API key of such a caller goes
+# nowhere): api/access.py's MFA_ENROLMENT_ENDPOINTS, as routes.
+MFA_ENROLMENT: set[tuple[str, str]] = {
+    ("/api/me", "GET"),
+    ("/api/me/mfa/setup", "POST"),
+    ("/api/me/mfa/confirm", "POST"),
+    ("/api/me/password", "POST"),
+    ("/api/logout", "POST"),
+    ("/api/token/refresh", "POST"),
+}
+HELD_ROLES = (ADMIN, SUPER)
+# caller -> (role, credential, MFA on?); "jwt"/"stale"/"key" as in CALLERS.
+HELD_CALLERS: dict[str, tuple[str, str, bool]] = {
+    "held_super_admin": (SUPER, "jwt", False),
+    "held_stale_super_admin": (SUPER, "stale", False),
+    "held_key_super_admin": (SUPER, "key", False),
+    "held_admin": (ADMIN, "jwt", False),
+    "enrolled_super_admin": (SUPER, "jwt", True),
+    "enrolled_stale_super_admin": (SUPER, "stale", True),
+    "enrolled_key_super_admin": (SUPER, "key", True),
+    "user_not_held": (USER, "jwt", False),
+    "api_key_user_not_held": (USER, "key", False),
+}
+
+
+@pytest.fixture
+def held_app(tmp_path, migrated_sqlite):
+    """An app whose admins and super admins must use MFA."""
+    import shutil
+
+    from app import create_app
+    from conftest import make_config
+
+    from extensions import db
+
+    shutil.copy(migrated_sqlite, tmp_path / "db.sqlite")
+    application = create_app(
+        make_config(tmp_path, EXECUTOR_AUTOSTART=False, MFA_REQUIRED_ROLES=",".join(HELD_ROLES))
+    )
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    application.extensions["mt5_gateway"].close()
+
+
+def held_credentials(app: Any, role: str, kind: str, enrolled: bool) -> dict[str, str]:
+    """Tokens and keys made by the services: a held caller cannot make a key through the API,
+    and an enrolled one would need a code to log in."""
+    from datetime import UTC, datetime
+
+    from extensions import db
+    from services import auth_service
+
+    user = make_user(app, role=role, mfa_enabled_at=datetime.now(UTC) if enrolled else None)
+    if kind == "key":
+        key, _ = auth_service.create_api_key(
+            session=db.session, user=user, pepper=app.config["API_KEY_PEPPER"], ip=None
+        )
+        return {"X-API-Key": key}
+    pair = auth_service.issue_tokens(user, fresh=kind == "jwt")
+    return {"Authorization": f"Bearer {pair.access_token}"}
+
+
+def expected_held(
+    route: tuple[str, str], role: str, kind: str, enrolled: bool
+) -> tuple[int, str | None] | None:
+    """As ``expected``, with the MFA enrolment check between the role and freshness checks."""
+    policy = POLICY[route]
+    refused = expected(policy, KEY_ACCESS.get(route), role, kind)
+    if enrolled or role not in HELD_ROLES or policy not in RANK:
+        return refused  # public, refresh-only and logout do not ask
+    if refused is not None and refused[1] == "forbidden":
+        return refused  # the role check comes first
+    if kind == "key" or route not in MFA_ENROLMENT:
+        return 403, "mfa_enrollment_required"
+    return refused
+
+
+def test_mfa_enrolment_table_matches_the_app(app):
+    from api.access import MFA_ENROLMENT_ENDPOINTS
+
+    endpoints = {
+        (rule.rule, method): rule.endpoint
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    allowed = {
+        route for route, endpoint in endpoints.items() if endpoint in MFA_ENROLMENT_ENDPOINTS
+    }
+
+    assert allowed == MFA_ENROLMENT
+    assert set(MFA_ENROLMENT_ENDPOINTS) <= set(endpoints.values())
+
+
+@pytest.mark.parametrize(("rule", "method"), sorted(POLICY), ids=lambda v: str(v))
+def test_mfa_required_role_matrix(held_app, rule, method):
+    """Every route, for callers of held roles with and without MFA (and of a role not held):
+    without MFA only the enrolment routes answer a JWT and nothing answers an API key."""
+    if (rule, method) not in discovered_routes(held_app):
+        pytest.skip(f"{method} {rule} is not served by this build")
+    client = held_app.test_client()
+
+    for name, (role, kind, enrolled) in HELD_CALLERS.items():
+        headers = held_credentials(held_app, role, kind, enrolled)
+        response = call(client, rule, method, headers)
+        refused = expected_held((rule, method), role, kind, enrolled)
+        status = response.status_code
+        if refused is None:
+            assert status not in {401, 403} and status < 500, (name, status, response.get_json())
+        else:
+            assert status == refused[0], (name, status, response.get_json())
+            assert set(response.get_json()["error"]) == {"code", "message", "details"}
+            if refused[1] is not None:
+                assert response.get_json()["error"]["code"] == refused[1], name
 
 
 # --- IDOR: another caller's object is 404 on every object route ---------------------------------

@@ -35,6 +35,7 @@ def clean_env(monkeypatch, tmp_path):
         "ENCRYPTION_KEYS_PREVIOUS",
         "BCRYPT_ROUNDS",
         "PORT",
+        "MFA_REQUIRED_ROLES",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -189,6 +190,27 @@ def test_load_config_string_override_is_parsed_like_the_variable():
 
     assert settings["ENCRYPTION_KEY"] == b"x" * 32
     assert settings["CORS_ORIGINS"] == ["https://a.example", "https://b"]
+
+
+def test_load_config_mfa_required_roles_default_to_none():
+    assert load_config()["MFA_REQUIRED_ROLES"] == ()
+
+
+def test_load_config_mfa_required_roles_are_read_as_a_list(monkeypatch):
+    monkeypatch.setenv("MFA_REQUIRED_ROLES", " super_admin, admin ,,")
+
+    assert load_config()["MFA_REQUIRED_ROLES"] == ("admin", "super_admin")
+
+
+def test_load_config_mfa_required_roles_unknown_role_is_refused_naming_it():
+    with pytest.raises(ConfigError, match=r"MFA_REQUIRED_ROLES .*superadmin"):
+        load_config({"MFA_REQUIRED_ROLES": "admin,superadmin"})
+
+
+def test_config_knows_the_models_roles():
+    from models.user import ROLES
+
+    assert config.KNOWN_ROLES == ROLES
 
 
 def test_load_config_token_lifetimes_are_configurable():

@@ -1,4 +1,5 @@
-"""The seed's setup commands, run as an operator would: init_database and flask create-user."""
+"""The seed's setup commands, run as an operator would: init_database, flask create-user and
+flask reset-mfa."""
 
 from __future__ import annotations
 
@@ -116,6 +117,35 @@ def test_create_user_command_password_from_prompt(seeded_db, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert ADMIN_PASSWORD not in result.stdout
+
+
+def test_reset_mfa_command_lets_the_only_super_admin_in_again(seeded_db, tmp_path):
+    """The one super admin lost the authenticator: the operator clears it from the shell."""
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    created = _create_user(tmp_path, "--role", "super_admin", "--password", ADMIN_PASSWORD)
+    assert created.returncode == 0, created.stderr
+    with sqlite3.connect(seeded_db) as conn:  # MFA on, as a confirmed enrolment leaves it
+        conn.execute(
+            "UPDATE users SET mfa_enabled_at = '2026-01-01 00:00:00.000000',"
+            " mfa_secret_encrypted = 'v1:sealed' WHERE username = 'root'"
+        )
+
+    declined = _run([*flask, "reset-mfa", "root"], tmp_path)  # no input: the prompt says no
+    result = _run([*flask, "reset-mfa", "root", "--yes"], tmp_path)
+
+    assert declined.returncode != 0
+    assert result.returncode == 0, result.stderr
+    assert "root" in result.stdout
+    with sqlite3.connect(seeded_db) as conn:
+        row = conn.execute(
+            "SELECT mfa_enabled_at, mfa_secret_encrypted, tokens_valid_after FROM users"
+            " WHERE username = 'root'"
+        ).fetchone()
+        audit = conn.execute(
+            "SELECT actor_id, details FROM audit_log WHERE event = 'mfa_reset'"
+        ).fetchall()
+    assert row[:2] == (None, None) and row[2] is not None
+    assert audit == [(None, '{"via": "cli"}')]
 
 
 def _cli(app, *args: str):
