@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -97,6 +98,42 @@ def app(app_config: dict[str, Any]) -> Iterator[Any]:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Any]:
+    """Build apps with config overrides, each on a fresh copy of the migrated database."""
+    from app import create_app
+
+    from extensions import db
+
+    built: list[Any] = []
+
+    def build(**overrides: Any) -> Any:
+        directory = tmp_path / f"app{len(built)}"
+        directory.mkdir()
+        shutil.copy(migrated_sqlite, directory / "db.sqlite")
+        application = create_app(make_config(directory, EXECUTOR_AUTOSTART=False, **overrides))
+        built.append(application)
+        return application
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        application.extensions["mt5_gateway"].close()
+
+
+def log_text(app: Any) -> str:
+    """Everything the app's log files hold so far (handlers flushed first)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return "".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in Path(app.config["LOG_DIR"]).rglob("*")
+        if p.is_file()
+    )
 
 
 @pytest.fixture

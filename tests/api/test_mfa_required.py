@@ -269,33 +269,8 @@ def test_required_role_turning_mfa_off_is_held_again(client, app, clock):
 # --- which roles --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def build(tmp_path, migrated_sqlite):
-    """Apps with other MFA_REQUIRED_ROLES on fresh databases."""
-    from app import create_app
-
-    from extensions import db
-
-    built: list[Any] = []
-
-    def make(**overrides: Any) -> Any:
-        directory = tmp_path / f"app{len(built)}"
-        directory.mkdir()
-        shutil.copy(migrated_sqlite, directory / "db.sqlite")
-        application = create_app(make_config(directory, EXECUTOR_AUTOSTART=False, **overrides))
-        built.append(application)
-        return application
-
-    yield make
-    for application in built:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        application.extensions["mt5_gateway"].close()
-
-
-def test_only_the_listed_roles_are_held(build):
-    application = build(MFA_REQUIRED_ROLES="super_admin")
+def test_only_the_listed_roles_are_held(make_app):
+    application = make_app(MFA_REQUIRED_ROLES="super_admin")
     with application.app_context():
         client = application.test_client()
         admin = auth_headers(client, make_user(application, role="admin"))
@@ -305,8 +280,8 @@ def test_only_the_listed_roles_are_held(build):
         _assert_enrolment_required(client.get("/api/users", headers=boss), "super_admin")
 
 
-def test_user_role_may_be_held_too(build):
-    application = build(MFA_REQUIRED_ROLES="user")
+def test_user_role_may_be_held_too(make_app):
+    application = make_app(MFA_REQUIRED_ROLES="user")
     with application.app_context():
         client = application.test_client()
         headers = auth_headers(client, make_user(application))
@@ -314,9 +289,9 @@ def test_user_role_may_be_held_too(build):
         _assert_enrolment_required(client.get("/api/accounts", headers=headers), "user")
 
 
-def test_by_default_no_role_is_held(build):
+def test_by_default_no_role_is_held(make_app):
     """The README quick start: a fresh super admin works without MFA."""
-    application = build(MFA_REQUIRED_ROLES="")
+    application = make_app(MFA_REQUIRED_ROLES="")
     with application.app_context():
         client = application.test_client()
         tokens = login(client, make_user(application, role="super_admin").username)

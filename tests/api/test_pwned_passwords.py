@@ -8,18 +8,15 @@ line holding neither the password nor its hash) when the service is slow, broken
 from __future__ import annotations
 
 import hashlib
-import logging
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, assert_error, auth_headers, make_config, make_user
+from conftest import PASSWORD, assert_error, auth_headers, log_text, make_user
 
 BREACHED = "winter-is-coming-2024"  # not in the local common list; "breached" on the fake server
 CLEAN = "an unbreached passphrase"
@@ -88,29 +85,6 @@ def fake_pwned() -> Iterator[FakePwned]:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Any]:
-    from app import create_app
-
-    from extensions import db
-
-    built: list[Any] = []
-
-    def build(**overrides: Any) -> Any:
-        directory = tmp_path / f"app{len(built)}"
-        directory.mkdir()
-        shutil.copy(migrated_sqlite, directory / "db.sqlite")
-        application = create_app(make_config(directory, EXECUTOR_AUTOSTART=False, **overrides))
-        built.append(application)
-        return application
-
-    yield build
-    for application in built:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
-@pytest.fixture
 def checked_app(make_app: Any, fake_pwned: FakePwned) -> Iterator[Any]:
     application = make_app(
         PWNED_PASSWORDS_CHECK=True,
@@ -125,16 +99,6 @@ def _register(client: Any, password: str, name: str = "alice") -> Any:
     return client.post(
         "/api/register",
         json={"username": name, "email": f"{name}@example.com", "password": password},
-    )
-
-
-def _log_text(app: Any) -> str:
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    return "".join(
-        p.read_text(encoding="utf-8", errors="replace")
-        for p in Path(app.config["LOG_DIR"]).rglob("*")
-        if p.is_file()
     )
 
 
@@ -243,7 +207,7 @@ def test_unavailable_service_fails_open_with_a_log_line_without_the_password(
         started = time.monotonic()
         response = _register(application.test_client(), BREACHED)
         elapsed = time.monotonic() - started
-        logs = _log_text(application)
+        logs = log_text(application)
 
     assert response.status_code == 201  # accepted: the check fails open
     assert elapsed < 0.9  # the short timeout, not the slow server

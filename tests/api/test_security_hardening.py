@@ -8,13 +8,9 @@ test_auth.py, test_account_secrets.py and tests/backend/test_security.py; this f
 from __future__ import annotations
 
 import base64
-import logging
-import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,35 +19,11 @@ from conftest import (
     account_body,
     assert_error,
     auth_headers,
+    log_text,
     login,
     make_account,
-    make_config,
     make_user,
 )
-
-
-@pytest.fixture
-def make_app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Any]:
-    """Build an app with config overrides (CORS_ORIGINS, rate limits) on a fresh database."""
-    from app import create_app
-
-    from extensions import db
-
-    built: list[Any] = []
-
-    def build(**overrides: Any) -> Any:
-        directory = tmp_path / f"app{len(built)}"
-        directory.mkdir()
-        shutil.copy(migrated_sqlite, directory / "db.sqlite")
-        application = create_app(make_config(directory, EXECUTOR_AUTOSTART=False, **overrides))
-        built.append(application)
-        return application
-
-    yield build
-    for application in built:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _reload_user(user_id: int) -> Any:
@@ -429,13 +401,7 @@ def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
         for secret in everything - mine:
             assert secret not in text, (what, secret[:12])
 
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    logs = "".join(
-        p.read_text(encoding="utf-8", errors="replace")
-        for p in Path(app.config["LOG_DIR"]).rglob("*")
-        if p.is_file()
-    )
+    logs = log_text(app)
     assert "POST /api/send_orders" in logs  # the flow was logged at all
     for secret in everything:
         assert secret not in logs, secret[:12]
