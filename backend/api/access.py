@@ -174,7 +174,6 @@ def auth_required(role: str | None = None, *, fresh: Freshness = False) -> Calla
                     "Log in again with your password to do this.", code="fresh_login_required"
                 )
             g.current_user = user
-            g.by_api_key = by_api_key
             return view(*args, **kwargs)
 
         _annotate(wrapper, role, fresh)

@@ -41,14 +41,22 @@ def _register_limit() -> str:
     return str(current_app.config["REGISTER_RATE_LIMIT"])
 
 
+# The answers of a route that changes MFA with a current code (disable, new recovery codes).
+MFA_CODE_RESPONSES = {
+    409: "MFA is not on (`mfa_not_enabled`)",
+    422: "Wrong or used code (`invalid_otp`); counts toward the login lockout",
+    423: "Locked after failed logins or codes",
+}
+
+
 def _lockout_policy() -> auth_service.LockoutPolicy:
     return auth_service.LockoutPolicy(
         current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
     )
 
 
-def _factor(body: dict[str, Any]) -> auth_service.SecondFactor:
-    return auth_service.SecondFactor(
+def _factor(body: dict[str, Any]) -> mfa_service.SecondFactor:
+    return mfa_service.SecondFactor(
         otp=body.get("otp"),
         recovery_code=body.get("recovery_code"),
         box=secret_box(),
@@ -56,14 +64,17 @@ def _factor(body: dict[str, Any]) -> auth_service.SecondFactor:
     )
 
 
-def _tokens_body(user: User, pair: auth_service.TokenPair) -> dict[str, Any]:
+def _pair_body(pair: auth_service.TokenPair) -> dict[str, Any]:
     return {
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
         "token_type": "Bearer",
         "expires_in": pair.expires_in,
-        "user": user,
     }
+
+
+def _tokens_body(user: User, pair: auth_service.TokenPair) -> dict[str, Any]:
+    return {**_pair_body(pair), "user": user}
 
 
 @bp.post("/register")
@@ -125,15 +136,11 @@ def refresh() -> dict[str, Any]:
     """
     claims = get_jwt()
     user = auth_service.user_for_claims(session=db.session, claims=claims)
-    pair = auth_service.rotate_refresh_token(
-        session=db.session, user=user, claims=claims, ip=client_ip()
+    return _pair_body(
+        auth_service.rotate_refresh_token(
+            session=db.session, user=user, claims=claims, ip=client_ip()
+        )
     )
-    return {
-        "access_token": pair.access_token,
-        "refresh_token": pair.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-    }
 
 
 @bp.post("/logout")
@@ -269,13 +276,7 @@ def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
 @auth_required(fresh=True)
 @bp.input(MfaDisableIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(
-    responses={
-        409: "MFA is not on (`mfa_not_enabled`)",
-        422: "Wrong or used code (`invalid_otp`); counts toward the login lockout",
-        423: "Locked after failed logins or codes",
-    }
-)
+@bp.doc(responses=MFA_CODE_RESPONSES)
 def mfa_disable(body: dict[str, Any]) -> dict[str, Any]:
     """Turn MFA off with a current code or a recovery code (needs a fresh login)
 
@@ -297,13 +298,7 @@ def mfa_disable(body: dict[str, Any]) -> dict[str, Any]:
 @auth_required(fresh=True)
 @bp.input(MfaCodeIn, arg_name="body")
 @bp.output(RecoveryCodesOut)
-@bp.doc(
-    responses={
-        409: "MFA is not on (`mfa_not_enabled`)",
-        422: "Wrong or used code (`invalid_otp`); counts toward the login lockout",
-        423: "Locked after failed logins or codes",
-    }
-)
+@bp.doc(responses=MFA_CODE_RESPONSES)
 def mfa_recovery_codes(body: dict[str, Any]) -> dict[str, Any]:
     """Replace every recovery code with ten new ones, shown once (a current code from the app)
 

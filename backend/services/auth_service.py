@@ -19,6 +19,7 @@ from extensions import DbSession
 from models import API_KEY_SCOPES, TokenBlocklist, UsedRefreshToken, User
 from services import mfa_service, pwned
 from services.audit_service import record_event
+from services.mfa_service import SecondFactor
 from utils.security import (
     SecretBox,
     api_key_digest,
@@ -29,7 +30,6 @@ from utils.security import (
 )
 
 INVALID_CREDENTIALS = "Invalid username or password."
-INVALID_OTP = "The authentication code is wrong, expired or already used."
 
 
 def _now() -> datetime:
@@ -47,20 +47,6 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
-
-
-@dataclass(frozen=True)
-class SecondFactor:
-    """What a login or an MFA change brings besides the password, and how to check it."""
-
-    otp: str | None
-    recovery_code: str | None
-    box: SecretBox
-    pepper: str
-
-    @property
-    def given(self) -> bool:
-        return self.otp is not None or self.recovery_code is not None
 
 
 def register_user(
@@ -200,24 +186,16 @@ def _second_factor(
             "This account uses two-factor authentication: send `otp` (or a `recovery_code`).",
             code="mfa_required",
         )
-    method = mfa_service.accept_second_factor(
-        session=session,
-        user=user,
-        otp=factor.otp,
-        recovery_code=factor.recovery_code,
-        box=factor.box,
-        pepper=factor.pepper,
+    method = _accept_factor(
+        session,
+        user,
+        factor,
+        now,
+        policy,
+        ip,
+        event="login_failed",
+        error=Unauthorized(mfa_service.INVALID_OTP, code="invalid_otp"),
     )
-    if method is None:
-        _record_failure(
-            session,
-            user,
-            now,
-            policy,
-            ip,
-            reason="bad_otp",
-            error=Unauthorized(INVALID_OTP, code="invalid_otp"),
-        )
     if method == "recovery_code":
         record_event(
             session=session,
@@ -227,6 +205,24 @@ def _second_factor(
             ip=ip,
             details={"left": mfa_service.recovery_codes_left(session=session, user=user)},
         )
+    return method
+
+
+def _accept_factor(
+    session: DbSession,
+    user: User,
+    factor: SecondFactor,
+    now: datetime,
+    policy: LockoutPolicy,
+    ip: str | None,
+    *,
+    event: str,
+    error: AppError,
+) -> str:
+    """The method accepted; a wrong code counts as a failure (toward the lockout) and raises."""
+    method = mfa_service.accept_second_factor(session=session, user=user, factor=factor)
+    if method is None:
+        _record_failure(session, user, now, policy, ip, event=event, reason="bad_otp", error=error)
     return method
 
 
@@ -618,25 +614,9 @@ def _prove_second_factor(
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
     if user.is_locked(now):
         _raise_locked(session, user, now, ip)
-    method = mfa_service.accept_second_factor(
-        session=session,
-        user=user,
-        otp=factor.otp,
-        recovery_code=factor.recovery_code,
-        box=factor.box,
-        pepper=factor.pepper,
+    method = _accept_factor(
+        session, user, factor, now, policy, ip, event=failed_event, error=mfa_service.invalid_code()
     )
-    if method is None:
-        _record_failure(
-            session,
-            user,
-            now,
-            policy,
-            ip,
-            event=failed_event,
-            reason="bad_otp",
-            error=AppError(INVALID_OTP, code="invalid_otp", status_code=422),
-        )
     user.failed_login_count = 0
     return method
 

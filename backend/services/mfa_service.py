@@ -14,10 +14,11 @@ import base64
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyotp
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from errors import AppError, Conflict
 from extensions import DbSession
@@ -27,6 +28,21 @@ from utils.security import DecryptionFailed, SecretBox
 
 RECOVERY_CODES = 10
 VALID_WINDOW = 1  # steps either side of now
+INVALID_OTP = "The authentication code is wrong, expired or already used."
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """What a login or an MFA change brings besides the password, and how to check it."""
+
+    otp: str | None
+    recovery_code: str | None
+    box: SecretBox
+    pepper: str
+
+    @property
+    def given(self) -> bool:
+        return self.otp is not None or self.recovery_code is not None
 
 
 def _now() -> datetime:
@@ -50,10 +66,9 @@ def _secret(user: User, box: SecretBox) -> str:
         ) from exc
 
 
-def invalid_code(what: str = "code") -> AppError:
-    return AppError(
-        f"The {what} is wrong, expired or already used.", code="invalid_otp", status_code=422
-    )
+def invalid_code() -> AppError:
+    """A wrong code where the caller is already logged in (422; at login it is a 401)."""
+    return AppError(INVALID_OTP, code="invalid_otp", status_code=422)
 
 
 # --- enrolment -----------------------------------------------------------------------------------
@@ -117,7 +132,7 @@ def turn_off(*, session: DbSession, user: User) -> None:
     user.mfa_secret_encrypted = None
     user.mfa_enabled_at = None
     user.mfa_last_step = None
-    session.query(MfaRecoveryCode).filter(MfaRecoveryCode.user_id == user.id).delete()
+    _delete_recovery_codes(session, user)
 
 
 # --- codes ---------------------------------------------------------------------------------------
@@ -172,9 +187,13 @@ def new_recovery_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
+def _delete_recovery_codes(session: DbSession, user: User) -> None:
+    session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id))
+
+
 def replace_recovery_codes(*, session: DbSession, user: User, pepper: str) -> list[str]:
     """A new set of recovery codes (returned, to show once); every earlier one stops working."""
-    session.query(MfaRecoveryCode).filter(MfaRecoveryCode.user_id == user.id).delete()
+    _delete_recovery_codes(session, user)
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     session.add_all(
         MfaRecoveryCode(user_id=user.id, code_hash=recovery_code_hash(code, pepper))
@@ -201,29 +220,19 @@ def use_recovery_code(*, session: DbSession, user: User, code: str, pepper: str)
 
 
 def recovery_codes_left(*, session: DbSession, user: User) -> int:
-    return len(
-        session.scalars(
-            select(MfaRecoveryCode.id).where(
-                MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.used_at.is_(None)
-            )
-        ).all()
+    unused = select(func.count()).where(
+        MfaRecoveryCode.user_id == user.id, MfaRecoveryCode.used_at.is_(None)
     )
+    return int(session.scalar(unused) or 0)
 
 
-def accept_second_factor(
-    *,
-    session: DbSession,
-    user: User,
-    otp: str | None,
-    recovery_code: str | None,
-    box: SecretBox,
-    pepper: str,
-) -> str | None:
+def accept_second_factor(*, session: DbSession, user: User, factor: SecondFactor) -> str | None:
     """The method accepted ("otp" or "recovery_code", now spent), or None when it is wrong."""
-    if otp is not None:
-        return "otp" if accept_totp(session=session, user=user, otp=otp, box=box) else None
-    if recovery_code is not None and use_recovery_code(
-        session=session, user=user, code=recovery_code, pepper=pepper
+    if factor.otp is not None:
+        accepted = accept_totp(session=session, user=user, otp=factor.otp, box=factor.box)
+        return "otp" if accepted else None
+    if factor.recovery_code is not None and use_recovery_code(
+        session=session, user=user, code=factor.recovery_code, pepper=factor.pepper
     ):
         return "recovery_code"
     return None
