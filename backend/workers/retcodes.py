@@ -56,7 +56,8 @@ RETCODE_NAMES = {
     10045: "FIFO_CLOSE",
 }
 
-SUCCESS_CODES = frozenset({10008, 10009, 10010})
+FILLED_CODES = frozenset({10009, 10010})  # DONE, DONE_PARTIAL: a deal happened
+SUCCESS_CODES = FILLED_CODES | {10008}  # and PLACED: a pending order is on the book
 PRICE_MOVED_CODES = frozenset({10004, 10020, 10021})
 TRANSIENT_CODES = frozenset({10024, 10031})
 UNKNOWN_OUTCOME_CODES = frozenset({10012})

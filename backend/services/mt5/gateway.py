@@ -31,13 +31,13 @@ from services.mt5.sessions import RpycSettings, TerminalURL
 from services.mt5.slots import Slot
 from services.mt5.sources import NativeFactory, SimSettings, Sources
 from services.mt5.spec_cache import Key, SpecCache
+from workers.retcodes import FILLED_CODES
 
 # MT5 history is stamped in the broker's server time (often UTC+2/+3): widen the window by a day
 # each side when looking for a tag; the magic + comment pair is what identifies the order.
 HISTORY_PAD_S = 86_400
 HEALTH_LOCK_WAIT_S = 0.2
 MARKET_EXECUTION_MODES = frozenset({2, 3})  # SYMBOL_TRADE_EXECUTION_MARKET, _EXCHANGE
-FILLED_RETCODES = frozenset({10009, 10010})  # TRADE_RETCODE_DONE, TRADE_RETCODE_DONE_PARTIAL
 
 logger = logging.getLogger("mt5.gateway")
 
@@ -206,7 +206,7 @@ class MT5Gateway:
                     last_error=last_error, details={"terminal": account.terminal}
                 )
             result = convert.order_result(raw, position=request.position or 0)
-            if result.deal and not result.position and result.retcode in FILLED_RETCODES:
+            if result.deal and not result.position and result.retcode in FILLED_CODES:
                 position = self._position_of_fill(slot, account, request.symbol, result)
                 result = replace(result, position=position)
         return result
