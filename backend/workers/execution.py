@@ -16,8 +16,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from errors import AppError, CalculationError, MT5Error, OrderOutcomeUnknown
+from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, TaggedOrder
-from workers.retcodes import RetcodeClass, classify, retcode_name
+from services.mt5.retcodes import RetcodeClass, classify, retcode_name
 from workers.sizing import leg_volumes
 from workers.store import RowOutcome, utcnow
 
@@ -217,7 +218,7 @@ def _send_with_policy(
         if kind is RetcodeClass.TRANSIENT and attempt.transient_retries < TRANSIENT_RETRIES:
             attempt.transient_retries += 1
             sleep(0.25 * 2 ** (attempt.transient_retries - 1))
-            if result.retcode == 10031:  # a lost connection may have carried the order through
+            if result.retcode == c.TRADE_RETCODE_CONNECTION:  # the order may have gone through
                 adopted = _reconcile(job, gateway)
                 if adopted is not None:
                     return adopted
@@ -277,7 +278,7 @@ def _reconcile(job: RowJob, gateway: Gateway) -> RowOutcome | None:
     return RowOutcome(
         row_id=job.row_id,
         status="executed",
-        retcode=10009 if tagged.state == "filled" else 10008,
+        retcode=c.TRADE_RETCODE_DONE if tagged.state == "filled" else c.TRADE_RETCODE_PLACED,
         order_ticket=tagged.order or None,
         deal_ticket=tagged.deal or None,
         position_ticket=tagged.position or None,

@@ -15,8 +15,8 @@ import pytest
 
 from errors import MT5Unavailable, OrderOutcomeUnknown
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, SymbolSpec, TaggedOrder
+from services.mt5.retcodes import RetcodeClass, classify
 from workers.execution import RowJob, execute_job, order_comment
-from workers.retcodes import RetcodeClass, classify
 
 SPEC = SymbolSpec(
     name="XAUUSD", calc_mode=4, digits=2, point=Decimal("0.01"), tick_size=Decimal("0.01"),

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest
 from services.mt5.gateway import MT5Gateway
-from services.mt5.simulator import constants as c
 from services.mt5.sources import SimSettings
 
 DONE = 10009

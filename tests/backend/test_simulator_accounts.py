@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from services.mt5 import constants as c
 from services.mt5.simulator import Broker, SimTerminal, make_module
-from services.mt5.simulator import constants as c
 
 
 def make_broker(path: str | Path = ":memory:") -> Broker:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from services.mt5 import constants as c
 from services.mt5.simulator import Broker, SimTerminal, admin
 from services.mt5.simulator import broker as broker_module
-from services.mt5.simulator import constants as c
 from services.mt5.simulator.ownership import OwnerLock, holder_pid
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"

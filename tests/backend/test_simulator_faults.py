@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from services.mt5 import constants as c
 from services.mt5.simulator import Broker, SimTerminal
-from services.mt5.simulator import constants as c
 
 LOGIN = 1001
 BUY = {

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from services.mt5 import constants as c
 from services.mt5.simulator import Broker, SimTerminal
-from services.mt5.simulator import constants as c
 
 LOGIN = 1001
 

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from services.mt5 import constants as c
 from services.mt5.simulator import Broker, SimTerminal
-from services.mt5.simulator import constants as c
 
 LOGIN = 1001
 

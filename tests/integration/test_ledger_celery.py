@@ -22,7 +22,8 @@ def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
     import redis
 
-    url = "redis://127.0.0.1:6379/7"
+    # TEST_REDIS_DB: checkouts testing side by side on one Redis each take their own database.
+    url = f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '7')}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from conftest import TEST_CONFIG, require_service
 
 CLIENT = Path(__file__).with_name("rate_limit_client.py")
-REDIS_URL = "redis://127.0.0.1:6379/8"
+REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('TEST_REDIS_DB', '7')) + 1}"
 LOGIN = {"username": "nobody-here", "password": "not the password"}
 
 

@@ -7,14 +7,26 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-# Calculation modes (SYMBOL_CALC_MODE_*), as MT5 numbers them.
-CALC_MODE_FOREX = 0
-CALC_MODE_FUTURES = 1
-CALC_MODE_CFD = 2
-CALC_MODE_CFDINDEX = 3
-CALC_MODE_CFDLEVERAGE = 4
-CALC_MODE_FOREX_NO_LEVERAGE = 5
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_CFD as CALC_MODE_CFD,
+)
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_CFDINDEX as CALC_MODE_CFDINDEX,
+)
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_CFDLEVERAGE as CALC_MODE_CFDLEVERAGE,
+)
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_FOREX as CALC_MODE_FOREX,
+)
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE as CALC_MODE_FOREX_NO_LEVERAGE,
+)
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_FUTURES as CALC_MODE_FUTURES,
+)
 
+# The calculation modes we size for, by our spelling on the wire.
 CALC_MODE_NAMES = {
     CALC_MODE_FOREX: "forex",
     CALC_MODE_FUTURES: "futures",

@@ -27,11 +27,11 @@ from services.mt5.dto import (
     TerminalStatus,
     Tick,
 )
+from services.mt5.retcodes import FILLED_CODES
 from services.mt5.sessions import RpycSettings, TerminalURL
 from services.mt5.slots import Slot
 from services.mt5.sources import NativeFactory, SimSettings, Sources
 from services.mt5.spec_cache import Key, SpecCache
-from workers.retcodes import FILLED_CODES
 
 # MT5 history is stamped in the broker's server time (often UTC+2/+3): widen the window by a day
 # each side when looking for a tag; the magic + comment pair is what identifies the order.

@@ -6,15 +6,17 @@ import threading
 from typing import Any
 
 from errors import MT5AuthFailed, MT5Error, MT5Timeout, MT5Unavailable
+from services.mt5.constants import (
+    RES_E_AUTH_FAILED,
+    RES_E_INTERNAL_FAIL_CONNECT,
+    RES_E_INTERNAL_FAIL_INIT,
+    RES_E_INTERNAL_FAIL_TIMEOUT,
+    RES_S_OK,
+)
 from services.mt5.dto import AccountRef
 from services.mt5.sessions import LastError, TerminalSession
 from services.mt5.sources import Sources
 
-RES_S_OK = 1
-RES_E_AUTH_FAILED = -6
-RES_E_INTERNAL_FAIL_INIT = -10003
-RES_E_INTERNAL_FAIL_CONNECT = -10004
-RES_E_INTERNAL_FAIL_TIMEOUT = -10005
 NOT_ATTACHED = (RES_E_INTERNAL_FAIL_INIT, RES_E_INTERNAL_FAIL_CONNECT)
 
 

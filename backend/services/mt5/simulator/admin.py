@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.mt5.simulator import constants as c
+from services.mt5 import constants as c
 from services.mt5.simulator.ownership import OwnerLock, holder_pid
 from services.mt5.simulator.store import Store
 

@@ -15,9 +15,9 @@ from datetime import time as day_time
 from decimal import Decimal
 from pathlib import Path
 
+from services.mt5 import constants as c
 from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, CatalogSymbol
 from services.mt5.simulator import calc, execution
-from services.mt5.simulator import constants as c
 from services.mt5.simulator.flavours import Flavour, all_symbols, flavour_for_server
 from services.mt5.simulator.ownership import OwnerLock
 from services.mt5.simulator.prices import PriceFeed

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol
 from services.mt5.simulator import calc
-from services.mt5.simulator import constants as c
 from services.mt5.simulator.checks import (
     Rejected,
     TradeRequestData,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import types
 
+from services.mt5.constants import module_constants
 from services.mt5.simulator import records
 from services.mt5.simulator.broker import Broker
-from services.mt5.simulator.constants import module_constants
 from services.mt5.simulator.terminal import SimTerminal
 
 API_FUNCTIONS = (

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from services.mt5.simulator import constants as c
+from services.mt5 import constants as c
 from services.mt5.simulator.views import BUILD
 
 Method = TypeVar("Method", bound=Callable[..., Any])

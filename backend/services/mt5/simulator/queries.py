@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from services.mt5.simulator import constants as c
+from services.mt5 import constants as c
 from services.mt5.simulator import views
 from services.mt5.simulator.ipc import api_call
 from services.mt5.simulator.state import Account, Deal, Order

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.mt5 import constants as c
 from services.mt5.dto import to_decimal
 from services.mt5.simulator import calc, trading, views
-from services.mt5.simulator import constants as c
 from services.mt5.simulator import records as r
 from services.mt5.simulator.broker import Broker
 from services.mt5.simulator.checks import parse_request

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from services.mt5 import constants as c
 from services.mt5.simulator import calc
-from services.mt5.simulator import constants as c
 from services.mt5.simulator.checks import (
     Rejected,
     TradeRequestData,

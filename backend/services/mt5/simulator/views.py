@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol, tick_value
-from services.mt5.simulator import constants as c
 from services.mt5.simulator import records as r
 from services.mt5.simulator.state import Account, Deal, Order, Position
 
