@@ -6,6 +6,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, jsonify, stream_with_context
+from ledger.types import BroadcastRequest
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
@@ -17,8 +18,7 @@ from schemas.orders import (
     BroadcastStatusQuery,
     DispatchOut,
 )
-from services import broadcast_service, dispatch_service
-from services.broadcast_events import event_stream
+from services import broadcast_service
 from workers import get_executor
 
 bp = APIBlueprint("broadcast", __name__, url_prefix="/api", tag="Broadcast")
@@ -34,13 +34,13 @@ bp = APIBlueprint("broadcast", __name__, url_prefix="/api", tag="Broadcast")
         422: "Invalid order, no targets, or Idempotency-Key reused with another body",
     }
 )
-def broadcast_orders(body: dict[str, Any]) -> dict[str, Any]:
+def broadcast_orders(body: BroadcastRequest) -> dict[str, Any]:
     """Broadcast one order to many users' accounts, each sized for that account"""
     return broadcast_service.broadcast_orders(
         session=db.session,
         executor=get_executor(),
         admin=current_user(),
-        body=body,
+        request=body,
         idempotency_key=idempotency_key(),
         ip=client_ip(),
     )
@@ -68,11 +68,12 @@ def broadcast_status(query: dict[str, Any]) -> Any:
         return jsonify(
             BroadcastListOut().dump({"broadcasts": broadcast_service.list_broadcasts(db.session)})
         )
-    dispatch = dispatch_service.get_dispatch(
-        db.session, user=current_user(), dispatch_id=query["broadcast_id"], kind="broadcast"
-    )
-    return dispatch_service.dispatch_view(
-        db.session, dispatch, page=query["page"], per_page=query["per_page"]
+    return broadcast_service.broadcast_view(
+        db.session,
+        admin=current_user(),
+        broadcast_id=query["broadcast_id"],
+        page=query["page"],
+        per_page=query["per_page"],
     )
 
 
@@ -89,10 +90,12 @@ def broadcast_status(query: dict[str, Any]) -> Any:
 )
 def broadcast_events(broadcast_id: int) -> Response:
     """Server-Sent Events: target updates until the broadcast is final"""
-    dispatch = dispatch_service.get_dispatch(
-        db.session, user=current_user(), dispatch_id=broadcast_id, kind="broadcast"
+    stream = broadcast_service.broadcast_events(
+        db.session,
+        admin=current_user(),
+        broadcast_id=broadcast_id,
+        wait_changed=get_executor().wait_changed,
     )
-    stream = event_stream(dispatch.id, get_executor().wait_changed)
     return Response(
         stream_with_context(stream),
         mimetype="text/event-stream",
@@ -106,10 +109,6 @@ def broadcast_events(broadcast_id: int) -> Response:
 @bp.doc(responses={404: "No such broadcast"})
 def cancel_broadcast(broadcast_id: int) -> dict[str, Any]:
     """Cancel what has not started; what is in flight finishes and is recorded"""
-    dispatch = dispatch_service.get_dispatch(
-        db.session, user=current_user(), dispatch_id=broadcast_id, kind="broadcast"
+    return broadcast_service.cancel_broadcast(
+        db.session, admin=current_user(), broadcast_id=broadcast_id, ip=client_ip()
     )
-    dispatch_service.cancel_dispatch(
-        db.session, dispatch=dispatch, actor=current_user(), ip=client_ip()
-    )
-    return dispatch_service.dispatch_view(db.session, dispatch)

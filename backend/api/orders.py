@@ -6,12 +6,13 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import request
+from ledger.types import SendOrdersRequest
 
 from api.access import auth_required, client_ip, current_user
 from errors import AppError
 from extensions import db
 from schemas.orders import DispatchOut, DispatchQuery, SendOrdersIn
-from services import dispatch_service, orders_service
+from services import orders_service
 from workers import get_executor
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api", tag="Orders")
@@ -40,7 +41,7 @@ def idempotency_key() -> str | None:
 
 @bp.post("/send_orders")
 @auth_required()
-@bp.input(SendOrdersIn, arg_name="body")
+@bp.input(SendOrdersIn, arg_name="body")  # loads into a SendOrdersRequest
 @bp.output(DispatchOut, status_code=200)
 @bp.doc(
     responses={
@@ -50,13 +51,13 @@ def idempotency_key() -> str | None:
         422: "Invalid order or Idempotency-Key reused with another body",
     }
 )
-def send_orders(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def send_orders(body: SendOrdersRequest) -> tuple[dict[str, Any], int]:
     """Send one order to several of the caller's own MT5 accounts"""
     view, final = orders_service.send_orders(
         session=db.session,
         executor=get_executor(),
         user=current_user(),
-        body=body,
+        request=body,
         idempotency_key=idempotency_key(),
         ip=client_ip(),
     )
@@ -70,7 +71,6 @@ def send_orders(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 @bp.doc(responses={404: "No such dispatch (or not the caller's)"})
 def get_dispatch(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """One of the caller's dispatches with every target's status"""
-    dispatch = dispatch_service.get_dispatch(
-        db.session, user=current_user(), dispatch_id=dispatch_id
+    return orders_service.get_dispatch(
+        db.session, user=current_user(), dispatch_id=dispatch_id, **query
     )
-    return dispatch_service.dispatch_view(db.session, dispatch, **query)

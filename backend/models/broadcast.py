@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,8 +23,22 @@ from extensions import db
 from models.columns import ExactDecimal, UTCDateTime, utcnow
 
 DISPATCH_KINDS = ("orders", "broadcast")
-ROW_STATUSES = ("pending", "in_flight", "executed", "failed", "expired", "cancelled")
-FINAL_ROW_STATUSES = frozenset({"executed", "failed", "expired", "cancelled"})
+
+
+class RowStatus(StrEnum):
+    """Where one target row stands; the ledger's only statuses."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+ROW_STATUSES = tuple(status.value for status in RowStatus)
+OPEN_ROW_STATUSES = frozenset({RowStatus.PENDING.value, RowStatus.IN_FLIGHT.value})
+FINAL_ROW_STATUSES = frozenset(ROW_STATUSES) - OPEN_ROW_STATUSES
 
 
 class Dispatch(db.Model):  # type: ignore[name-defined,misc]

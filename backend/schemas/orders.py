@@ -6,13 +6,33 @@ from typing import Any
 
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
-from marshmallow import ValidationError, validates_schema
+from ledger.types import (
+    DISPATCH_STATUSES,
+    ROW_STATUSES,
+    BroadcastRequest,
+    SendOrdersRequest,
+    Sizing,
+    Targets,
+    TradeOrder,
+)
+from marshmallow import ValidationError, post_load, validates_schema
 
 from schemas.accounts import SYMBOL_RULE
 from schemas.fields import DecimalString, StrictInteger
 
 PRICE_NOTE = "Decimal string or JSON number; must lie on the symbol's tick grid."
-ROW_STATUSES = ["pending", "in_flight", "executed", "failed", "expired", "cancelled"]
+ORDER_FIELDS = (
+    "symbol",
+    "side",
+    "order_type",
+    "price",
+    "stop_loss",
+    "take_profits",
+    "volume",
+    "risk",
+    "deviation",
+    "comment",
+)
 
 
 class TakeProfitIn(Schema):
@@ -61,6 +81,10 @@ class OrderFields(Schema):
     )
     comment = fields.String(load_default=None, allow_none=True, validate=Length(max=20))
 
+    @post_load
+    def _to_order(self, data: dict[str, Any], **_: Any) -> Any:
+        return TradeOrder.from_json(data)
+
 
 class SendOrdersIn(OrderFields):
     account_ids = fields.List(
@@ -76,6 +100,15 @@ class SendOrdersIn(OrderFields):
         validate=Range(max=30),
         metadata={"description": "Wait up to this many seconds for results (default 10)."},
     )
+
+    @post_load
+    def _to_order(self, data: dict[str, Any], **_: Any) -> Any:
+        return SendOrdersRequest(
+            order=TradeOrder.from_json({k: v for k, v in data.items() if k in ORDER_FIELDS}),
+            account_ids=tuple(data["account_ids"]),
+            expires_in_s=data["expires_in_s"],
+            wait_s=data["wait_s"],
+        )
 
 
 class TargetsIn(Schema):
@@ -94,6 +127,14 @@ class TargetsIn(Schema):
             raise ValidationError(
                 "Give exactly one of all: true, user_ids or account_ids.", "_schema"
             )
+
+    @post_load
+    def _to_targets(self, data: dict[str, Any], **_: Any) -> Targets:
+        return Targets(
+            all=bool(data.get("all")),
+            user_ids=tuple(data.get("user_ids") or ()),
+            account_ids=tuple(data.get("account_ids") or ()),
+        )
 
 
 class SizingIn(Schema):
@@ -118,12 +159,25 @@ class SizingIn(Schema):
         if mode == "multiplier" and "volume" not in data:
             raise ValidationError("multiplier sizing needs volume.", "volume")
 
+    @post_load
+    def _to_sizing(self, data: dict[str, Any], **_: Any) -> Sizing:
+        return Sizing.from_json(data)
+
 
 class BroadcastIn(Schema):
     targets = fields.Nested(TargetsIn, required=True)
     order = fields.Nested(OrderFields, required=True)
     sizing = fields.Nested(SizingIn)
     expires_in_s = StrictInteger(load_default=60, validate=Range(min=1, max=86_400))
+
+    @post_load
+    def _to_request(self, data: dict[str, Any], **_: Any) -> BroadcastRequest:
+        return BroadcastRequest(
+            targets=data["targets"],
+            order=data["order"],
+            sizing=data.get("sizing"),
+            expires_in_s=data["expires_in_s"],
+        )
 
 
 class TargetOut(Schema):
@@ -133,7 +187,7 @@ class TargetOut(Schema):
     leg = fields.Integer()
     symbol = fields.String(allow_none=True)
     volume = DecimalString(allow_none=True)
-    status = fields.String(metadata={"enum": ROW_STATUSES})
+    status = fields.String(metadata={"enum": list(ROW_STATUSES)})
     retcode = fields.Integer(allow_none=True)
     order = fields.Integer(allow_none=True)
     deal = fields.Integer(allow_none=True)
@@ -149,19 +203,7 @@ class TargetOut(Schema):
 class DispatchOut(Schema):
     dispatch_id = fields.Integer()
     kind = fields.String(metadata={"enum": ["orders", "broadcast"]})
-    status = fields.String(
-        metadata={
-            "enum": [
-                "pending",
-                "in_progress",
-                "completed",
-                "partial",
-                "failed",
-                "expired",
-                "cancelled",
-            ]
-        }
-    )
+    status = fields.String(metadata={"enum": list(DISPATCH_STATUSES)})
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)

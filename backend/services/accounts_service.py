@@ -11,6 +11,7 @@ from errors import AppError, NotFound
 from extensions import DbSession
 from models import MT5Account, User
 from services.audit_service import record_event
+from services.mt5_service import password_aad
 from utils.security import SecretBox
 
 SETTABLE = (
@@ -28,11 +29,6 @@ SETTABLE = (
     "max_volume",
     "symbol_map",
 )
-
-
-def password_aad(account_id: int) -> str:
-    """Associated data: the ciphertext only opens in this row."""
-    return f"mt5_accounts:{account_id}:password"
 
 
 def check_terminal(terminal: str, *, default: str, allowed: list[str]) -> None:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from ledger import intake, status
+from ledger.types import BroadcastRequest, Sizing, TargetAccount, Targets
 from sqlalchemy import func, select
 
 from errors import AppError
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
-from services import dispatch_service
-from services.dispatch_service import TargetAccount
-from services.orders_service import sizing_from_order
+from workers import Executor
 
 
-def eligible_accounts(session: DbSession, targets: dict[str, Any]) -> list[TargetAccount]:
+def eligible_accounts(session: DbSession, targets: Targets) -> list[TargetAccount]:
     """Active accounts that take copies, whose owners are active and allow broadcasts.
 
     Plain rows (id, owner, terminal), not ORM objects: a thousand-target broadcast reads them
@@ -32,59 +33,28 @@ def eligible_accounts(session: DbSession, targets: dict[str, Any]) -> list[Targe
         )
         .order_by(MT5Account.id)
     )
-    if targets.get("user_ids"):
-        query = query.where(MT5Account.user_id.in_(targets["user_ids"]))
-    if targets.get("account_ids"):
-        query = query.where(MT5Account.id.in_(targets["account_ids"]))
+    if targets.user_ids:
+        query = query.where(MT5Account.user_id.in_(targets.user_ids))
+    if targets.account_ids:
+        query = query.where(MT5Account.id.in_(targets.account_ids))
     return [TargetAccount(*row) for row in session.execute(query)]
-
-
-def _sizing(body: dict[str, Any]) -> dict[str, Any]:
-    sizing = body.get("sizing")
-    if sizing:
-        return dict(sizing)
-    return sizing_from_order(body["order"])
 
 
 def broadcast_orders(
     *,
     session: DbSession,
-    executor: Any,
+    executor: Executor,
     admin: User,
-    body: dict[str, Any],
+    request: BroadcastRequest,
     idempotency_key: str | None,
     ip: str | None,
 ) -> dict[str, Any]:
-    body_hash = dispatch_service.request_hash("broadcast", body)
-    dispatch = dispatch_service.find_existing(
+    body_hash = intake.request_hash("broadcast", request)
+    dispatch = intake.find_existing(
         session, creator=admin, idempotency_key=idempotency_key, body_hash=body_hash
     )
     if dispatch is None:
-        order = dict(body["order"])
-        dispatch_service.check_order(order)
-        sizing = _sizing(body)
-        if sizing["mode"] in {"account_risk", "risk_percent"} and order.get("stop_loss") is None:
-            raise AppError(
-                "Risk sizing needs a stop loss.",
-                code="stop_loss_required",
-                status_code=422,
-                details={"json": {"order": {"stop_loss": ["Required for risk sizing."]}}},
-            )
-        accounts = eligible_accounts(session, body["targets"])
-        if not accounts:
-            raise AppError("No account matches these targets.", code="no_targets", status_code=422)
-        dispatch = dispatch_service.create_dispatch(
-            session=session,
-            creator=admin,
-            kind="broadcast",
-            order=order,
-            sizing=sizing,
-            targets=accounts,
-            idempotency_key=idempotency_key,
-            body_hash=body_hash,
-            expires_in_s=body["expires_in_s"],
-            ip=ip,
-        )
+        dispatch = _create(session, admin, request, idempotency_key, body_hash, ip)
         executor.submit_dispatch(dispatch.id)
     accounts_count = session.scalar(
         select(func.count(func.distinct(BroadcastQueue.account_id))).where(
@@ -99,6 +69,35 @@ def broadcast_orders(
     }
 
 
+def _create(
+    session: DbSession,
+    admin: User,
+    request: BroadcastRequest,
+    idempotency_key: str | None,
+    body_hash: str,
+    ip: str | None,
+) -> Dispatch:
+    order = request.order
+    order.check()
+    sizing = request.sizing or Sizing.for_order(order)
+    sizing.check(order, "order")
+    accounts = eligible_accounts(session, request.targets)
+    if not accounts:
+        raise AppError("No account matches these targets.", code="no_targets", status_code=422)
+    return intake.create_dispatch(
+        session=session,
+        creator=admin,
+        kind="broadcast",
+        order=order,
+        sizing=sizing,
+        targets=accounts,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash,
+        expires_in_s=request.expires_in_s,
+        ip=ip,
+    )
+
+
 def list_broadcasts(session: DbSession, *, limit: int = 50) -> list[dict[str, Any]]:
     dispatches = session.scalars(
         select(Dispatch)
@@ -106,19 +105,33 @@ def list_broadcasts(session: DbSession, *, limit: int = 50) -> list[dict[str, An
         .order_by(Dispatch.id.desc())
         .limit(limit)
     ).all()
-    result = []
-    for dispatch in dispatches:
-        counts = dispatch_service.counts_for(session, dispatch.id)
-        result.append(
-            {
-                "broadcast_id": dispatch.id,
-                "status": dispatch_service.summary_status(counts),
-                "created_at": dispatch.created_at,
-                "finished_at": dispatch.finished_at,
-                "counts": counts,
-                "creator_id": dispatch.creator_id,
-                "symbol": dispatch.order_data.get("symbol"),
-                "side": dispatch.order_data.get("side"),
-            }
-        )
-    return result
+    return [status.summary_view(session, dispatch) for dispatch in dispatches]
+
+
+def _broadcast(session: DbSession, admin: User, broadcast_id: int) -> Dispatch:
+    return status.get_dispatch(session, user=admin, dispatch_id=broadcast_id, kind="broadcast")
+
+
+def broadcast_view(
+    session: DbSession, *, admin: User, broadcast_id: int, page: int = 1, per_page: int = 1000
+) -> dict[str, Any]:
+    """One broadcast's targets and counts."""
+    dispatch = _broadcast(session, admin, broadcast_id)
+    return status.dispatch_view(session, dispatch, page=page, per_page=per_page)
+
+
+def broadcast_events(
+    session: DbSession, *, admin: User, broadcast_id: int, wait_changed: Callable[[float], None]
+) -> Iterator[str]:
+    """The broadcast's Server-Sent Events (a 404 is raised before the stream starts)."""
+    dispatch = _broadcast(session, admin, broadcast_id)
+    return status.event_stream(session, dispatch.id, wait_changed)
+
+
+def cancel_broadcast(
+    session: DbSession, *, admin: User, broadcast_id: int, ip: str | None
+) -> dict[str, Any]:
+    """Cancel what has not started; what is in flight finishes and is recorded."""
+    dispatch = _broadcast(session, admin, broadcast_id)
+    intake.cancel_dispatch(session, dispatch=dispatch, actor=admin, ip=ip)
+    return status.dispatch_view(session, dispatch)

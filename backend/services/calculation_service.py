@@ -31,6 +31,7 @@ from services.sizing.margin import (
 )
 from services.sizing.prices import (
     SideAndEntry,
+    check_price_grid,
     check_stops_level,
     check_take_profits,
     resolve_side_and_entry,
@@ -79,6 +80,7 @@ __all__ = [
     "account_terms_from_snapshot",
     "apply_below_min_policy",
     "calculate_position",
+    "check_price_grid",
     "clamp_to_volume_max",
     "conversion_factor",
     "floor_to_step",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 
 from services.mt5.dto import AccountRef
 from services.mt5.gateway import MT5Gateway
+from utils.security import SecretBox
 
 
 def init_gateway(app: Flask, gateway: Any = None) -> None:
@@ -33,15 +34,39 @@ def gateway_health(app: Flask) -> dict[str, Any]:
     return dict(gateway.health(terminal))
 
 
-def account_ref(account: Any, box: Any) -> AccountRef:
-    """What the gateway needs to reach ``account`` (an MT5Account row), its password decrypted."""
-    from services.accounts_service import account_password
+class StoredAccount(Protocol):
+    """What ``account_ref`` reads of an account: an MT5Account row or plain columns."""
 
+    @property
+    def id(self) -> int: ...
+    @property
+    def terminal(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def server(self) -> str: ...
+    @property
+    def symbol_map(self) -> dict[str, Any] | None: ...
+    @property
+    def password_encrypted(self) -> str: ...
+
+
+def password_aad(account_id: int) -> str:
+    """Associated data: the ciphertext only opens in this row."""
+    return f"mt5_accounts:{account_id}:password"
+
+
+def account_ref(account: StoredAccount, box: SecretBox) -> AccountRef:
+    """What the gateway needs to reach ``account``, its password decrypted.
+
+    Raises ``DecryptionFailed`` when the stored password cannot be opened, ``ValueError`` when
+    the login is not a number.
+    """
     return AccountRef(
         account_id=account.id,
         terminal=account.terminal,
         login=int(account.login),
-        password=account_password(account, box),
+        password=box.decrypt(account.password_encrypted, password_aad(account.id)),
         server=account.server,
         symbol_map=dict(account.symbol_map or {}),
     )

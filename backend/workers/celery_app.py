@@ -20,13 +20,13 @@ from typing import Any
 
 from celery import Celery, signals
 from flask import Flask
+from ledger import leases, store
+from ledger.execution import execute_job
+from ledger.jobs import load_jobs
 
 from config import load_config
 from extensions import db
 from services.metrics import observe_outcomes, serve_worker_metrics
-from workers import store
-from workers.execution import execute_job
-from workers.jobs import load_jobs
 
 logger = logging.getLogger("workers.celery")
 
@@ -50,7 +50,7 @@ _pool: ThreadPoolExecutor | None = None
 TASK_BATCH = 25
 JOB_THREADS = int(os.environ.get("WORKER_JOB_THREADS", "256"))
 _worker_lock = threading.Lock()
-OWNER = store.new_owner_id()
+OWNER = leases.new_owner_id()
 SWEEP_INTERVAL_S = 5.0
 REDRIVE_AFTER_S = 30
 
@@ -182,20 +182,7 @@ class CeleryExecutor:
 
     def submit_dispatch(self, dispatch_id: int) -> None:
         with self.app.app_context():
-            from sqlalchemy import select
-
-            from models import BroadcastQueue
-
-            row_ids = list(
-                db.session.scalars(
-                    select(BroadcastQueue.id)
-                    .where(
-                        BroadcastQueue.dispatch_id == dispatch_id,
-                        BroadcastQueue.status == "pending",
-                    )
-                    .order_by(BroadcastQueue.id)
-                )
-            )
+            row_ids = store.pending_rows_of(db.session, dispatch_id)
             db.session.remove()
         enqueue_rows(row_ids)
 

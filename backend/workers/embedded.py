@@ -18,24 +18,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
+from ledger import leases, store
+from ledger.execution import execute_job
+from ledger.jobs import load_jobs
+from ledger.types import RowJob, RowOutcome
 
 from extensions import db
 from services.metrics import observe_outcomes
-from workers import store
-from workers.execution import RowJob, execute_job
-from workers.jobs import load_jobs
 
 logger = logging.getLogger("workers.embedded")
 
 SWEEP_INTERVAL_S = 5.0
 BATCH_WINDOW_S = 0.02
+MAX_BACKOFF_S = 5.0
+
+
+def _backoff(failures: int) -> float:
+    """0.1 s, 0.2 s, 0.4 s ... up to MAX_BACKOFF_S between attempts while the database is down."""
+    return min(MAX_BACKOFF_S, 0.1 * 2 ** (failures - 1))
 
 
 @dataclass
 class _Inbox:
     dispatches: set[int] = field(default_factory=set)
     rows: set[int] = field(default_factory=set)
-    outcomes: list[store.RowOutcome] = field(default_factory=list)
+    outcomes: list[RowOutcome] = field(default_factory=list)
     sweep: bool = False
 
 
@@ -55,7 +62,7 @@ class ThreadExecutor:
     ) -> None:
         self.app = app
         self.threads = threads
-        self.owner = store.new_owner_id()
+        self.owner = leases.new_owner_id()
         self._gateway = gateway_getter
         self._hooks = hooks
         self._sweep_interval = sweep_interval_s
@@ -69,6 +76,7 @@ class ThreadExecutor:
         self._accounts: dict[int, int] = {}  # claimed row id -> account id (ledger thread only)
         self._dispatch_of: dict[int, int] = {}  # claimed row id -> dispatch id (ledger thread)
         self._dispatch_events: dict[int, threading.Event] = {}
+        self._unrecorded: list[RowOutcome] = []  # outcomes a failed write must not lose
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -132,20 +140,27 @@ class ThreadExecutor:
 
     def _run(self) -> None:
         next_sweep = 0.0
+        failures = 0
         with self.app.app_context():
             while True:
                 timeout = max(0.0, next_sweep - time.monotonic())
                 inbox = self._collect(timeout)
                 if inbox is None:
                     break
-                if inbox.sweep or time.monotonic() >= next_sweep:
-                    inbox.rows.update(self._sweep())
-                    next_sweep = time.monotonic() + self._sweep_interval
+                inbox.outcomes[:0], self._unrecorded = self._unrecorded, []
                 try:
+                    if inbox.sweep or time.monotonic() >= next_sweep:
+                        next_sweep = time.monotonic() + self._sweep_interval
+                        inbox.rows.update(self._sweep())
                     self._handle(inbox)
+                    failures = 0
                 except Exception:
-                    logger.exception("ledger thread: batch failed; the sweeper will re-drive it")
+                    # A database outage must not end the thread: what failed to record is kept
+                    # and retried, what failed to start is re-driven by the next sweep.
+                    failures += 1
+                    logger.exception("ledger thread: batch failed (%s in a row)", failures)
                     db.session.rollback()
+                    next_sweep = min(next_sweep, time.monotonic() + _backoff(failures))
                 finally:
                     db.session.remove()
             self._give_back_unstarted()
@@ -183,7 +198,11 @@ class ThreadExecutor:
 
     def _handle(self, inbox: _Inbox) -> None:
         session = db.session
-        accounts = self._record(inbox.outcomes) if inbox.outcomes else set()
+        try:
+            accounts = self._record(inbox.outcomes)
+        except Exception:
+            self._unrecorded.extend(inbox.outcomes)
+            raise
         claimed = store.claim_rows(
             session,
             owner=self.owner,
@@ -196,7 +215,7 @@ class ThreadExecutor:
                 load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"])
             )
 
-    def _record(self, outcomes: list[store.RowOutcome]) -> set[int]:
+    def _record(self, outcomes: list[RowOutcome]) -> set[int]:
         if not outcomes:
             return set()
         store.record_outcomes(db.session, outcomes, owner=self.owner)
@@ -248,7 +267,7 @@ class ThreadExecutor:
 
     def _give_back_unstarted(self) -> None:
         """Record outcomes that arrived with the stop signal (the pool has drained by then)."""
-        leftovers: list[store.RowOutcome] = []
+        leftovers: list[RowOutcome] = []
         while True:
             try:
                 kind, value = self._inbox.get_nowait()

@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from ledger.execution import execute_job, order_comment
+from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 
 from errors import MT5Unavailable, OrderOutcomeUnknown
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, SymbolSpec, TaggedOrder
 from services.mt5.retcodes import RetcodeClass, classify
-from workers.execution import RowJob, execute_job, order_comment
 
 SPEC = SymbolSpec(
     name="XAUUSD", calc_mode=4, digits=2, point=Decimal("0.01"), tick_size=Decimal("0.01"),
@@ -67,14 +68,18 @@ class ScriptedTerminal:
 def make_job(**overrides: Any) -> RowJob:
     now = datetime.now(UTC)
     fields: dict[str, Any] = {
-        "row_id": 1, "dispatch_id": 7, "account_id": 3, "leg": 0, "legs": 1,
+        "row_id": 1, "dispatch_id": 7, "account_id": 3, "leg": 0,
         "order": {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "deviation": 20},
-        "sizing": {"mode": "fixed_volume", "volume": "0.10"}, "account_settings": {},
+        "sizing": {"mode": "fixed_volume", "volume": "0.10"}, "account_settings": AccountSizing(),
         "magic": 770000007, "tag": "t7.3.0", "created_at": now,
         "expires_at": now + timedelta(seconds=30),
         "account": AccountRef(3, "sim://default", 5001, "pw", "Sim-Demo"),
     }  # fmt: skip
     fields.update(overrides)
+    fields.pop("legs", None)  # the order's take profits say how many legs there are
+    # Orders and sizings are written as their stored JSON, as the ledger keeps them.
+    fields["order"] = TradeOrder.from_json(fields["order"])
+    fields["sizing"] = Sizing.from_json(fields["sizing"])
     return RowJob(**fields)
 
 

@@ -86,17 +86,19 @@ def new_dispatch(
     kind: str = "broadcast",
 ) -> int:
     """A committed dispatch with its rows, not handed to any executor."""
+    from ledger import intake
+    from ledger.types import Sizing, TradeOrder
+
     from extensions import db
-    from services import dispatch_service
 
     order = order or {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "deviation": 50}
     sizing = sizing or {"mode": "fixed_volume", "volume": "0.01"}
-    dispatch = dispatch_service.create_dispatch(
+    dispatch = intake.create_dispatch(
         session=db.session,
         creator=creator,
         kind=kind,
-        order=order,
-        sizing=sizing,
+        order=TradeOrder.from_json(order),
+        sizing=Sizing.from_json(sizing),
         targets=accounts,
         idempotency_key=None,
         body_hash="test",

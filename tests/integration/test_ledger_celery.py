@@ -123,7 +123,7 @@ def test_celery_worker_killed_then_restarted_executes_each_target_once(
 def test_postgres_claims_under_concurrency_take_each_row_once(scale_out):
     import threading
 
-    from workers import store
+    from ledger import store
 
     app, _env = scale_out
     admin, accounts = seed_accounts(app, 30)

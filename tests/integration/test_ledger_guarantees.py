@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,14 +44,14 @@ def _run(app, dispatch_id: int):
 
 def test_create_dispatch_failure_midway_leaves_nothing(ledger, monkeypatch):
     admin, accounts = seed_accounts(ledger, 3)
-    from services import dispatch_service
+    from ledger import intake
 
     def fail_after_rows_inserted(**_kwargs):
         # The dispatch row and its queue rows are written (flushed) by now: fail before commit.
         assert db.session.scalar(select(func.count(BroadcastQueue.id))) == 3
         raise RuntimeError("crash between the inserts and the commit")
 
-    monkeypatch.setattr(dispatch_service, "record_event", fail_after_rows_inserted)
+    monkeypatch.setattr(intake, "record_event", fail_after_rows_inserted)
     with pytest.raises(RuntimeError):
         new_dispatch(ledger, admin, accounts)
     db.session.rollback()
@@ -86,7 +87,7 @@ def test_insert_duplicate_dispatch_account_leg_is_refused(ledger):
 
 
 def test_claim_rows_concurrently_each_row_claimed_once(ledger):
-    from workers import store
+    from ledger import store
 
     admin, accounts = seed_accounts(ledger, 40)
     dispatch_id = new_dispatch(ledger, admin, accounts)
@@ -216,14 +217,12 @@ def test_expired_signal_is_never_sent_late(ledger, tmp_path):
 
 
 def test_cancel_before_start_cancels_every_pending_row(ledger, tmp_path):
-    from services import dispatch_service
+    from ledger import intake
 
     admin, accounts = seed_accounts(ledger, 3)
     dispatch_id = new_dispatch(ledger, admin, accounts)
     dispatch = db.session.get(Dispatch, dispatch_id)
-    assert (
-        dispatch_service.cancel_dispatch(db.session, dispatch=dispatch, actor=admin, ip=None) == 3
-    )
+    assert intake.cancel_dispatch(db.session, dispatch=dispatch, actor=admin, ip=None) == 3
     rows = _run(ledger, dispatch_id)
     assert {r.status for r in rows} == {"cancelled"}
     assert db.session.get(Dispatch, dispatch_id).status == "cancelled"
@@ -285,7 +284,7 @@ def test_orders_for_one_account_run_one_at_a_time_in_creation_order(tmp_path, mi
 
 
 def test_recovery_leaves_no_row_in_flight(ledger):
-    from workers import store
+    from ledger import store
 
     admin, accounts = seed_accounts(ledger, 3)
     dispatch_id = new_dispatch(ledger, admin, accounts)
@@ -322,16 +321,18 @@ def test_slow_terminal_delays_only_its_own_account(ledger):
 
 
 def test_concurrent_duplicate_idempotency_key_is_409_and_creates_nothing(ledger):
+    from ledger import intake
+    from ledger.types import Sizing, SizingMode, TradeOrder
+
     from errors import Conflict
-    from services import dispatch_service
 
     admin, accounts = seed_accounts(ledger, 2)
 
     def create() -> int:
-        return dispatch_service.create_dispatch(
+        return intake.create_dispatch(
             session=db.session, creator=admin, kind="broadcast",
-            order={"symbol": "XAUUSD", "side": "buy"},
-            sizing={"mode": "fixed_volume", "volume": "0.01"},
+            order=TradeOrder("XAUUSD", "buy"),
+            sizing=Sizing(SizingMode.FIXED_VOLUME, volume=Decimal("0.01")),
             targets=accounts, idempotency_key="same-key", body_hash="h", expires_in_s=60, ip=None,
         ).id  # fmt: skip
 

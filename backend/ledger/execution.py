@@ -1,4 +1,4 @@
-"""Execute one claimed ledger row: reconcile, size, tag, send, classify — the same code everywhere.
+"""Execute one claimed ledger row: reconcile, size, tag, send, classify (the retcode policy).
 
 ``execute_job`` never touches the database: it takes a ``RowJob`` (what the row, its dispatch and
 its account say) and a gateway, talks to the terminal, and returns a ``RowOutcome`` for the store
@@ -15,14 +15,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from errors import AppError, CalculationError, MT5Error, OrderOutcomeUnknown
+from ledger.sizing import MarketFacts, leg_volumes, needs_account, needs_tick, spec_max_age
+from ledger.types import RowJob, RowOutcome
+
+from errors import AppError, MT5Error, OrderOutcomeUnknown
+from models.columns import utcnow
 from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, TaggedOrder
 from services.mt5.retcodes import RetcodeClass, classify, retcode_name
-from workers.sizing import leg_volumes
-from workers.store import RowOutcome, utcnow
 
-logger = logging.getLogger("workers.execution")
+logger = logging.getLogger("ledger.execution")
 
 PRICE_RETRIES = 3
 PRICE_RETRY_WINDOW_S = 2.0
@@ -42,30 +44,6 @@ class Gateway(Protocol):
     ) -> Any: ...
     def tick(self, account: AccountRef, symbol: str) -> Any: ...
     def account_snapshot(self, account: AccountRef) -> Any: ...
-
-
-@dataclass(frozen=True)
-class RowJob:
-    """Everything needed to execute one row, read in one query when it was claimed."""
-
-    row_id: int
-    dispatch_id: int
-    account_id: int
-    leg: int
-    legs: int
-    order: dict[str, Any]  # the dispatch's order: symbol, side, order_type, price, stop_loss, ...
-    sizing: dict[str, Any]  # the dispatch's sizing: mode and its figures
-    account_settings: dict[str, Any]  # risk_percent, fixed_volume, volume_multiplier, max_volume
-    magic: int
-    tag: str
-    created_at: datetime
-    expires_at: datetime
-    account: AccountRef | None  # None when the account can no longer trade (deleted, no password)
-    volume: Decimal | None = None
-    symbol: str | None = None
-    outcome_unknown: bool = False
-    cancelled: bool = False
-    account_problem: str | None = None
 
 
 @dataclass
@@ -125,7 +103,7 @@ def _execute(
         return RowOutcome(
             row_id=job.row_id, status="expired", error="expired before it could be sent"
         )
-    symbol = job.symbol or gateway.resolve_symbol(job.account, job.order["symbol"])
+    symbol = job.symbol or gateway.resolve_symbol(job.account, job.order.symbol)
     volume, siblings = _volume(job, gateway, symbol)
     if volume <= 0:
         return _failed(
@@ -144,29 +122,37 @@ def _execute(
 def _volume(
     job: RowJob, gateway: Gateway, symbol: str
 ) -> tuple[Decimal, dict[int, Decimal] | None]:
+    """The row's volume: recorded when a sibling leg sized the account, else sized now."""
     if job.volume is not None:
         return job.volume, None
-    assert job.account is not None
-    volumes = leg_volumes(job, gateway, symbol)
+    volumes = leg_volumes(
+        job.order, job.sizing, job.account_settings, _market_facts(job, gateway, symbol)
+    )
     return volumes[job.leg], volumes
+
+
+def _market_facts(job: RowJob, gateway: Gateway, symbol: str) -> MarketFacts:
+    """What sizing needs from the terminal, and no more (volume modes read only the spec)."""
+    assert job.account is not None
+    spec = gateway.symbol_spec(job.account, symbol, max_age_s=spec_max_age(job.sizing))
+    snapshot = gateway.account_snapshot(job.account) if needs_account(job.sizing) else None
+    tick = gateway.tick(job.account, symbol) if needs_tick(job.sizing, job.order) else None
+    return MarketFacts(spec=spec, snapshot=snapshot, tick=tick)
 
 
 def _request(job: RowJob, symbol: str, volume: Decimal) -> OrderRequest:
     order = job.order
-    tps = order.get("take_profits") or []
-    tp = Decimal(tps[job.leg]["price"]) if tps else None
-    price = order.get("price")
     return OrderRequest(
         symbol=symbol,
-        side=order["side"],
+        side=order.side,
         volume=volume,
-        order_type=order.get("order_type", "market"),
-        price=Decimal(price) if price is not None else None,
-        sl=Decimal(order["stop_loss"]) if order.get("stop_loss") is not None else None,
-        tp=tp,
-        deviation=int(order.get("deviation", 20)),
+        order_type=order.order_type.value,
+        price=order.price,
+        sl=order.stop_loss,
+        tp=order.take_profit_of(job.leg),
+        deviation=order.deviation,
         magic=job.magic,
-        comment=order_comment(job.tag, order.get("comment")),
+        comment=order_comment(job.tag, order.comment),
     )
 
 
@@ -330,4 +316,4 @@ def _with(outcome: RowOutcome, **fills: Any) -> RowOutcome:
     return replace(outcome, **missing)
 
 
-__all__ = ["CalculationError", "RowJob", "execute_job", "order_comment"]
+__all__ = ["RowJob", "execute_job", "order_comment"]

@@ -1,22 +1,31 @@
-"""Turn claimed ledger rows into RowJobs: one query for rows, dispatches and accounts."""
+"""Turn claimed ledger rows into RowJobs: one query for rows and accounts, one for dispatches."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 from sqlalchemy import select
 
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
-from services.accounts_service import password_aad
 from services.mt5.dto import AccountRef
+from services.mt5_service import account_ref
 from utils.security import DecryptionFailed, SecretBox
-from workers.execution import RowJob
 
 logger = logging.getLogger(__name__)
 SETTINGS = ("risk_percent", "fixed_volume", "volume_multiplier", "max_volume")
+
+
+class _StoredAccount(NamedTuple):
+    id: int
+    terminal: str
+    login: str
+    server: str
+    symbol_map: dict[str, Any] | None
+    password_encrypted: str
 
 
 def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> list[RowJob]:
@@ -52,35 +61,50 @@ def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> lis
         .where(q.id.in_(list(row_ids)))
         .order_by(q.id)
     ).all()
-    dispatch_ids = {row.dispatch_id for row in rows}
-    dispatches = {
-        d.id: d
-        for d in session.execute(
-            select(
-                Dispatch.id,
-                Dispatch.order_data,
-                Dispatch.sizing,
-                Dispatch.expires_at,
-                Dispatch.cancelled_at,
-            ).where(Dispatch.id.in_(dispatch_ids))
-        )
-    }
+    dispatches = _dispatches(session, {row.dispatch_id for row in rows})
     session.rollback()  # read-only; release the snapshot
     return [_job(row, dispatches[row.dispatch_id], box) for row in rows]
 
 
-def _job(row: Any, dispatch: Any, box: SecretBox) -> RowJob:
-    ref, problem = _account_ref(row, box)
-    order = dispatch.order_data
+class _DispatchTerms(NamedTuple):
+    order: TradeOrder
+    sizing: Sizing
+    expires_at: Any
+    cancelled: bool
+
+
+def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _DispatchTerms]:
+    """Each dispatch's order and sizing, read back into their types once per batch."""
+    found = session.execute(
+        select(
+            Dispatch.id,
+            Dispatch.order_data,
+            Dispatch.sizing,
+            Dispatch.expires_at,
+            Dispatch.cancelled_at,
+        ).where(Dispatch.id.in_(dispatch_ids))
+    )
+    return {
+        d.id: _DispatchTerms(
+            TradeOrder.from_json(d.order_data),
+            Sizing.from_json(d.sizing),
+            d.expires_at,
+            d.cancelled_at is not None,
+        )
+        for d in found
+    }
+
+
+def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> RowJob:
+    ref, problem = _account(row, box)
     return RowJob(
         row_id=row.id,
         dispatch_id=row.dispatch_id,
         account_id=row.account_id,
         leg=row.leg,
-        legs=max(1, len(order.get("take_profits") or [])),
-        order=order,
-        sizing=dispatch.sizing or {},
-        account_settings={name: getattr(row, name) for name in SETTINGS},
+        order=dispatch.order,
+        sizing=dispatch.sizing,
+        account_settings=AccountSizing(*(getattr(row, name) for name in SETTINGS)),
         magic=row.magic,
         tag=row.comment_tag,
         created_at=row.created_at,
@@ -90,28 +114,21 @@ def _job(row: Any, dispatch: Any, box: SecretBox) -> RowJob:
         volume=row.volume,
         symbol=row.symbol,
         outcome_unknown=row.outcome_unknown,
-        cancelled=dispatch.cancelled_at is not None,
+        cancelled=dispatch.cancelled,
     )
 
 
-def _account_ref(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | None]:
+def _account(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | None]:
+    """The account's reference for the gateway, or why it can no longer trade."""
     if row.deleted_at is not None or not row.is_active or not row.owner_active:
         return None, "the account or its owner is no longer active"
+    stored = _StoredAccount(
+        row.account_id, row.terminal, row.login, row.server, row.symbol_map, row.password_encrypted
+    )
     try:
-        password = box.decrypt(row.password_encrypted, password_aad(row.account_id))
+        return account_ref(stored, box), None
     except DecryptionFailed:
         logger.error("account %s: stored MT5 password cannot be decrypted", row.account_id)
         return None, "the stored MT5 password cannot be decrypted"
-    try:
-        login = int(row.login)
     except ValueError:
         return None, "the MT5 login is not a number"
-    ref = AccountRef(
-        account_id=row.account_id,
-        terminal=row.terminal,
-        login=login,
-        password=password,
-        server=row.server,
-        symbol_map=dict(row.symbol_map or {}),
-    )
-    return ref, None

@@ -9,61 +9,76 @@ first (``FOR UPDATE``), so two claims for one account cannot both see it idle.
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from ledger.leases import LEASE_SECONDS, owner_is_dead
+from ledger.types import (
+    FINAL_ROW_STATUSES,
+    OPEN_ROW_STATUSES,
+    ROW_STATUSES,
+    RowOutcome,
+    TargetAccount,
+    magic_for,
+    summary_status,
+    tag_for,
+)
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account
-from models.broadcast import FINAL_ROW_STATUSES
-
-LEASE_SECONDS = 120  # above the gateway's own call timeout (75 s), so a live send keeps its row
-HOST = socket.gethostname()
+from models.columns import utcnow
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def insert_rows(
+    session: DbSession,
+    dispatch: Dispatch,
+    targets: Sequence[TargetAccount | MT5Account],
+    *,
+    legs: int,
+) -> int:
+    """One pending row per (target account, leg) of a flushed dispatch; one executemany."""
+    order_text = json.dumps(dispatch.order_data, sort_keys=True)
+    rows = [
+        {
+            "dispatch_id": dispatch.id,
+            "account_id": account.id,
+            "leg": leg,
+            "admin_user_id": dispatch.creator_id,
+            "target_user_id": account.user_id,
+            "order_data": order_text,
+            "status": "pending",
+            "created_at": dispatch.created_at,
+            "expires_at": dispatch.expires_at,
+            "magic": magic_for(dispatch.id),
+            "comment_tag": tag_for(dispatch.id, account.id, leg),
+            "attempts": 0,
+        }
+        for account in targets
+        for leg in range(legs)
+    ]
+    session.execute(insert(BroadcastQueue), rows)
+    return len(rows)
 
 
-def new_owner_id() -> str:
-    """host:pid:random — the pid lets a restart on the same host reclaim a dead worker's rows."""
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_is_dead(owner: str | None) -> bool:
-    """True only when the owner ran on this host and its process no longer exists."""
-    if not owner:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+def cancel_pending_rows(session: DbSession, dispatch_id: int, now: datetime) -> int:
+    """Pending rows of the dispatch become cancelled, except those whose outcome is unknown
+    (they may have reached the broker: the executor reconciles them first)."""
+    result = session.execute(
+        update(BroadcastQueue)
+        .where(
+            BroadcastQueue.dispatch_id == dispatch_id,
+            BroadcastQueue.status == "pending",
+            BroadcastQueue.outcome_unknown.is_(False),
+        )
+        .values(status="cancelled", error_message="cancelled", executed_at=now, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _is_postgres(session: DbSession) -> bool:
@@ -152,26 +167,6 @@ def _accounts_in_scope(session: DbSession, scope: list[Any]) -> list[int]:
         .distinct()
     )
     return list(session.scalars(query))
-
-
-@dataclass(frozen=True)
-class RowOutcome:
-    """What happened to one claimed row; written back with ``record_outcomes``."""
-
-    row_id: int
-    status: str  # executed | failed | expired | cancelled | pending (give back, e.g. shutdown)
-    retcode: int | None = None
-    error: str | None = None
-    order_ticket: int | None = None
-    deal_ticket: int | None = None
-    position_ticket: int | None = None
-    fill_price: Decimal | None = None
-    fill_volume: Decimal | None = None
-    latency_ms: int | None = None
-    symbol: str | None = None
-    volume: Decimal | None = None
-    outcome_unknown: bool = False
-    sibling_volumes: dict[int, Decimal] | None = None  # leg -> volume, set when legs were sized
 
 
 def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner: str) -> None:
@@ -272,60 +267,48 @@ def _finalise_dispatches(session: DbSession, row_ids: Sequence[int], now: dateti
     finalise_dispatches(session, dispatch_ids, now)
 
 
+def has_open_rows(session: DbSession, dispatch_id: int) -> bool:
+    """A row of the dispatch is pending or in flight.
+
+    An index seek on (dispatch_id, status): a dispatch still under way costs O(log n) rather
+    than counting every row of a thousand-target broadcast.
+    """
+    open_row = session.scalar(
+        select(BroadcastQueue.id)
+        .where(
+            BroadcastQueue.dispatch_id == dispatch_id,
+            BroadcastQueue.status.in_(OPEN_ROW_STATUSES),
+        )
+        .limit(1)
+    )
+    return open_row is not None
+
+
+def counts_by_status(session: DbSession, dispatch_id: int) -> dict[str, int]:
+    """How many of the dispatch's rows stand in each status (every status, zeros included)."""
+    found = dict(
+        session.execute(
+            select(BroadcastQueue.status, func.count())
+            .where(BroadcastQueue.dispatch_id == dispatch_id)
+            .group_by(BroadcastQueue.status)
+        ).all()
+    )
+    return {status: int(found.get(status, 0)) for status in ROW_STATUSES}
+
+
 def finalise_dispatches(
     session: DbSession, dispatch_ids: Iterable[int], now: datetime | None = None
 ) -> None:
     """A dispatch whose rows are all final gets its summary status and finished_at."""
     now = now or utcnow()
     for dispatch_id in dispatch_ids:
-        # An index seek on (dispatch_id, status): the common case, a dispatch still under way,
-        # costs O(log n) rather than counting every row of a thousand-target broadcast.
-        still_open = session.scalar(
-            select(BroadcastQueue.id)
-            .where(
-                BroadcastQueue.dispatch_id == dispatch_id,
-                BroadcastQueue.status.in_(("pending", "in_flight")),
-            )
-            .limit(1)
-        )
-        if still_open is not None:
-            continue
-        counts = dict(
-            session.execute(
-                select(BroadcastQueue.status, func.count())
-                .where(BroadcastQueue.dispatch_id == dispatch_id)
-                .group_by(BroadcastQueue.status)
-            ).all()
-        )
-        if any(status not in FINAL_ROW_STATUSES for status in counts):
+        if has_open_rows(session, dispatch_id):
             continue
         session.execute(
             update(Dispatch)
             .where(Dispatch.id == dispatch_id, Dispatch.finished_at.is_(None))
-            .values(status=summary_status(counts), finished_at=now)
+            .values(status=summary_status(counts_by_status(session, dispatch_id)), finished_at=now)
         )
-
-
-def summary_status(counts: dict[str, int]) -> str:
-    """One word for a dispatch.
-
-    pending, in_progress, completed, partial, failed, expired or cancelled.
-    """
-    total = sum(counts.values())
-    if total == 0:
-        return "completed"
-    final = sum(n for s, n in counts.items() if s in FINAL_ROW_STATUSES)
-    if final < total:
-        return "pending" if counts.get("pending", 0) == total else "in_progress"
-    executed = counts.get("executed", 0)
-    if executed == total:
-        return "completed"
-    if executed:
-        return "partial"
-    for status in ("cancelled", "expired"):
-        if counts.get(status, 0) == total:
-            return status
-    return "failed"
 
 
 def release_rows(session: DbSession, row_ids: Sequence[int], *, owner: str) -> None:
@@ -444,3 +427,11 @@ def next_heads_for_accounts(session: DbSession, account_ids: Iterable[int]) -> l
         BroadcastQueue.account_id.in_(ids), BroadcastQueue.status == "pending", _head_of_account()
     )
     return list(session.scalars(query))
+
+
+def pending_rows_of(session: DbSession, dispatch_id: int) -> list[int]:
+    """The dispatch's pending row ids, oldest first (what a new dispatch hands the workers)."""
+    query = select(BroadcastQueue.id).where(
+        BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.status == "pending"
+    )
+    return list(session.scalars(query.order_by(BroadcastQueue.id)))

@@ -1,0 +1,161 @@
+"""What a dispatch looks like from outside: its view, waiting for it, and its event stream."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from ledger import store
+from ledger.types import summary_status
+from sqlalchemy import select
+
+from errors import NotFound
+from extensions import DbSession
+from models import BroadcastQueue, Dispatch, User
+from utils.validators import StrictJSONProvider
+
+HEARTBEAT_S = 15.0
+MAX_STREAM_S = 3600.0
+
+
+def get_dispatch(
+    session: DbSession, *, user: User, dispatch_id: int, kind: str | None = None
+) -> Dispatch:
+    """The caller's own dispatch (super admins see every broadcast); others are 404."""
+    dispatch = session.get(Dispatch, dispatch_id)
+    visible = dispatch is not None and (
+        dispatch.creator_id == user.id
+        or (dispatch.kind == "broadcast" and user.has_role("super_admin"))
+    )
+    if dispatch is None or not visible or (kind is not None and dispatch.kind != kind):
+        raise NotFound("No such dispatch.", code="dispatch_not_found")
+    return dispatch
+
+
+def dispatch_view(
+    session: DbSession, dispatch: Dispatch, *, page: int = 1, per_page: int = 1000
+) -> dict[str, Any]:
+    counts = store.counts_by_status(session, dispatch.id)
+    rows = session.scalars(
+        select(BroadcastQueue)
+        .where(BroadcastQueue.dispatch_id == dispatch.id)
+        .order_by(BroadcastQueue.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return {
+        "dispatch_id": dispatch.id,
+        "kind": dispatch.kind,
+        "status": summary_status(counts),
+        "created_at": dispatch.created_at,
+        "expires_at": dispatch.expires_at,
+        "finished_at": dispatch.finished_at,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "page": page,
+        "per_page": per_page,
+        "targets": [target_view(row) for row in rows],
+    }
+
+
+def summary_view(session: DbSession, dispatch: Dispatch) -> dict[str, Any]:
+    """One line of a dispatch list: its counts and status, not its targets."""
+    counts = store.counts_by_status(session, dispatch.id)
+    return {
+        "broadcast_id": dispatch.id,
+        "status": summary_status(counts),
+        "created_at": dispatch.created_at,
+        "finished_at": dispatch.finished_at,
+        "counts": counts,
+        "creator_id": dispatch.creator_id,
+        "symbol": dispatch.order_data.get("symbol"),
+        "side": dispatch.order_data.get("side"),
+    }
+
+
+def target_view(row: BroadcastQueue) -> dict[str, Any]:
+    return {
+        "row_id": row.id,
+        "account_id": row.account_id,
+        "user_id": row.target_user_id,
+        "leg": row.leg,
+        "symbol": row.symbol,
+        "volume": row.volume,
+        "status": row.status,
+        "retcode": row.retcode,
+        "order": row.order_ticket,
+        "deal": row.deal_ticket,
+        "position": row.position_ticket,
+        "price": row.fill_price,
+        "filled_volume": row.fill_volume,
+        "attempts": row.attempts,
+        "latency_ms": row.latency_ms,
+        "error": row.error_message,
+        "executed_at": row.executed_at,
+    }
+
+
+def is_final(session: DbSession, dispatch_id: int) -> bool:
+    """No row of the dispatch is pending or in flight."""
+    return not store.has_open_rows(session, dispatch_id)
+
+
+def wait_until_final(
+    session: DbSession, dispatch_id: int, wait_s: float, wait_dispatch: Callable[[int, float], Any]
+) -> bool:
+    """Wait (up to wait_s) for every row of the dispatch to reach a final state.
+
+    ``wait_dispatch(dispatch_id, timeout)`` returns when the executor recorded an outcome of
+    this dispatch; the database is re-read then, and at least every half second regardless.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        final = is_final(session, dispatch_id)
+        # End the read and hand the connection back before waiting: fifty waiting requests
+        # must not hold the pool the executor needs to record their outcomes.
+        session.rollback()
+        if final:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        wait_dispatch(dispatch_id, min(remaining, 0.5))
+
+
+def _sse(event: str, payload: object) -> str:
+    text = json.dumps(payload, default=StrictJSONProvider.default_for_sse, ensure_ascii=False)
+    return f"event: {event}\ndata: {text}\n\n"
+
+
+def event_stream(
+    session: DbSession, dispatch_id: int, wait_changed: Callable[[float], None]
+) -> Iterator[str]:
+    """Server-Sent Events: every row whose state changed since the last look, until all rows
+    are final; then a summary."""
+    seen: dict[int, tuple[str, datetime | None]] = {}
+    waited = 0.0
+    while True:
+        session.rollback()
+        rows = session.scalars(
+            select(BroadcastQueue)
+            .where(BroadcastQueue.dispatch_id == dispatch_id)
+            .order_by(BroadcastQueue.id)
+        ).all()
+        for row in rows:
+            state = (row.status, row.updated_at)
+            if seen.get(row.id) != state:
+                seen[row.id] = state
+                yield _sse("target", target_view(row))
+        if is_final(session, dispatch_id) or waited >= MAX_STREAM_S:
+            counts = store.counts_by_status(session, dispatch_id)
+            yield _sse(
+                "done",
+                {"dispatch_id": dispatch_id, "status": summary_status(counts), "counts": counts},
+            )
+            return
+        session.rollback()  # hand the connection back while waiting
+        wait_changed(0.25)
+        waited += 0.25
