@@ -6,11 +6,11 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, jsonify, stream_with_context
-from ledger.types import BroadcastRequest
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
 from extensions import db
+from ledger.types import BroadcastRequest
 from schemas.orders import (
     BroadcastCreatedOut,
     BroadcastIn,

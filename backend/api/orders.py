@@ -6,11 +6,11 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import request
-from ledger.types import SendOrdersRequest
 
 from api.access import auth_required, client_ip, current_user
 from errors import AppError
 from extensions import db
+from ledger.types import SendOrdersRequest
 from schemas.orders import DispatchOut, DispatchQuery, SendOrdersIn
 from services import orders_service
 from workers import get_executor

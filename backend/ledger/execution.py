@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from errors import AppError, MT5Error, OrderOutcomeUnknown
 from ledger.sizing import MarketFacts, leg_volumes, needs_account, needs_tick, spec_max_age
 from ledger.types import RowJob, RowOutcome
-
-from errors import AppError, MT5Error, OrderOutcomeUnknown
 from models.columns import utcnow
 from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, TaggedOrder

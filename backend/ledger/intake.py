@@ -11,13 +11,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ledger import store
-from ledger.types import Sizing, TargetAccount, TradeOrder
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from errors import AppError, Conflict
 from extensions import DbSession
+from ledger import store
+from ledger.types import Sizing, TargetAccount, TradeOrder
 from models import Dispatch, MT5Account, User
 from models.columns import utcnow
 from services.audit_service import record_event

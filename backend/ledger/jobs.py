@@ -6,10 +6,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 from sqlalchemy import select
 
 from extensions import DbSession
+from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from services.mt5.dto import AccountRef
 from services.mt5_service import account_ref

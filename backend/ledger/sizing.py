@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ledger.types import AccountSizing, Sizing, SizingMode, TradeOrder
-
 from errors import CalculationError
+from ledger.types import AccountSizing, Sizing, SizingMode, TradeOrder
 from services.calculation_service import (
     Policy,
     RiskSpec,

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from ledger import store
-from ledger.types import summary_status
 from sqlalchemy import select
 
 from errors import NotFound
 from extensions import DbSession
+from ledger import store
+from ledger.types import summary_status
 from models import BroadcastQueue, Dispatch, User
 from utils.validators import StrictJSONProvider
 

@@ -15,6 +15,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from extensions import DbSession
 from ledger.leases import LEASE_SECONDS, owner_is_dead
 from ledger.types import (
     FINAL_ROW_STATUSES,
@@ -26,10 +30,6 @@ from ledger.types import (
     summary_status,
     tag_for,
 )
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
-
-from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account
 from models.columns import utcnow
 

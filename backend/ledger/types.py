@@ -68,11 +68,11 @@ def invalid(code: str, message: str, *path: str) -> AppError:
     return AppError(message, code=code, status_code=422, details={"json": details})
 
 
-def _decimal(value: Any) -> Decimal | None:
+def decimal_or_none(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _text(value: Decimal | None) -> str | None:
+def text_or_none(value: Decimal | None) -> str | None:
     return None if value is None else decimal_text(value)
 
 
@@ -178,13 +178,13 @@ class TradeOrder:
             "symbol": self.symbol,
             "side": self.side,
             "order_type": self.order_type.value,
-            "price": _text(self.price),
-            "stop_loss": _text(self.stop_loss),
+            "price": text_or_none(self.price),
+            "stop_loss": text_or_none(self.stop_loss),
             "take_profits": [
                 {"price": decimal_text(tp.price), "share_percent": decimal_text(tp.share_percent)}
                 for tp in self.take_profits
             ],
-            "volume": _text(self.volume),
+            "volume": text_or_none(self.volume),
             "risk": self.risk.to_json() if self.risk else None,
             "deviation": self.deviation,
             "comment": self.comment,
@@ -198,14 +198,14 @@ class TradeOrder:
             symbol=data["symbol"],
             side=cast(Side, data["side"]),
             order_type=OrderType(data.get("order_type") or "market"),
-            price=_decimal(data.get("price")),
-            stop_loss=_decimal(data.get("stop_loss")),
+            price=decimal_or_none(data.get("price")),
+            stop_loss=decimal_or_none(data.get("stop_loss")),
             take_profits=tuple(
                 TakeProfit(Decimal(str(tp["price"])), Decimal(str(tp["share_percent"])))
                 for tp in data.get("take_profits") or ()
             ),
-            volume=_decimal(data.get("volume")),
-            risk=Risk(_decimal(risk.get("percent")), _decimal(risk.get("amount")))
+            volume=decimal_or_none(data.get("volume")),
+            risk=Risk(decimal_or_none(risk.get("percent")), decimal_or_none(risk.get("amount")))
             if risk
             else None,
             deviation=int(data.get("deviation", 20)),
@@ -279,10 +279,10 @@ class Sizing:
         data = data or {}
         return cls(
             mode=SizingMode(data.get("mode") or "fixed_volume"),
-            volume=_decimal(data.get("volume")),
-            percent=_decimal(data.get("percent")),
-            amount=_decimal(data.get("amount")),
-            default_percent=_decimal(data.get("default_percent")),
+            volume=decimal_or_none(data.get("volume")),
+            percent=decimal_or_none(data.get("percent")),
+            amount=decimal_or_none(data.get("amount")),
+            default_percent=decimal_or_none(data.get("default_percent")),
         )
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
+from marshmallow import ValidationError, post_load, validates_schema
+
 from ledger.types import (
     DISPATCH_STATUSES,
     ROW_STATUSES,
@@ -15,8 +17,6 @@ from ledger.types import (
     Targets,
     TradeOrder,
 )
-from marshmallow import ValidationError, post_load, validates_schema
-
 from schemas.accounts import SYMBOL_RULE
 from schemas.fields import DecimalString, StrictInteger
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ledger import intake, status
-from ledger.types import BroadcastRequest, Sizing, TargetAccount, Targets
 from sqlalchemy import func, select
 
 from errors import AppError
 from extensions import DbSession
+from ledger import intake, status
+from ledger.types import BroadcastRequest, Sizing, TargetAccount, Targets
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from workers import Executor
 

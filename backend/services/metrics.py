@@ -25,13 +25,13 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from flask import Flask
-from ledger.types import RowOutcome
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from extensions import DbSession, db
+from ledger.types import RowOutcome
 from models import BroadcastQueue, Dispatch
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger import intake, status
-from ledger.types import SendOrdersRequest, Sizing
 from sqlalchemy import select
 
 from errors import AppError, NotFound
 from extensions import DbSession
+from ledger import intake, status
+from ledger.types import SendOrdersRequest, Sizing
 from models import Dispatch, MT5Account, User
 from workers import Executor
 

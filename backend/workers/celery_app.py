@@ -20,12 +20,12 @@ from typing import Any
 
 from celery import Celery, signals
 from flask import Flask
-from ledger import leases, store
-from ledger.execution import execute_job
-from ledger.jobs import load_jobs
 
 from config import load_config
 from extensions import db
+from ledger import leases, store
+from ledger.execution import execute_job
+from ledger.jobs import load_jobs
 from services.metrics import observe_outcomes, serve_worker_metrics
 
 logger = logging.getLogger("workers.celery")

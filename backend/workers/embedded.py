@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
+
+from extensions import db
 from ledger import leases, store
 from ledger.execution import execute_job
 from ledger.jobs import load_jobs
 from ledger.types import RowJob, RowOutcome
-
-from extensions import db
 from services.metrics import observe_outcomes
 
 logger = logging.getLogger("workers.embedded")

@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ledger.execution import execute_job, order_comment
-from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 
 from errors import MT5Unavailable, OrderOutcomeUnknown
+from ledger.execution import execute_job, order_comment
+from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
 from services.mt5.dto import AccountRef, OrderRequest, OrderResult, SymbolSpec, TaggedOrder
 from services.mt5.retcodes import RetcodeClass, classify
 

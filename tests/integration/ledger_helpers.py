@@ -86,10 +86,9 @@ def new_dispatch(
     kind: str = "broadcast",
 ) -> int:
     """A committed dispatch with its rows, not handed to any executor."""
+    from extensions import db
     from ledger import intake
     from ledger.types import Sizing, TradeOrder
-
-    from extensions import db
 
     order = order or {"symbol": "XAUUSD", "side": "buy", "order_type": "market", "deviation": 50}
     sizing = sizing or {"mode": "fixed_volume", "volume": "0.01"}

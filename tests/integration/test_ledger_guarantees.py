@@ -321,10 +321,9 @@ def test_slow_terminal_delays_only_its_own_account(ledger):
 
 
 def test_concurrent_duplicate_idempotency_key_is_409_and_creates_nothing(ledger):
+    from errors import Conflict
     from ledger import intake
     from ledger.types import Sizing, SizingMode, TradeOrder
-
-    from errors import Conflict
 
     admin, accounts = seed_accounts(ledger, 2)
 
