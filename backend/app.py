@@ -11,7 +11,7 @@ from flask import Flask
 import extensions
 from config import ConfigError, load_config
 from utils.database import engine_options, ensure_sqlite_dir, upgrade_to_head
-from utils.validators import StrictJSONProvider, StrictRequest
+from utils.strict_json import install_strict_json
 
 VERSION = "0.1.0"
 
@@ -25,9 +25,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
         spec_path="/openapi.json",
         docs_path="/docs",
     )
-    app.json_provider_class = StrictJSONProvider
-    app.json = StrictJSONProvider(app)
-    app.request_class = StrictRequest
+    install_strict_json(app)
     app.config.update(load_config(config))
     app.config["STARTED_AT"] = time.monotonic()
     app.config["VERSION"] = VERSION
@@ -118,9 +116,7 @@ def register_errors(app: APIFlask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from api.hooks import register_hooks
-    from api.json_input import install_strict_json_parser
 
-    install_strict_json_parser()
     register_hooks(app)
 
 

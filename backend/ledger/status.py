@@ -15,7 +15,7 @@ from extensions import DbSession
 from ledger import store
 from ledger.types import summary_status
 from models import BroadcastQueue, Dispatch, User
-from utils.validators import StrictJSONProvider
+from utils.strict_json import StrictJSONProvider
 
 HEARTBEAT_S = 15.0
 MAX_STREAM_S = 3600.0

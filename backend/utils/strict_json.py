@@ -1,4 +1,4 @@
-"""Input validation: a strict JSON reader (exact decimals, no NaN, no duplicate keys)."""
+"""Strict JSON in and out: exact Decimals, no NaN, no duplicate keys, for Flask and the schemas."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from apiflask.schema_adapters.marshmallow import parser
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
+from webargs import core
 
 from errors import AppError
 
@@ -120,3 +123,22 @@ class StrictRequest(Request):
                 status_code=415,
             )
         raise InvalidJSON(details={"reason": detail[:200]})
+
+
+def _schema_json(request: Request, _schema: Any) -> Any:
+    if not request.is_json or not request.get_data(cache=True):
+        return core.missing
+    return request.get_json()
+
+
+def install_strict_json(app: Flask) -> None:
+    """Every JSON body read and written by ``app``, schemas included, goes through this module.
+
+    webargs, under APIFlask, parses bodies with the standard ``json.loads``: floats (0.1 becomes a
+    binary approximation), NaN and Infinity accepted, duplicate keys silently merged. Its "json"
+    location is routed through ``request.get_json()`` so every schema sees the strict parse.
+    """
+    app.json_provider_class = StrictJSONProvider
+    app.json = StrictJSONProvider(app)
+    app.request_class = StrictRequest
+    parser.location_loader("json")(_schema_json)
