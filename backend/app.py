@@ -109,7 +109,7 @@ def register_logging(app: Flask) -> None:
 
 
 def register_errors(app: APIFlask) -> None:
-    from api.error_handlers import register_error_handlers
+    from api.errors import register_error_handlers
 
     register_error_handlers(app)
 

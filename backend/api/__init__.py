@@ -7,6 +7,7 @@ from apiflask import APIFlask
 
 def register_api(app: APIFlask) -> None:
     from api import (
+        access,
         accounts,
         audit,
         auth,
@@ -19,6 +20,7 @@ def register_api(app: APIFlask) -> None:
         users,
     )
 
+    access.register_revocation_check()
     for module in (status, auth, users, accounts, audit, orders, broadcast, terminal, calculator):
         app.register_blueprint(module.bp)
     app.register_blueprint(metrics.bp)  # /metrics, outside /api and the OpenAPI document

@@ -18,7 +18,7 @@ from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from errors import Forbidden, Unauthorized
-from extensions import db
+from extensions import db, jwt
 from models import API_KEY_SCOPES, User
 from services import auth_service
 
@@ -193,37 +193,11 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
-def register_jwt_callbacks() -> None:
-    """Flask-JWT-Extended's failures become our envelope; revocation is read from the database."""
-    from api.error_handlers import envelope
-    from extensions import jwt
+def register_revocation_check() -> None:
+    """Every token's revocation (its jti or session) and user are read from the database."""
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         user, revoked = auth_service.token_user(session=db.session, claims=payload)
         g.token_user = (payload.get("jti"), user)  # read once; auth_required uses it
         return revoked
-
-    @jwt.unauthorized_loader
-    def _missing(reason: str) -> Any:
-        return envelope(401, "unauthorized", "Authentication is required.", {"reason": reason})
-
-    @jwt.invalid_token_loader
-    def _invalid(reason: str) -> Any:
-        return envelope(401, "invalid_token", "The token is not valid.", {"reason": reason})
-
-    @jwt.expired_token_loader
-    def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
-        return envelope(401, "token_expired", "The token has expired.")
-
-    @jwt.revoked_token_loader
-    def _revoked_response(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
-        return envelope(401, "token_revoked", "The token has been revoked.")
-
-    @jwt.needs_fresh_token_loader
-    def _not_fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
-        return envelope(401, "fresh_login_required", "Log in again to do this.")
-
-    @jwt.token_verification_failed_loader
-    def _failed(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
-        return envelope(401, "invalid_token", "The token is not valid.")

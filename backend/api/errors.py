@@ -1,4 +1,4 @@
-"""One error handler: every failure becomes {"error": {"code", "message", "details"}}."""
+"""The error envelope, every error handler and Flask-JWT-Extended's failure responses."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from errors import AppError
+from extensions import jwt
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,12 @@ def _code_for(status: int) -> str:
 
 
 def register_error_handlers(app: APIFlask) -> None:
-    from api.access import register_jwt_callbacks
+    """Every failure becomes {"error": {"code", "message", "details"}}, token failures too."""
+    _register_http_errors(app)
+    _register_token_failures()
 
-    register_jwt_callbacks()
 
+def _register_http_errors(app: APIFlask) -> None:
     @app.error_processor
     def _http_error(error: HTTPError) -> Response:
         # APIFlask routes validation errors, abort() and werkzeug HTTP errors through here.
@@ -87,3 +90,31 @@ def register_error_handlers(app: APIFlask) -> None:
     def _unexpected(error: Exception) -> Response:
         logger.exception("unhandled error: %s", type(error).__name__)
         return envelope(500, "internal_error", "An unexpected error occurred.")
+
+
+def _register_token_failures() -> None:
+    """Flask-JWT-Extended answers a bad token itself, through these loaders, not by raising."""
+
+    @jwt.unauthorized_loader
+    def _missing(reason: str) -> Response:
+        return envelope(401, "unauthorized", "Authentication is required.", {"reason": reason})
+
+    @jwt.invalid_token_loader
+    def _invalid(reason: str) -> Response:
+        return envelope(401, "invalid_token", "The token is not valid.", {"reason": reason})
+
+    @jwt.expired_token_loader
+    def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return envelope(401, "token_expired", "The token has expired.")
+
+    @jwt.revoked_token_loader
+    def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return envelope(401, "token_revoked", "The token has been revoked.")
+
+    @jwt.needs_fresh_token_loader
+    def _not_fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return envelope(401, "fresh_login_required", "Log in again to do this.")
+
+    @jwt.token_verification_failed_loader
+    def _failed(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return envelope(401, "invalid_token", "The token is not valid.")
