@@ -22,7 +22,7 @@ mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user_command(username: str, email: str, role: str, password: str) -> None:
     """Create a user with any role (the first super admin comes from here)."""
-    from services.auth_service import create_user
+    from services.auth import create_user
 
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("must be 8 to 128 characters", param_hint="--password")
@@ -55,7 +55,7 @@ def reset_mfa_command(username: str) -> None:
     from sqlalchemy import select
 
     from models import User
-    from services.auth_service import reset_mfa
+    from services.auth import reset_mfa
 
     user = db.session.scalars(select(User).where(User.username == username)).first()
     if user is None:
@@ -78,12 +78,12 @@ def rotate_encryption_key_command() -> None:
     Put the new key in ENCRYPTION_KEY and the old one in ENCRYPTION_KEYS_PREVIOUS, run this,
     then drop the old key.
     """
-    from services import mfa_service
     from services.accounts_service import rotate_encryption
+    from services.auth import rotate_mfa_encryption
     from services.crypto import secret_box
 
     count = rotate_encryption(session=db.session, box=secret_box())
-    secrets = mfa_service.rotate_encryption(session=db.session, box=secret_box())
+    secrets = rotate_mfa_encryption(session=db.session, box=secret_box())
     click.echo(
         f"re-encrypted {count} account password(s) and {secrets} MFA secret(s) "
         f"under key {secret_box().current_id}"

@@ -217,14 +217,15 @@ MFA_T0 = datetime(2026, 6, 1, 12, 0, 15, tzinfo=UTC)
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The MFA service's clock, fixed at MFA_T0 and movable: TOTP codes are deterministic.
+    """The MFA clock, fixed at MFA_T0 and movable: TOTP codes are deterministic.
 
-    Only the MFA service's: tokens, lockouts and tokens_valid_after keep the wall clock.
+    Only the MFA clock (services/auth/second_factor.py): tokens, lockouts and
+    tokens_valid_after keep the wall clock.
     """
-    from services import mfa_service
+    from services.auth import second_factor
 
     now = {"t": MFA_T0}
-    monkeypatch.setattr(mfa_service, "_now", lambda: now["t"])
+    monkeypatch.setattr(second_factor, "now", lambda: now["t"])
 
     class Clock:
         def advance(self, seconds: float) -> None:

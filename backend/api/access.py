@@ -20,7 +20,7 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from errors import Forbidden, Unauthorized
 from extensions import db, jwt
 from models import API_KEY_SCOPES, User
-from services import auth_service
+from services import auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
@@ -107,7 +107,7 @@ def _load_caller() -> tuple[User, bool]:
     """The caller and whether it came with an API key (rather than a JWT)."""
     api_key = request.headers.get("X-API-Key")
     if api_key is not None:
-        user = auth_service.user_for_api_key(
+        user = auth.user_for_api_key(
             session=db.session, key=api_key, pepper=current_app.config["API_KEY_PEPPER"]
         )
         return user, True
@@ -115,7 +115,7 @@ def _load_caller() -> tuple[User, bool]:
     claims = get_jwt()
     loaded = g.pop("token_user", None)
     known = loaded[1] if loaded is not None and loaded[0] == claims.get("jti") else None
-    return auth_service.user_for_claims(session=db.session, claims=claims, loaded=known), False
+    return auth.user_for_claims(session=db.session, claims=claims, loaded=known), False
 
 
 def _check_mfa_enrolment(user: User, by_api_key: bool) -> None:
@@ -142,7 +142,7 @@ def _check_api_key(user: User, needs_fresh: bool) -> None:
             code="api_key_not_allowed",
         )
     scope = required_scope(request.endpoint, request.method)
-    if scope is None or scope not in auth_service.api_key_scopes(user):
+    if scope is None or scope not in auth.api_key_scopes(user):
         raise Forbidden(
             f"This API key does not have the {scope or 'needed'} scope.",
             code="insufficient_scope",
@@ -169,7 +169,7 @@ def auth_required(role: str | None = None, *, fresh: Freshness = False) -> Calla
             needs_fresh = fresh() if callable(fresh) else fresh
             if by_api_key:
                 _check_api_key(user, needs_fresh)
-            elif needs_fresh and not auth_service.is_fresh(get_jwt()):
+            elif needs_fresh and not auth.is_fresh(get_jwt()):
                 raise Unauthorized(
                     "Log in again with your password to do this.", code="fresh_login_required"
                 )
@@ -198,6 +198,6 @@ def register_revocation_check() -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        user, revoked = auth_service.token_user(session=db.session, claims=payload)
+        user, revoked = auth.token_user(session=db.session, claims=payload)
         g.token_user = (payload.get("jti"), user)  # read once; auth_required uses it
         return revoked

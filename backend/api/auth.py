@@ -27,7 +27,7 @@ from schemas.auth import (
     TokensOut,
     UserOut,
 )
-from services import auth_service, mfa_service
+from services import auth
 from services.crypto import secret_box
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api", tag="Authentication")
@@ -49,14 +49,14 @@ MFA_CODE_RESPONSES = {
 }
 
 
-def _lockout_policy() -> auth_service.LockoutPolicy:
-    return auth_service.LockoutPolicy(
+def _lockout_policy() -> auth.LockoutPolicy:
+    return auth.LockoutPolicy(
         current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
     )
 
 
-def _factor(body: dict[str, Any]) -> mfa_service.SecondFactor:
-    return mfa_service.SecondFactor(
+def _factor(body: dict[str, Any]) -> auth.SecondFactor:
+    return auth.SecondFactor(
         otp=body.get("otp"),
         recovery_code=body.get("recovery_code"),
         box=secret_box(),
@@ -64,7 +64,7 @@ def _factor(body: dict[str, Any]) -> mfa_service.SecondFactor:
     )
 
 
-def _pair_body(pair: auth_service.TokenPair) -> dict[str, Any]:
+def _pair_body(pair: auth.TokenPair) -> dict[str, Any]:
     return {
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
@@ -73,7 +73,7 @@ def _pair_body(pair: auth_service.TokenPair) -> dict[str, Any]:
     }
 
 
-def _tokens_body(user: User, pair: auth_service.TokenPair) -> dict[str, Any]:
+def _tokens_body(user: User, pair: auth.TokenPair) -> dict[str, Any]:
     return {**_pair_body(pair), "user": user}
 
 
@@ -84,7 +84,7 @@ def _tokens_body(user: User, pair: auth_service.TokenPair) -> dict[str, Any]:
 @bp.doc(responses={409: "Username or email taken", 429: "Rate limited"})
 def register(body: dict[str, Any]) -> User:
     """Register a new user (role `user`)"""
-    return auth_service.register_user(
+    return auth.register_user(
         session=db.session, rounds=current_app.config["BCRYPT_ROUNDS"], ip=client_ip(), **body
     )
 
@@ -106,7 +106,7 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 
     The access token is fresh (may do sensitive actions) for JWT_FRESH_MINUTES.
     """
-    user = auth_service.login(
+    user = auth.login(
         session=db.session,
         identifier=body["username"],
         password=body["password"],
@@ -115,7 +115,7 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
         ip=client_ip(),
         factor=_factor(body),
     )
-    return _tokens_body(user, auth_service.issue_tokens(user))
+    return _tokens_body(user, auth.issue_tokens(user))
 
 
 @bp.post("/token/refresh")
@@ -135,11 +135,9 @@ def refresh() -> dict[str, Any]:
     not fresh.
     """
     claims = get_jwt()
-    user = auth_service.user_for_claims(session=db.session, claims=claims)
+    user = auth.user_for_claims(session=db.session, claims=claims)
     return _pair_body(
-        auth_service.rotate_refresh_token(
-            session=db.session, user=user, claims=claims, ip=client_ip()
-        )
+        auth.rotate_refresh_token(session=db.session, user=user, claims=claims, ip=client_ip())
     )
 
 
@@ -150,8 +148,8 @@ def refresh() -> dict[str, Any]:
 def logout() -> tuple[str, int]:
     """Log out: revoke this session's access and refresh tokens"""
     claims = get_jwt()
-    user = auth_service.user_for_claims(session=db.session, claims=claims)
-    auth_service.logout(
+    user = auth.user_for_claims(session=db.session, claims=claims)
+    auth.logout(
         session=db.session,
         user=user,
         claims=claims,
@@ -177,7 +175,7 @@ def me() -> User:
 def change_password(body: dict[str, Any]) -> dict[str, Any]:
     """Change the caller's password; older tokens stop working, new ones are returned"""
     user = current_user()
-    auth_service.change_password(
+    auth.change_password(
         session=db.session,
         user=user,
         current_password=body["current_password"],
@@ -185,7 +183,7 @@ def change_password(body: dict[str, Any]) -> dict[str, Any]:
         rounds=current_app.config["BCRYPT_ROUNDS"],
         ip=client_ip(),
     )
-    return _tokens_body(user, auth_service.issue_tokens(user))
+    return _tokens_body(user, auth.issue_tokens(user))
 
 
 @bp.post("/me/api_key")
@@ -197,7 +195,7 @@ def create_api_key(body: dict[str, Any]) -> dict[str, Any]:
 
     Optional body: `scopes` (default: all) and `expires_in_days` (default: no expiry).
     """
-    key, user = auth_service.create_api_key(
+    key, user = auth.create_api_key(
         session=db.session,
         user=current_user(),
         pepper=current_app.config["API_KEY_PEPPER"],
@@ -220,7 +218,7 @@ def create_api_key(body: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(responses={404: "No API key to revoke"})
 def revoke_api_key() -> tuple[str, int]:
     """Revoke the caller's API key"""
-    auth_service.revoke_api_key(session=db.session, user=current_user(), ip=client_ip())
+    auth.revoke_api_key(session=db.session, user=current_user(), ip=client_ip())
     return "", 204
 
 
@@ -234,7 +232,7 @@ def mfa_setup() -> dict[str, Any]:
     The secret (and the otpauth:// URI that holds it) is returned only here. Calling this again
     before confirming replaces the pending secret.
     """
-    secret, uri = mfa_service.begin_setup(
+    secret, uri = auth.begin_mfa_setup(
         session=db.session,
         user=current_user(),
         box=secret_box(),
@@ -261,7 +259,7 @@ def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
     one too); the new tokens in the answer carry on this session.
     """
     user = current_user()
-    codes = auth_service.enable_mfa(
+    codes = auth.enable_mfa(
         session=db.session,
         user=user,
         otp=body["otp"],
@@ -269,7 +267,7 @@ def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
         pepper=current_app.config["API_KEY_PEPPER"],
         ip=client_ip(),
     )
-    return {**_tokens_body(user, auth_service.issue_tokens(user)), "recovery_codes": codes}
+    return {**_tokens_body(user, auth.issue_tokens(user)), "recovery_codes": codes}
 
 
 @bp.post("/me/mfa/disable")
@@ -284,14 +282,14 @@ def mfa_disable(body: dict[str, Any]) -> dict[str, Any]:
     in the answer carry on this session.
     """
     user = current_user()
-    auth_service.disable_mfa(
+    auth.disable_mfa(
         session=db.session,
         user=user,
         factor=_factor(body),
         policy=_lockout_policy(),
         ip=client_ip(),
     )
-    return _tokens_body(user, auth_service.issue_tokens(user))
+    return _tokens_body(user, auth.issue_tokens(user))
 
 
 @bp.post("/me/mfa/recovery_codes")
@@ -304,7 +302,7 @@ def mfa_recovery_codes(body: dict[str, Any]) -> dict[str, Any]:
 
     The earlier codes, used or not, stop working. A recovery code is not accepted here.
     """
-    codes = auth_service.regenerate_recovery_codes(
+    codes = auth.regenerate_recovery_codes(
         session=db.session,
         user=current_user(),
         factor=_factor({"otp": body["otp"]}),

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from errors import AppError, Forbidden, NotFound
 from extensions import DbSession
 from models import User
-from services import auth_service
+from services import auth
 from services.audit_service import record_event
 
 
@@ -60,4 +60,4 @@ def reset_mfa(*, session: DbSession, actor: User, user_id: int, ip: str | None) 
     target = session.get(User, user_id)
     if target is None:
         raise NotFound("No such user.")
-    auth_service.reset_mfa(session=session, user=target, actor=actor, ip=ip)
+    auth.reset_mfa(session=session, user=target, actor=actor, ip=ip)

@@ -92,7 +92,7 @@ class FuzzWorld:
         """A fresh token per call: a fuzzed logout or password change must not end the run."""
         from extensions import db
         from models import User
-        from services.auth_service import issue_tokens
+        from services.auth import issue_tokens
 
         self.restore_users()
         pair = issue_tokens(db.session.get(User, self.user_ids[role]))

@@ -774,9 +774,9 @@ def test_mfa_secret_copied_to_another_user_row_does_not_open(client, app, clock)
     bob = enrol(client, app, clock)
     sealed = _reload(alice["user"].id).mfa_secret_encrypted
     with pytest.raises(DecryptionFailed):
-        from services import mfa_service
+        from services.auth.second_factor import secret_aad
 
-        secret_box().decrypt(sealed, mfa_service.secret_aad(bob["user"].id))
+        secret_box().decrypt(sealed, secret_aad(bob["user"].id))
     _reload(bob["user"].id).mfa_secret_encrypted = sealed  # an attacker with database access
     db.session.commit()
 

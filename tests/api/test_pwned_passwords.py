@@ -221,7 +221,7 @@ def test_unavailable_service_fails_open_with_a_log_line_without_the_password(
 
 
 def test_breach_count_reads_the_count_and_ignores_padding(fake_pwned):
-    from services.pwned import PwnedPasswords
+    from services.auth.passwords import PwnedPasswords
 
     fake_pwned.breach("another one", 7)
     check = PwnedPasswords(url=fake_pwned.url, timeout_s=1)
@@ -232,7 +232,7 @@ def test_breach_count_reads_the_count_and_ignores_padding(fake_pwned):
 
 
 def test_breach_count_unreachable_is_none():
-    from services.pwned import PwnedPasswords
+    from services.auth.passwords import PwnedPasswords
 
     check = PwnedPasswords(url=f"http://127.0.0.1:{_unused_port()}/range/", timeout_s=0.2)
 

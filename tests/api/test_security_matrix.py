@@ -361,15 +361,15 @@ def held_credentials(app: Any, role: str, kind: str, enrolled: bool) -> dict[str
     from datetime import UTC, datetime
 
     from extensions import db
-    from services import auth_service
+    from services import auth
 
     user = make_user(app, role=role, mfa_enabled_at=datetime.now(UTC) if enrolled else None)
     if kind == "key":
-        key, _ = auth_service.create_api_key(
+        key, _ = auth.create_api_key(
             session=db.session, user=user, pepper=app.config["API_KEY_PEPPER"], ip=None
         )
         return {"X-API-Key": key}
-    pair = auth_service.issue_tokens(user, fresh=kind == "jwt")
+    pair = auth.issue_tokens(user, fresh=kind == "jwt")
     return {"Authorization": f"Bearer {pair.access_token}"}
 
 

@@ -585,7 +585,7 @@ def test_api_key_creation_audits_scopes_and_expiry(client, app):
 def test_create_api_key_service_refuses_an_empty_scope_list(app):
     from errors import AppError
     from extensions import db
-    from services.auth_service import create_api_key
+    from services.auth import create_api_key
 
     user = make_user(app)
 
