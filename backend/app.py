@@ -94,10 +94,12 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     import models  # noqa: F401  (registers the tables)
+    from services.auth import init_auth_settings
     from services.crypto import init_secret_box
     from utils.security import prepare_dummy_hash
 
     init_secret_box(app)
+    init_auth_settings(app)
     # Built now, not on the first unknown-user login, which would otherwise take twice as long.
     prepare_dummy_hash(app.config["BCRYPT_ROUNDS"])
 

@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from errors import AppError
-from extensions import db
+from extensions import auth_settings, db
 from models.user import ROLES
 
 mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
@@ -33,7 +33,7 @@ def create_user_command(username: str, email: str, role: str, password: str) -> 
             email=email,
             password=password,
             role=role,
-            rounds=current_app.config["BCRYPT_ROUNDS"],
+            password_policy=auth_settings().password_policy,
         )
     except AppError as exc:
         raise click.ClickException(exc.message) from exc

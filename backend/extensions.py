@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from flask import current_app
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -13,6 +14,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 from utils.jwt_cache import CachingJWTManager
+
+if TYPE_CHECKING:  # services import this module; it imports none of them
+    from services.auth import AuthSettings
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -35,3 +39,10 @@ migrate = Migrate()
 jwt = CachingJWTManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 cors = CORS()
+
+AUTH_SETTINGS = "auth_settings"
+
+
+def auth_settings() -> AuthSettings:
+    """The app's AuthSettings (services/auth/settings.py), for routes and commands to pass on."""
+    return cast("AuthSettings", current_app.extensions[AUTH_SETTINGS])

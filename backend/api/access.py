@@ -14,11 +14,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from errors import Forbidden, Unauthorized
-from extensions import db, jwt
+from extensions import auth_settings, db, jwt
 from models import API_KEY_SCOPES, User
 from services import auth
 
@@ -108,7 +108,7 @@ def _load_caller() -> tuple[User, bool]:
     api_key = request.headers.get("X-API-Key")
     if api_key is not None:
         user = auth.user_for_api_key(
-            session=db.session, key=api_key, pepper=current_app.config["API_KEY_PEPPER"]
+            session=db.session, key=api_key, pepper=auth_settings().api_key_pepper
         )
         return user, True
     verify_jwt_in_request()
@@ -119,7 +119,7 @@ def _load_caller() -> tuple[User, bool]:
 
 
 def _check_mfa_enrolment(user: User, by_api_key: bool) -> None:
-    if not user.mfa_enrolment_pending(current_app.config["MFA_REQUIRED_ROLES"]):
+    if not user.mfa_enrolment_pending(auth_settings().mfa_required_roles):
         return
     if not by_api_key and request.endpoint in MFA_ENROLMENT_ENDPOINTS:
         return

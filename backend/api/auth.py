@@ -9,7 +9,7 @@ from flask import current_app
 from flask_jwt_extended import get_jwt, jwt_required
 
 from api.access import auth_required, client_ip, current_user
-from extensions import db, limiter
+from extensions import auth_settings, db, limiter
 from models import User
 from schemas.auth import (
     ApiKeyIn,
@@ -49,19 +49,18 @@ MFA_CODE_RESPONSES = {
 }
 
 
-def _lockout_policy() -> auth.LockoutPolicy:
-    return auth.LockoutPolicy(
-        current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
-    )
-
-
 def _factor(body: dict[str, Any]) -> auth.SecondFactor:
     return auth.SecondFactor(
         otp=body.get("otp"),
         recovery_code=body.get("recovery_code"),
         box=secret_box(),
-        pepper=current_app.config["API_KEY_PEPPER"],
+        pepper=auth_settings().api_key_pepper,
     )
+
+
+def _new_tokens(user: User) -> dict[str, Any]:
+    """A fresh pair of a new session, for a caller who just proved the password or a code."""
+    return _tokens_body(user, auth.issue_tokens(user, lifetimes=auth_settings().token_lifetimes))
 
 
 def _pair_body(pair: auth.TokenPair) -> dict[str, Any]:
@@ -85,7 +84,7 @@ def _tokens_body(user: User, pair: auth.TokenPair) -> dict[str, Any]:
 def register(body: dict[str, Any]) -> User:
     """Register a new user (role `user`)"""
     return auth.register_user(
-        session=db.session, rounds=current_app.config["BCRYPT_ROUNDS"], ip=client_ip(), **body
+        session=db.session, password_policy=auth_settings().password_policy, ip=client_ip(), **body
     )
 
 
@@ -106,16 +105,17 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 
     The access token is fresh (may do sensitive actions) for JWT_FRESH_MINUTES.
     """
+    settings = auth_settings()
     user = auth.login(
         session=db.session,
         identifier=body["username"],
         password=body["password"],
-        rounds=current_app.config["BCRYPT_ROUNDS"],
-        policy=_lockout_policy(),
+        rounds=settings.password_policy.rounds,
+        lockout=settings.lockout,
         ip=client_ip(),
         factor=_factor(body),
     )
-    return _tokens_body(user, auth.issue_tokens(user))
+    return _new_tokens(user)
 
 
 @bp.post("/token/refresh")
@@ -136,9 +136,14 @@ def refresh() -> dict[str, Any]:
     """
     claims = get_jwt()
     user = auth.user_for_claims(session=db.session, claims=claims)
-    return _pair_body(
-        auth.rotate_refresh_token(session=db.session, user=user, claims=claims, ip=client_ip())
+    pair = auth.rotate_refresh_token(
+        session=db.session,
+        user=user,
+        claims=claims,
+        lifetimes=auth_settings().token_lifetimes,
+        ip=client_ip(),
     )
+    return _pair_body(pair)
 
 
 @bp.post("/logout")
@@ -153,7 +158,7 @@ def logout() -> tuple[str, int]:
         session=db.session,
         user=user,
         claims=claims,
-        refresh_ttl=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        lifetimes=auth_settings().token_lifetimes,
         ip=client_ip(),
     )
     return "", 204
@@ -180,10 +185,10 @@ def change_password(body: dict[str, Any]) -> dict[str, Any]:
         user=user,
         current_password=body["current_password"],
         new_password=body["new_password"],
-        rounds=current_app.config["BCRYPT_ROUNDS"],
+        password_policy=auth_settings().password_policy,
         ip=client_ip(),
     )
-    return _tokens_body(user, auth.issue_tokens(user))
+    return _new_tokens(user)
 
 
 @bp.post("/me/api_key")
@@ -198,7 +203,7 @@ def create_api_key(body: dict[str, Any]) -> dict[str, Any]:
     key, user = auth.create_api_key(
         session=db.session,
         user=current_user(),
-        pepper=current_app.config["API_KEY_PEPPER"],
+        pepper=auth_settings().api_key_pepper,
         ip=client_ip(),
         scopes=body.get("scopes"),
         expires_in_days=body.get("expires_in_days"),
@@ -236,7 +241,7 @@ def mfa_setup() -> dict[str, Any]:
         session=db.session,
         user=current_user(),
         box=secret_box(),
-        issuer=current_app.config["MFA_ISSUER"],
+        issuer=auth_settings().mfa_issuer,
         ip=client_ip(),
     )
     return {"secret": secret, "otpauth_uri": uri, "digits": 6, "period": 30}
@@ -264,10 +269,10 @@ def mfa_confirm(body: dict[str, Any]) -> dict[str, Any]:
         user=user,
         otp=body["otp"],
         box=secret_box(),
-        pepper=current_app.config["API_KEY_PEPPER"],
+        pepper=auth_settings().api_key_pepper,
         ip=client_ip(),
     )
-    return {**_tokens_body(user, auth.issue_tokens(user)), "recovery_codes": codes}
+    return {**_new_tokens(user), "recovery_codes": codes}
 
 
 @bp.post("/me/mfa/disable")
@@ -286,10 +291,10 @@ def mfa_disable(body: dict[str, Any]) -> dict[str, Any]:
         session=db.session,
         user=user,
         factor=_factor(body),
-        policy=_lockout_policy(),
+        lockout=auth_settings().lockout,
         ip=client_ip(),
     )
-    return _tokens_body(user, auth.issue_tokens(user))
+    return _new_tokens(user)
 
 
 @bp.post("/me/mfa/recovery_codes")
@@ -306,7 +311,7 @@ def mfa_recovery_codes(body: dict[str, Any]) -> dict[str, Any]:
         session=db.session,
         user=current_user(),
         factor=_factor({"otp": body["otp"]}),
-        policy=_lockout_policy(),
+        lockout=auth_settings().lockout,
         ip=client_ip(),
     )
     return {"recovery_codes": codes}

@@ -6,9 +6,9 @@ from typing import Any
 
 from apiflask import Schema, fields
 from apiflask.validators import Email, Length, OneOf, Range, Regexp
-from flask import current_app
 from marshmallow import ValidationError, validates_schema
 
+from extensions import auth_settings
 from models.user import API_KEY_SCOPES, ROLES
 
 USERNAME = Regexp(r"^[A-Za-z0-9_.-]{3,50}$", error="3-50 letters, digits, '_', '.', '-'.")
@@ -86,7 +86,7 @@ class UserOut(Schema):
     )
 
     def _mfa_enrollment_required(self, user: Any) -> bool:
-        return bool(user.mfa_enrolment_pending(current_app.config["MFA_REQUIRED_ROLES"]))
+        return bool(user.mfa_enrolment_pending(auth_settings().mfa_required_roles))
 
 
 class TokensOut(Schema):

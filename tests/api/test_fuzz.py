@@ -90,12 +90,13 @@ class FuzzWorld:
 
     def headers_for(self, role: str, *, refresh: bool = False) -> dict[str, str]:
         """A fresh token per call: a fuzzed logout or password change must not end the run."""
-        from extensions import db
+        from extensions import auth_settings, db
         from models import User
         from services.auth import issue_tokens
 
         self.restore_users()
-        pair = issue_tokens(db.session.get(User, self.user_ids[role]))
+        user = db.session.get(User, self.user_ids[role])
+        pair = issue_tokens(user, lifetimes=auth_settings().token_lifetimes)
         token = pair.refresh_token if refresh else pair.access_token
         return {"Authorization": f"Bearer {token}"}
 

@@ -360,7 +360,7 @@ def held_credentials(app: Any, role: str, kind: str, enrolled: bool) -> dict[str
     and an enrolled one would need a code to log in."""
     from datetime import UTC, datetime
 
-    from extensions import db
+    from extensions import auth_settings, db
     from services import auth
 
     user = make_user(app, role=role, mfa_enabled_at=datetime.now(UTC) if enrolled else None)
@@ -369,7 +369,7 @@ def held_credentials(app: Any, role: str, kind: str, enrolled: bool) -> dict[str
             session=db.session, user=user, pepper=app.config["API_KEY_PEPPER"], ip=None
         )
         return {"X-API-Key": key}
-    pair = auth.issue_tokens(user, fresh=kind == "jwt")
+    pair = auth.issue_tokens(user, lifetimes=auth_settings().token_lifetimes, fresh=kind == "jwt")
     return {"Authorization": f"Bearer {pair.access_token}"}
 
 

@@ -1,7 +1,7 @@
 """Authentication use cases: the names the routes, the CLI and other services call."""
 
 from services.auth.api_keys import api_key_scopes, create_api_key, revoke_api_key, user_for_api_key
-from services.auth.credentials import LockoutPolicy, login
+from services.auth.credentials import login
 from services.auth.mfa import (
     begin_mfa_setup,
     disable_mfa,
@@ -22,9 +22,10 @@ from services.auth.sessions import (
     token_user,
     user_for_claims,
 )
+from services.auth.settings import AuthSettings, init_auth_settings
 
 __all__ = [
-    "LockoutPolicy",
+    "AuthSettings",
     "SecondFactor",
     "TokenPair",
     "api_key_scopes",
@@ -34,6 +35,7 @@ __all__ = [
     "create_user",
     "disable_mfa",
     "enable_mfa",
+    "init_auth_settings",
     "is_fresh",
     "issue_tokens",
     "login",

@@ -26,6 +26,8 @@ INVALID_CREDENTIALS = "Invalid username or password."
 
 @dataclass(frozen=True)
 class LockoutPolicy:
+    """LOCKOUT_THRESHOLD failures in a row (passwords and codes) lock for LOCKOUT_MINUTES."""
+
     threshold: int = 5
     minutes: int = 15
 
@@ -36,7 +38,7 @@ def login(
     identifier: str,
     password: str,
     rounds: int,
-    policy: LockoutPolicy,
+    lockout: LockoutPolicy,
     ip: str | None,
     factor: SecondFactor | None = None,
 ) -> User:
@@ -50,10 +52,10 @@ def login(
     if user.is_locked(now):
         raise_locked(session, user, now, ip)
     if not verify_password(password, user.password_hash):
-        record_failure(session, user, now, policy, ip)
+        record_failure(session, user, now, lockout, ip)
     if not user.is_active:
         _refuse(session, user, ip, reason="inactive")
-    method = _second_factor(session, user, now, policy, ip, factor) if user.mfa_enabled else None
+    method = _second_factor(session, user, now, lockout, ip, factor) if user.mfa_enabled else None
     _record_success(session, user, now, ip, method)
     return user
 

@@ -128,7 +128,7 @@ def _prove_second_factor(
 
 
 def disable_mfa(
-    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
+    *, session: DbSession, user: User, factor: SecondFactor, lockout: LockoutPolicy, ip: str | None
 ) -> None:
     """Turn MFA off with a current code or a recovery code (on a fresh login, see api/auth.py).
 
@@ -136,7 +136,7 @@ def disable_mfa(
     codes count toward the same lockout as failed logins; while locked this is 423.
     """
     method = _prove_second_factor(
-        session, user, factor, policy, ip, failed_event="mfa_disable_failed"
+        session, user, factor, lockout, ip, failed_event="mfa_disable_failed"
     )
     _turn_off(session, user)
     record_event(
@@ -151,7 +151,7 @@ def disable_mfa(
 
 
 def regenerate_recovery_codes(
-    *, session: DbSession, user: User, factor: SecondFactor, policy: LockoutPolicy, ip: str | None
+    *, session: DbSession, user: User, factor: SecondFactor, lockout: LockoutPolicy, ip: str | None
 ) -> list[str]:
     """A new set of recovery codes for a current TOTP code; every earlier code stops working.
 
@@ -159,7 +159,7 @@ def regenerate_recovery_codes(
     """
     assert factor.recovery_code is None
     _prove_second_factor(
-        session, user, factor, policy, ip, failed_event="mfa_recovery_codes_failed"
+        session, user, factor, lockout, ip, failed_event="mfa_recovery_codes_failed"
     )
     codes = replace_recovery_codes(session=session, user=user, pepper=factor.pepper)
     record_event(

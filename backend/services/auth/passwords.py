@@ -10,8 +10,6 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, has_app_context
-
 from errors import AppError
 from extensions import DbSession
 from models import User
@@ -23,6 +21,14 @@ from utils.security import hash_password, verify_password
 logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a real answer is about 40 KB (padded)
 USER_AGENT = "mt5-trading-server-password-check"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """How passwords are hashed and which are refused, beyond the schema's 8 to 128 characters."""
+
+    rounds: int  # bcrypt cost
+    breach_check: PwnedPasswords | None = None  # None: PWNED_PASSWORDS_CHECK is off
 
 
 @dataclass(frozen=True)
@@ -75,15 +81,7 @@ def _unavailable(exc: BaseException) -> None:
     )
 
 
-def breach_check_from_config(config: Any) -> PwnedPasswords | None:
-    """The configured check, or None when PWNED_PASSWORDS_CHECK is off."""
-    if not config.get("PWNED_PASSWORDS_CHECK"):
-        return None
-    timeout_ms = max(1, int(config.get("PWNED_PASSWORDS_TIMEOUT_MS", 1500)))
-    return PwnedPasswords(url=str(config["PWNED_PASSWORDS_URL"]), timeout_s=timeout_ms / 1000)
-
-
-def refuse_weak_password(password: str) -> None:
+def refuse_weak_password(password: str, *, breach_check: PwnedPasswords | None) -> None:
     """The local common-password list, then (when configured) Have I Been Pwned's range API."""
     if is_common(password):
         raise AppError(
@@ -92,8 +90,7 @@ def refuse_weak_password(password: str) -> None:
             status_code=422,
             details={"json": {"password": ["This password is too common."]}},
         )
-    check = breach_check_from_config(current_app.config) if has_app_context() else None
-    if check is not None and (check.breach_count(password) or 0) > 0:
+    if breach_check is not None and (breach_check.breach_count(password) or 0) > 0:
         raise AppError(
             "This password has appeared in a data breach; choose another.",
             code="password_breached",
@@ -108,7 +105,7 @@ def change_password(
     user: User,
     current_password: str,
     new_password: str,
-    rounds: int,
+    password_policy: PasswordPolicy,
     ip: str | None,
 ) -> None:
     """Needs the current password; every token issued before now stops working."""
@@ -124,8 +121,8 @@ def change_password(
         raise AppError(
             "The current password is wrong.", code="invalid_credentials", status_code=422
         )
-    refuse_weak_password(new_password)
-    user.password_hash = hash_password(new_password, rounds)
+    refuse_weak_password(new_password, breach_check=password_policy.breach_check)
+    user.password_hash = hash_password(new_password, password_policy.rounds)
     end_all_sessions(user)
     record_event(
         session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip

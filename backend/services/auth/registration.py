@@ -8,15 +8,21 @@ from errors import Conflict
 from extensions import DbSession
 from models import User
 from services.audit_service import record_event
-from services.auth.passwords import refuse_weak_password
+from services.auth.passwords import PasswordPolicy, refuse_weak_password
 from utils.security import hash_password
 
 
 def register_user(
-    *, session: DbSession, username: str, email: str, password: str, rounds: int, ip: str | None
+    *,
+    session: DbSession,
+    username: str,
+    email: str,
+    password: str,
+    password_policy: PasswordPolicy,
+    ip: str | None,
 ) -> User:
     """Create a plain `user` (roles are never taken from a request body)."""
-    user = _insert_user(session, username, email, password, "user", rounds)
+    user = _insert_user(session, username, email, password, "user", password_policy)
     record_event(
         session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip
     )
@@ -25,10 +31,16 @@ def register_user(
 
 
 def create_user(
-    *, session: DbSession, username: str, email: str, password: str, role: str, rounds: int
+    *,
+    session: DbSession,
+    username: str,
+    email: str,
+    password: str,
+    role: str,
+    password_policy: PasswordPolicy,
 ) -> User:
     """Operator path (CLI): any role, same rules otherwise."""
-    user = _insert_user(session, username, email, password, role, rounds)
+    user = _insert_user(session, username, email, password, role, password_policy)
     record_event(
         session=session, event="user_created", subject_user_id=user.id, details={"role": role}
     )
@@ -37,14 +49,14 @@ def create_user(
 
 
 def _insert_user(
-    session: DbSession, username: str, email: str, password: str, role: str, rounds: int
+    session: DbSession, username: str, email: str, password: str, role: str, policy: PasswordPolicy
 ) -> User:
     """Add the user (flushed, not committed); a taken username or email is a 409."""
-    refuse_weak_password(password)
+    refuse_weak_password(password, breach_check=policy.breach_check)
     user = User(
         username=username,
         email=email.lower(),
-        password_hash=hash_password(password, rounds),
+        password_hash=hash_password(password, policy.rounds),
         role=role,
     )
     session.add(user)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +16,15 @@ from errors import Unauthorized
 from extensions import DbSession
 from models import TokenBlocklist, UsedRefreshToken, User
 from services.audit_service import record_event
+
+
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """JWT_ACCESS_MINUTES, JWT_REFRESH_DAYS (a session's absolute end), JWT_FRESH_MINUTES."""
+
+    access: timedelta
+    refresh: timedelta
+    fresh: timedelta
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ def _token_claims(user: User, sid: str) -> dict[str, Any]:
 def issue_tokens(
     user: User,
     *,
+    lifetimes: TokenLifetimes,
     session_id: str | None = None,
     fresh: bool = True,
     session_end: datetime | None = None,
@@ -45,17 +54,15 @@ def issue_tokens(
     token may do sensitive things for JWT_FRESH_MINUTES. ``session_end``: a rotation keeps the
     session's absolute end; neither token outlives it.
     """
-    config = current_app.config
     claims = _token_claims(user, session_id or uuid.uuid4().hex)
-    access_ttl: timedelta = config["JWT_ACCESS_TOKEN_EXPIRES"]
-    refresh_ttl: timedelta = config["JWT_REFRESH_TOKEN_EXPIRES"]
+    access_ttl, refresh_ttl = lifetimes.access, lifetimes.refresh
     if session_end is not None:
         refresh_ttl = session_end - datetime.now(UTC)
         access_ttl = min(access_ttl, refresh_ttl)
     access = create_access_token(
         identity=str(user.id),
         additional_claims=claims,
-        fresh=config["JWT_FRESH_EXPIRES"] if fresh else False,
+        fresh=lifetimes.fresh if fresh else False,
         expires_delta=access_ttl,
     )
     refresh = create_refresh_token(
@@ -74,7 +81,12 @@ def is_fresh(claims: dict[str, Any]) -> bool:
 
 
 def rotate_refresh_token(
-    *, session: DbSession, user: User, claims: dict[str, Any], ip: str | None
+    *,
+    session: DbSession,
+    user: User,
+    claims: dict[str, Any],
+    lifetimes: TokenLifetimes,
+    ip: str | None,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair (same session, same absolute end, not fresh).
 
@@ -96,7 +108,9 @@ def rotate_refresh_token(
     except IntegrityError:
         session.rollback()
         _end_reused_session(session, user, sid, session_end, ip)
-    pair = issue_tokens(user, session_id=sid, fresh=False, session_end=session_end)
+    pair = issue_tokens(
+        user, lifetimes=lifetimes, session_id=sid, fresh=False, session_end=session_end
+    )
     session.commit()
     return pair
 
@@ -162,11 +176,11 @@ def logout(
     session: DbSession,
     user: User,
     claims: dict[str, Any],
-    refresh_ttl: timedelta,
+    lifetimes: TokenLifetimes,
     ip: str | None,
 ) -> None:
     """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
-    until = datetime.now(UTC) + refresh_ttl
+    until = datetime.now(UTC) + lifetimes.refresh
     _revoke_session(session, user, claims.get("sid") or claims["jti"], until)
     record_event(session=session, event="logout", actor_id=user.id, subject_user_id=user.id, ip=ip)
     session.commit()
