@@ -9,7 +9,7 @@ from sqlalchemy import select
 from errors import AppError, Unauthorized
 from extensions import DbSession
 from models import API_KEY_SCOPES, User
-from services.audit_service import record_event
+from services.auth.audit import record_own_event
 from utils.security import api_key_digest, new_api_key
 
 
@@ -52,11 +52,10 @@ def create_api_key(
     user.api_key_created_at = now
     user.api_key_scopes = " ".join(chosen)
     user.api_key_expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
-    record_event(
-        session=session,
-        event="api_key_created",
-        actor_id=user.id,
-        subject_user_id=user.id,
+    record_own_event(
+        session,
+        user,
+        "api_key_created",
         ip=ip,
         details={
             "prefix": fresh.prefix,
@@ -91,12 +90,5 @@ def revoke_api_key(*, session: DbSession, user: User, ip: str | None) -> None:
     user.api_key_created_at = None
     user.api_key_scopes = None
     user.api_key_expires_at = None
-    record_event(
-        session=session,
-        event="api_key_revoked",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        ip=ip,
-        details={"prefix": prefix},
-    )
+    record_own_event(session, user, "api_key_revoked", ip=ip, details={"prefix": prefix})
     session.commit()

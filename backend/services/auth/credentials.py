@@ -13,6 +13,7 @@ from errors import AppError, Locked, Unauthorized
 from extensions import DbSession
 from models import User
 from services.audit_service import record_event
+from services.auth.audit import record_own_event
 from services.auth.second_factor import (
     INVALID_OTP,
     SecondFactor,
@@ -67,13 +68,8 @@ def _record_success(
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login = now
-    record_event(
-        session=session,
-        event="login_succeeded",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        ip=ip,
-        details={"mfa": method} if method else None,
+    record_own_event(
+        session, user, "login_succeeded", ip=ip, details={"mfa": method} if method else None
     )
     session.commit()
 
@@ -131,11 +127,10 @@ def _second_factor(
         error=Unauthorized(INVALID_OTP, code="invalid_otp"),
     )
     if method == "recovery_code":
-        record_event(
-            session=session,
-            event="mfa_recovery_code_used",
-            actor_id=user.id,
-            subject_user_id=user.id,
+        record_own_event(
+            session,
+            user,
+            "mfa_recovery_code_used",
             ip=ip,
             details={"left": recovery_codes_left(session=session, user=user)},
         )

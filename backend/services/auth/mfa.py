@@ -12,6 +12,7 @@ from extensions import DbSession
 from models import User
 from services.audit_service import record_event
 from services.auth import second_factor
+from services.auth.audit import record_own_event
 from services.auth.credentials import LockoutPolicy, accept_factor, raise_locked
 from services.auth.second_factor import (
     SecondFactor,
@@ -42,9 +43,7 @@ def begin_mfa_setup(
     secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, RFC 4226's recommendation
     user.mfa_secret_encrypted = box.encrypt(secret, secret_aad(user.id))
     user.mfa_last_step = None
-    record_event(
-        session=session, event="mfa_setup_started", actor_id=user.id, subject_user_id=user.id, ip=ip
-    )
+    record_own_event(session, user, "mfa_setup_started", ip=ip)
     session.commit()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=issuer)
     return secret, uri
@@ -61,20 +60,12 @@ def enable_mfa(
     """
     _check_pending(user)
     if not accept_totp(session=session, user=user, otp=otp, box=box):
-        record_event(
-            session=session,
-            event="mfa_confirm_failed",
-            actor_id=user.id,
-            subject_user_id=user.id,
-            ip=ip,
-        )
+        record_own_event(session, user, "mfa_confirm_failed", ip=ip)
         session.commit()
         raise invalid_code()
     user.mfa_enabled_at = second_factor.now()
     codes = replace_recovery_codes(session=session, user=user, pepper=pepper)
-    record_event(
-        session=session, event="mfa_enabled", actor_id=user.id, subject_user_id=user.id, ip=ip
-    )
+    record_own_event(session, user, "mfa_enabled", ip=ip)
     end_all_sessions(user)
     session.commit()
     return codes
@@ -139,14 +130,7 @@ def disable_mfa(
         session, user, factor, lockout, ip, failed_event="mfa_disable_failed"
     )
     _turn_off(session, user)
-    record_event(
-        session=session,
-        event="mfa_disabled",
-        actor_id=user.id,
-        subject_user_id=user.id,
-        ip=ip,
-        details={"with": method},
-    )
+    record_own_event(session, user, "mfa_disabled", ip=ip, details={"with": method})
     session.commit()
 
 
@@ -162,11 +146,10 @@ def regenerate_recovery_codes(
         session, user, factor, lockout, ip, failed_event="mfa_recovery_codes_failed"
     )
     codes = replace_recovery_codes(session=session, user=user, pepper=factor.pepper)
-    record_event(
-        session=session,
-        event="mfa_recovery_codes_regenerated",
-        actor_id=user.id,
-        subject_user_id=user.id,
+    record_own_event(
+        session,
+        user,
+        "mfa_recovery_codes_regenerated",
         ip=ip,
         details={"count": len(codes)},
     )

@@ -13,7 +13,7 @@ from typing import Any
 from errors import AppError
 from extensions import DbSession
 from models import User
-from services.audit_service import record_event
+from services.auth.audit import record_own_event
 from services.auth.sessions import end_all_sessions
 from utils.common_passwords import is_common
 from utils.security import hash_password, verify_password
@@ -110,13 +110,7 @@ def change_password(
 ) -> None:
     """Needs the current password; every token issued before now stops working."""
     if not verify_password(current_password, user.password_hash):
-        record_event(
-            session=session,
-            event="password_change_failed",
-            actor_id=user.id,
-            subject_user_id=user.id,
-            ip=ip,
-        )
+        record_own_event(session, user, "password_change_failed", ip=ip)
         session.commit()
         raise AppError(
             "The current password is wrong.", code="invalid_credentials", status_code=422
@@ -124,7 +118,5 @@ def change_password(
     refuse_weak_password(new_password, breach_check=password_policy.breach_check)
     user.password_hash = hash_password(new_password, password_policy.rounds)
     end_all_sessions(user)
-    record_event(
-        session=session, event="password_changed", actor_id=user.id, subject_user_id=user.id, ip=ip
-    )
+    record_own_event(session, user, "password_changed", ip=ip)
     session.commit()

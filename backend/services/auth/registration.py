@@ -8,6 +8,7 @@ from errors import Conflict
 from extensions import DbSession
 from models import User
 from services.audit_service import record_event
+from services.auth.audit import record_own_event
 from services.auth.passwords import PasswordPolicy, refuse_weak_password
 from utils.security import hash_password
 
@@ -23,9 +24,7 @@ def register_user(
 ) -> User:
     """Create a plain `user` (roles are never taken from a request body)."""
     user = _insert_user(session, username, email, password, "user", password_policy)
-    record_event(
-        session=session, event="user_registered", actor_id=user.id, subject_user_id=user.id, ip=ip
-    )
+    record_own_event(session, user, "user_registered", ip=ip)
     session.commit()
     return user
 

@@ -16,6 +16,7 @@ from errors import Unauthorized
 from extensions import DbSession
 from models import TokenBlocklist, UsedRefreshToken, User
 from services.audit_service import record_event
+from services.auth.audit import record_own_event
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def logout(
     """Revoke the whole login session (access and refresh token) in the persistent blocklist."""
     until = datetime.now(UTC) + lifetimes.refresh
     _revoke_session(session, user, claims.get("sid") or claims["jti"], until)
-    record_event(session=session, event="logout", actor_id=user.id, subject_user_id=user.id, ip=ip)
+    record_own_event(session, user, "logout", ip=ip)
     session.commit()
 
 
