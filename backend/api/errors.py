@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
@@ -94,27 +95,27 @@ def _register_http_errors(app: APIFlask) -> None:
 
 def _register_token_failures() -> None:
     """Flask-JWT-Extended answers a bad token itself, through these loaders, not by raising."""
+    jwt.unauthorized_loader(_with_reason("unauthorized", "Authentication is required."))
+    jwt.invalid_token_loader(_with_reason("invalid_token", "The token is not valid."))
+    jwt.expired_token_loader(_for_token("token_expired", "The token has expired."))
+    jwt.revoked_token_loader(_for_token("token_revoked", "The token has been revoked."))
+    jwt.needs_fresh_token_loader(_for_token("fresh_login_required", "Log in again to do this."))
+    jwt.token_verification_failed_loader(_for_token("invalid_token", "The token is not valid."))
 
-    @jwt.unauthorized_loader
-    def _missing(reason: str) -> Response:
-        return envelope(401, "unauthorized", "Authentication is required.", {"reason": reason})
 
-    @jwt.invalid_token_loader
-    def _invalid(reason: str) -> Response:
-        return envelope(401, "invalid_token", "The token is not valid.", {"reason": reason})
+def _with_reason(code: str, message: str) -> Callable[[str], Response]:
+    """For a token that is missing or unreadable: the library's reason goes in the details."""
 
-    @jwt.expired_token_loader
-    def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-        return envelope(401, "token_expired", "The token has expired.")
+    def respond(reason: str) -> Response:
+        return envelope(401, code, message, {"reason": reason})
 
-    @jwt.revoked_token_loader
-    def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-        return envelope(401, "token_revoked", "The token has been revoked.")
+    return respond
 
-    @jwt.needs_fresh_token_loader
-    def _not_fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-        return envelope(401, "fresh_login_required", "Log in again to do this.")
 
-    @jwt.token_verification_failed_loader
-    def _failed(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-        return envelope(401, "invalid_token", "The token is not valid.")
+def _for_token(code: str, message: str) -> Callable[[dict[str, Any], dict[str, Any]], Response]:
+    """For a token that was decoded (header and payload), and refused."""
+
+    def respond(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return envelope(401, code, message)
+
+    return respond
