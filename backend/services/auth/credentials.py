@@ -176,19 +176,26 @@ def record_failure(
         details={"reason": reason},
     )
     if user.failed_login_count >= policy.threshold:
-        user.failed_login_count = 0
-        user.locked_until = now + timedelta(minutes=policy.minutes)
-        record_event(
-            session=session,
-            event="account_locked",
-            subject_user_id=user.id,
-            ip=ip,
-            details={"minutes": policy.minutes},
-        )
-        session.commit()
-        raise_locked(session, user, now, ip, audit=False)
+        _lock(session, user, now, policy, ip)
     session.commit()
     raise error or Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+
+
+def _lock(
+    session: DbSession, user: User, now: datetime, policy: LockoutPolicy, ip: str | None
+) -> NoReturn:
+    """The threshold is reached: lock for policy.minutes, counting again from zero after."""
+    user.failed_login_count = 0
+    user.locked_until = now + timedelta(minutes=policy.minutes)
+    record_event(
+        session=session,
+        event="account_locked",
+        subject_user_id=user.id,
+        ip=ip,
+        details={"minutes": policy.minutes},
+    )
+    session.commit()
+    raise_locked(session, user, now, ip, audit=False)
 
 
 def raise_locked(
