@@ -135,7 +135,7 @@ def test_refused_change_exits_non_zero_and_changes_nothing(app, running, args, m
 
 
 def test_unconfirmed_change_reports_it_stays_queued(app, tmp_path):
-    from services.mt5.simulator.ownership import OwnerLock
+    from mt5sim.ownership import OwnerLock
 
     db_path = str(tmp_path / "stuck.sqlite")
     stuck = OwnerLock.acquire(db_path)  # a simulator that owns the file but never looks
@@ -153,7 +153,7 @@ def test_unconfirmed_change_reports_it_stays_queued(app, tmp_path):
 
 
 def test_with_no_server_running_the_command_applies_it_to_the_file(app, tmp_path):
-    from services.mt5.simulator import Broker
+    from mt5sim.broker import Broker
 
     db_path = str(tmp_path / "idle.sqlite")
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from errors import MT5AuthFailed, MT5Timeout, MT5Unavailable, OrderOutcomeUnknown, ValidationFailed
+from mt5sim.broker import Broker
+from mt5sim.facade import make_module
 from services.mt5.convert import filling_for
 from services.mt5.dto import AccountRef, OrderRequest
 from services.mt5.gateway import MT5Gateway
-from services.mt5.simulator import Broker, make_module
 from services.mt5.sources import SimSettings
 
 DONE, PLACED = 10009, 10008

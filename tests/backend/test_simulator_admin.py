@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mt5sim import admin_commands as admin
+from mt5sim import broker as broker_module
+from mt5sim.broker import Broker
+from mt5sim.ownership import OwnerLock, holder_pid
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal, admin
-from services.mt5.simulator import broker as broker_module
-from services.mt5.simulator.ownership import OwnerLock, holder_pid
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
@@ -185,7 +187,7 @@ def test_owner_lock_excludes_other_processes_and_names_the_holder(sim_db):
     lock = OwnerLock.acquire(sim_db)
     assert lock is not None
     probe = (
-        "import sys; from services.mt5.simulator.ownership import OwnerLock; "
+        "import sys; from mt5sim.ownership import OwnerLock; "
         f"print(OwnerLock.acquire({sim_db!r}, wait_s=0.1) is None)"
     )
 

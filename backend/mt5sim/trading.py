@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from services.mt5 import constants as c
-from services.mt5.simulator import calc
-from services.mt5.simulator.checks import (
+from mt5sim import calc
+from mt5sim.checks import (
     Rejected,
     TradeRequestData,
     check_filling,
@@ -18,17 +17,18 @@ from services.mt5.simulator.checks import (
     check_volume,
     is_pending_type,
 )
-from services.mt5.simulator.execution import (
+from mt5sim.fills import (
     Outcome,
     market_checks,
     market_order,
     new_order,
     resolve_symbol,
 )
-from services.mt5.simulator.state import Account
+from mt5sim.state import Account
+from services.mt5 import constants as c
 
 if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker, Metrics
+    from mt5sim.broker import Broker, Metrics
 
 DONE = c.TRADE_RETCODE_DONE
 

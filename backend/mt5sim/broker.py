@@ -15,13 +15,12 @@ from datetime import time as day_time
 from decimal import Decimal
 from pathlib import Path
 
-from services.mt5 import constants as c
-from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, CatalogSymbol
-from services.mt5.simulator import calc, execution
-from services.mt5.simulator.flavours import Flavour, all_symbols, flavour_for_server
-from services.mt5.simulator.ownership import OwnerLock
-from services.mt5.simulator.prices import PriceFeed
-from services.mt5.simulator.state import (
+from mt5sim import calc, fills
+from mt5sim.flavours import Flavour, all_symbols, flavour_for_server
+from mt5sim.ownership import OwnerLock
+from mt5sim.persistence import Store
+from mt5sim.price_feed import PriceFeed
+from mt5sim.state import (
     ZERO,
     Account,
     Deal,
@@ -29,7 +28,8 @@ from services.mt5.simulator.state import (
     Position,
     aggregate_positions,
 )
-from services.mt5.simulator.store import Store
+from services.mt5 import constants as c
+from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, CatalogSymbol
 
 logger = logging.getLogger("mt5.simulator")
 
@@ -69,10 +69,10 @@ class Broker:
 
     Every public method takes ``self.lock`` for a short, in-memory step plus one SQLite commit;
     latency is simulated by terminals outside it. ``step_ms`` drives the price walk (see
-    ``prices``); ``clock`` gives server time in epoch seconds.
+    ``price_feed``); ``clock`` gives server time in epoch seconds.
 
     A broker on a file *owns* it (``ownership.OwnerLock``) unless another broker does: the owner
-    applies the admin requests other processes queue in the file (``admin``), on a watcher
+    applies the admin requests other processes queue in the file (``admin_commands``), on a watcher
     thread every ``SYNC_INTERVAL_S``. ``owner_lock`` hands over a lock the caller already holds.
     """
 
@@ -251,18 +251,18 @@ class Broker:
             source = self.symbols[symbol].price_source
             self.prices.set_quote(source, Decimal(bid), Decimal(ask), freeze=freeze)
             self.store.save_quotes({source: self.prices.quote(source)})
-            execution.on_quotes(self, [source])
+            fills.on_quotes(self, [source])
 
     def advance(self, steps: int = 1) -> None:
         """Move the random walk ``steps`` steps, firing triggered orders and stops."""
         with self.lock:
-            execution.on_quotes(self, self.prices.advance(steps))
+            fills.on_quotes(self, self.prices.advance(steps))
 
     def catch_up(self) -> None:
         with self.lock:
             changed = self.prices.catch_up()
             if changed:
-                execution.on_quotes(self, changed)
+                fills.on_quotes(self, changed)
 
     def set_market_open(self, symbol: str, is_open: bool = True) -> None:
         """Close or reopen trading in a symbol (a price source closes all its variants)."""
@@ -386,7 +386,7 @@ class Broker:
             return self._apply_admin_requests()
 
     def _apply_admin_requests(self) -> int:
-        from services.mt5.simulator.admin import apply_request
+        from mt5sim.admin_commands import apply_request
 
         with self.lock:
             queued = self.store.queued_requests()

@@ -1,17 +1,21 @@
-"""A simulated MT5 broker that stands in for the ``MetaTrader5`` Python package.
+"""mt5sim: a simulated MT5 broker that stands in for the ``MetaTrader5`` Python package.
 
-Public API:
+This package module imports nothing: import what you use from its modules.
 
-- ``Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
+Public API, by module:
+
+- ``mt5sim.broker.Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
   default_leverage, default_margin_mode, owner_lock)``: one trade server, state in SQLite.
   ``create_account``, ``fund``, ``set_quote``, ``advance``, ``set_market_open``,
   ``set_session``, ``set_trade_mode``, ``set_trade_allowed``, ``inject_fault``, ``sync``,
-  ``close``.
-- ``admin.submit(db_path, kind, payload)``: an admin change for whichever process owns the file.
-- ``SimTerminal(broker, latency_ms=None)``: one terminal session with the MetaTrader5
-  functions as methods (``initialize``, ``login``, ``order_send``, ...).
-- ``make_module(broker)``: a ``MetaTrader5`` module object bound to a new ``SimTerminal``.
-- ``services.mt5.simulator.node.serve``: an RPyC classic terminal node.
+  ``close``; ``mt5sim.broker.FAULT_KINDS``.
+- ``mt5sim.admin_commands.submit(db_path, kind, payload)``: an admin change for whichever process
+  owns the file.
+- ``mt5sim.sim_terminal.SimTerminal(broker, latency_ms=None)``: one terminal session with the
+  MetaTrader5 functions as methods (``initialize``, ``login``, ``order_send``, ...).
+- ``mt5sim.facade.make_module(broker)``: a ``MetaTrader5`` module object bound to a new
+  ``SimTerminal``.
+- ``mt5sim.node.serve``: an RPyC classic terminal node (``python -m mt5sim.node --db FILE``).
 
 Servers and flavours. Any server name is accepted; the first login to it opens the account
 with that password. The name picks a flavour (first rule that matches, case-insensitive):
@@ -42,18 +46,12 @@ Persistence: accounts, orders, positions and deals are written through to SQLite
 synchronous=NORMAL) before each call returns; quotes are saved by ``set_quote`` and ``close``.
 A Broker keeps its state in memory, so one SQLite file belongs to one process at a time, its
 *owner* (``ownership``; give a terminal node its own file): a second process's broker on the
-same file works on its own copy. Admin commands reach the owner through the file (``admin``):
-``flask mt5 sim-account`` and ``set-quote`` queue a request, the running owner applies it within
-``SYNC_INTERVAL_S`` (or the command does, when nothing runs). Expiration of pending orders is not
-simulated.
+same file works on its own copy. Admin commands reach the owner through the file
+(``admin_commands``): ``flask mt5 sim-account`` and ``set-quote`` queue a request, the running
+owner applies it within ``SYNC_INTERVAL_S`` (or the command does, when nothing runs).
+Expiration of pending orders is not simulated.
 
 Simplifications: no swaps, commissions or stop-out; hedged positions' margins simply add up;
 stop-limit orders and TRADE_ACTION_CLOSE_BY answer 10013; triggered orders and stops fill at
 the quote that crossed them (no slippage beyond it).
 """
-
-from services.mt5.simulator.broker import FAULT_KINDS, Broker
-from services.mt5.simulator.facade import make_module
-from services.mt5.simulator.terminal import SimTerminal
-
-__all__ = ["FAULT_KINDS", "Broker", "SimTerminal", "make_module"]

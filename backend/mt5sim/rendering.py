@@ -7,13 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from mt5sim import records as r
+from mt5sim.state import Account, Deal, Order, Position
 from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol, tick_value
-from services.mt5.simulator import records as r
-from services.mt5.simulator.state import Account, Deal, Order, Position
 
 if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
+    from mt5sim.broker import Broker
 
 BUILD = 4000
 TICK_FLAGS_BID_ASK = 6

@@ -28,12 +28,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mt5sim.ownership import OwnerLock, holder_pid
+from mt5sim.persistence import Store
 from services.mt5 import constants as c
-from services.mt5.simulator.ownership import OwnerLock, holder_pid
-from services.mt5.simulator.store import Store
 
 if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
+    from mt5sim.broker import Broker
 
 KINDS = ("account", "quote")
 POLL_S = 0.02
@@ -148,7 +148,7 @@ def submit(
 
 
 def _apply_as_owner(db_path: str | Path, name: str, lock: OwnerLock) -> None:
-    from services.mt5.simulator.broker import Broker
+    from mt5sim.broker import Broker
 
     # Opening applies every queued request; step_ms=0 leaves the saved quotes where they are.
     Broker(db_path, name=name, step_ms=0, owner_lock=lock).close()

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mt5sim.state import ZERO
 from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol
 from services.mt5.dto import to_decimal
-from services.mt5.simulator.state import ZERO
 
 COMMENT_LENGTH = 31
 _PENDING_TYPES = (

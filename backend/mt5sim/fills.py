@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from services.mt5 import constants as c
-from services.mt5.catalog import CatalogSymbol
-from services.mt5.simulator import calc
-from services.mt5.simulator.checks import (
+from mt5sim import calc
+from mt5sim.checks import (
     Rejected,
     TradeRequestData,
     check_filling,
@@ -22,10 +20,12 @@ from services.mt5.simulator.checks import (
     pending_triggered,
     stop_hit,
 )
-from services.mt5.simulator.state import ZERO, Account, Deal, Order, Position
+from mt5sim.state import ZERO, Account, Deal, Order, Position
+from services.mt5 import constants as c
+from services.mt5.catalog import CatalogSymbol
 
 if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
+    from mt5sim.broker import Broker
 
 AVERAGE_PRICE_PLACES = Decimal("1e-10")
 
