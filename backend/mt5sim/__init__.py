@@ -1,5 +1,7 @@
 """mt5sim: a simulated MT5 broker that stands in for the ``MetaTrader5`` Python package.
 
+It imports nothing of the app but ``services.mt5.constants`` (the MetaTrader5 constants) and
+``services.mt5.catalog`` (the symbol contracts), so it can run as a terminal node on its own.
 This package module imports nothing: import what you use from its modules.
 
 Public API, by module:

@@ -9,13 +9,12 @@ from typing import Any
 from mt5sim import calc, rendering, trading
 from mt5sim import records as r
 from mt5sim.broker import Broker
-from mt5sim.checks import parse_request
+from mt5sim.checks import as_decimal, parse_request
 from mt5sim.flavours import flavour_for_server
 from mt5sim.ipc import NOT_CONNECTED, NOT_LOGGED_IN, VERSION, api_call
 from mt5sim.queries import TradeQueries
 from mt5sim.state import Account
 from services.mt5 import constants as c
-from services.mt5.dto import to_decimal
 
 
 class SimTerminal(TradeQueries):
@@ -225,7 +224,7 @@ class SimTerminal(TradeQueries):
         if symbol not in self._visible():
             return self._fail((c.RES_E_NOT_FOUND, f"Symbol {symbol} not found"))
         try:
-            return account, self.broker.symbols[symbol], [to_decimal(v) for v in values]
+            return account, self.broker.symbols[symbol], [as_decimal(v) for v in values]
         except (TypeError, ValueError, InvalidOperation):
             return self._fail((c.RES_E_INVALID_PARAMS, "Invalid arguments"))
 
