@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mt5sim import rendering
+from mt5sim.broker import Broker
 from mt5sim.ipc import api_call
 from mt5sim.state import Account, Deal, Order
 from services.mt5 import constants as c
-
-if TYPE_CHECKING:
-    from mt5sim.broker import Broker
 
 FAR_FUTURE_MSC = 2**62
 
