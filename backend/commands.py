@@ -179,7 +179,7 @@ def sim_account_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from mt5sim import admin_commands
+    from mt5sim import admin_requests
 
     try:
         amount = Decimal(balance)
@@ -187,7 +187,7 @@ def sim_account_command(
         raise click.BadParameter("must be a decimal", param_hint="--balance") from exc
     if not amount.is_finite():
         raise click.BadParameter("must be a finite decimal", param_hint="--balance")
-    payload = admin_commands.account_request(
+    payload = admin_requests.account_request(
         login, password=password, server=server, balance=amount, currency=currency,
         leverage=leverage, netting=margin_mode == "netting",
     )  # fmt: skip
@@ -212,7 +212,7 @@ def set_quote_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from mt5sim import admin_commands
+    from mt5sim import admin_requests
 
     try:
         low, high = Decimal(bid), Decimal(ask)
@@ -222,7 +222,7 @@ def set_quote_command(
         raise click.BadParameter("BID and ASK must be positive decimals")
     if low > high:
         raise click.BadParameter("BID must not exceed ASK")
-    payload = admin_commands.quote_request(symbol, low, high, freeze=freeze)
+    payload = admin_requests.quote_request(symbol, low, high, freeze=freeze)
     _submit(_sim_db(name, db), name, "quote", payload, wait)
 
 

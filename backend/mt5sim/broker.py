@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from mt5sim import fills
+from mt5sim.admin_requests import apply_request
 from mt5sim.books import Books, password_hash
 from mt5sim.ownership import OwnerLock
 from mt5sim.persistence import Store
@@ -184,8 +185,6 @@ class Broker(Books):
             return self._apply_admin_requests()
 
     def _apply_admin_requests(self) -> int:
-        from mt5sim.admin_commands import apply_request
-
         with self.lock:
             queued = self.store.queued_requests()
             for request_id, kind, payload in queued:
