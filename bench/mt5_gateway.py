@@ -145,7 +145,7 @@ def main() -> None:
     figures = direct(tmp, args.n)
 
     gateway = MT5Gateway(sim=SimSettings(db_path=str(tmp / "sim.sqlite")))
-    broker = gateway.broker()
+    broker = gateway.sources.brokers.get("default")  # the broker its sim:// sessions trade on
     broker.create_account(2, "pw", "Sim-Demo", margin_mode=NETTING, balance=BALANCE)
     local = AccountRef(
         account_id=2, terminal="sim://default", login=2, password="pw", server="Sim-Demo"

@@ -21,11 +21,11 @@ def headers(app, client):
 
 
 @pytest.fixture
-def running(app, client, headers) -> dict[str, Any]:
+def running(app, client, headers, sim_broker) -> dict[str, Any]:
     """The server has traded: its simulated broker is open, in memory, owning MT5_SIM_DB."""
     account = make_account(client, headers)
     assert client.post(f"/api/accounts/{account['id']}/connect", headers=headers).status_code == 200
-    assert app.extensions["mt5_gateway"].broker().owns_file
+    assert sim_broker().owns_file
     return account
 
 
@@ -123,8 +123,8 @@ def test_set_quote_on_the_running_server_prices_the_next_order(app, client, head
          "must be a decimal"),
     ],
 )  # fmt: skip
-def test_refused_change_exits_non_zero_and_changes_nothing(app, running, args, message):
-    broker = app.extensions["mt5_gateway"].broker()
+def test_refused_change_exits_non_zero_and_changes_nothing(app, running, sim_broker, args, message):
+    broker = sim_broker()
     before = broker.prices.quote("XAUUSD")
 
     result = app.test_cli_runner().invoke(args=["mt5", *args])

@@ -103,6 +103,11 @@ class Sources:
             )
         return open_rpyc(key, where, self.rpyc)
 
+    def sim_health(self, name: str) -> dict[str, Any]:
+        """A simulated broker answers once open (this opens it): how many accounts it holds."""
+        broker = self.brokers.get(name)
+        return {"ok": True, "simulated": True, "connected": True, "accounts": len(broker.accounts)}
+
     def release(self, session: TerminalSession) -> None:
         """Forget a session (closed or broken); the native package may attach elsewhere after."""
         with contextlib.suppress(Exception):  # a broken session may not close cleanly
