@@ -2,7 +2,8 @@
 
 It imports nothing of the app but ``services.mt5.constants`` (the MetaTrader5 constants) and
 ``services.mt5.catalog`` (the symbol contracts), so it can run as a terminal node on its own.
-This package module imports nothing: import what you use from its modules.
+This package module imports nothing: import what you use from its modules, which import each
+other in one direction only (listed here from the bottom up; none imports one listed after it).
 
 Public API, by module:
 
@@ -18,6 +19,29 @@ Public API, by module:
 - ``mt5sim.facade.make_module(broker)``: a ``MetaTrader5`` module object bound to a new
   ``SimTerminal``.
 - ``mt5sim.node.serve``: an RPyC classic terminal node (``python -m mt5sim.node --db FILE``).
+
+Modules:
+
+- ``state``: the broker's records (Account, Order, Position, Deal), Decimal for every amount.
+- ``records``: the MetaTrader5 result named tuples (TradePosition, SymbolInfo, ...).
+- ``calc``: margin and profit per calculation mode, in account money.
+- ``flavours``: the symbols and account currency a server name selects.
+- ``price_feed``: quotes, a seeded random walk per instrument (PriceFeed).
+- ``persistence``: the SQLite file records are written through to (Store).
+- ``ownership``: which process owns a file (OwnerLock on ``<db>.owner``).
+- ``checks``: trade request parsing and the trade server's checks (Rejected with a retcode).
+- ``books``: Books, the records, market state and account figures in memory.
+- ``fills``: the fill engine: market orders, closes, netting, SL/TP and triggered orders.
+- ``rendering``: the books rendered as the MetaTrader5 named tuples.
+- ``admin_requests``: admin request payloads and how the owner of a file applies them.
+- ``broker``: Broker(Books): quotes that fire fills, faults, file ownership, admin requests.
+- ``trading``: ``order_send`` / ``order_check`` by trade action.
+- ``ipc``: ``api_call``, the simulated IPC round trip (latency, injected faults).
+- ``queries``: the orders, positions and history read functions of a terminal.
+- ``sim_terminal``: SimTerminal, one terminal session on a broker.
+- ``facade``: ``make_module``, a ``MetaTrader5`` module object over one SimTerminal.
+- ``node``: the RPyC classic terminal node.
+- ``admin_commands``: the CLI's side of admin requests (``submit`` and wait for the owner).
 
 Servers and flavours. Any server name is accepted; the first login to it opens the account
 with that password. The name picks a flavour (first rule that matches, case-insensitive):
