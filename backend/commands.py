@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from errors import AppError
 from extensions import db
 from models.user import ROLES
+from mt5sim import admin_commands, admin_requests
 
 mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
 
@@ -117,7 +118,7 @@ def serve_simulator_command(
     certfile: str | None, ca_certs: str | None,
 ) -> None:  # fmt: skip
     """Serve a simulated broker as an RPyC terminal node (rpyc://, or rpycs:// with --certfile)."""
-    from mt5sim import node
+    from mt5sim import node  # the RPyC server stack loads only when a node is served
 
     path = _sim_db(name, db)
     scheme = "rpycs" if certfile else "rpyc"
@@ -135,8 +136,6 @@ WAIT_HELP = "Seconds to wait for a running simulator to apply the change."
 
 def _submit(db_path: str, name: str, kind: str, payload: dict[str, Any], wait: float) -> None:
     """Hand the change to the broker serving the file (or apply it here if none runs)."""
-    from mt5sim import admin_commands
-
     try:
         applied = admin_commands.submit(db_path, kind, payload, name=name, wait_s=wait)
     except admin_commands.RequestRefused as exc:
@@ -179,8 +178,6 @@ def sim_account_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from mt5sim import admin_requests
-
     try:
         amount = Decimal(balance)
     except InvalidOperation as exc:
@@ -211,8 +208,6 @@ def set_quote_command(
     applies it and the next call sees it; with nothing running, it is saved to the file.
     """
     from decimal import Decimal, InvalidOperation
-
-    from mt5sim import admin_requests
 
     try:
         low, high = Decimal(bid), Decimal(ask)
