@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from errors import AppError
 from extensions import auth_settings, db
 from models.user import ROLES
+from mt5sim import admin_commands, admin_requests
 
 mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
 
@@ -117,7 +118,7 @@ def serve_simulator_command(
     certfile: str | None, ca_certs: str | None,
 ) -> None:  # fmt: skip
     """Serve a simulated broker as an RPyC terminal node (rpyc://, or rpycs:// with --certfile)."""
-    from services.mt5.simulator import node
+    from mt5sim import node  # the RPyC server stack loads only when a node is served
 
     path = _sim_db(name, db)
     scheme = "rpycs" if certfile else "rpyc"
@@ -135,13 +136,11 @@ WAIT_HELP = "Seconds to wait for a running simulator to apply the change."
 
 def _submit(db_path: str, name: str, kind: str, payload: dict[str, Any], wait: float) -> None:
     """Hand the change to the broker serving the file (or apply it here if none runs)."""
-    from services.mt5.simulator import admin
-
     try:
-        applied = admin.submit(db_path, kind, payload, name=name, wait_s=wait)
-    except admin.RequestRefused as exc:
+        applied = admin_commands.submit(db_path, kind, payload, name=name, wait_s=wait)
+    except admin_commands.RequestRefused as exc:
         raise click.ClickException(str(exc)) from exc
-    except admin.RequestPending as exc:
+    except admin_commands.RequestPending as exc:
         owner = f"pid {exc.owner_pid}" if exc.owner_pid else "another process"
         raise click.ClickException(
             f"the simulator serving {db_path} ({owner}) did not confirm request "
@@ -179,15 +178,13 @@ def sim_account_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from services.mt5.simulator import admin
-
     try:
         amount = Decimal(balance)
     except InvalidOperation as exc:
         raise click.BadParameter("must be a decimal", param_hint="--balance") from exc
     if not amount.is_finite():
         raise click.BadParameter("must be a finite decimal", param_hint="--balance")
-    payload = admin.account_request(
+    payload = admin_requests.account_request(
         login, password=password, server=server, balance=amount, currency=currency,
         leverage=leverage, netting=margin_mode == "netting",
     )  # fmt: skip
@@ -212,8 +209,6 @@ def set_quote_command(
     """
     from decimal import Decimal, InvalidOperation
 
-    from services.mt5.simulator import admin
-
     try:
         low, high = Decimal(bid), Decimal(ask)
     except InvalidOperation as exc:
@@ -222,7 +217,7 @@ def set_quote_command(
         raise click.BadParameter("BID and ASK must be positive decimals")
     if low > high:
         raise click.BadParameter("BID must not exceed ASK")
-    payload = admin.quote_request(symbol, low, high, freeze=freeze)
+    payload = admin_requests.quote_request(symbol, low, high, freeze=freeze)
     _submit(_sim_db(name, db), name, "quote", payload, wait)
 
 

@@ -94,7 +94,7 @@ def warm_up(app: Any, accounts: list[Any], *, netting: bool = False) -> None:
 
     gateway = app.extensions["mt5_gateway"]
     if netting:  # opened before the first login, which would open them as hedging accounts
-        broker = gateway.broker()
+        broker = gateway.sources.brokers.get("default")  # what its sim:// sessions trade on
         for account in accounts:
             broker.create_account(int(account.login), "sim-pass", account.server, margin_mode=0)
     box = secret_box()

@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
 
+from mt5sim.broker import Broker  # noqa: E402
+from mt5sim.facade import make_module  # noqa: E402
 from services.mt5.dto import AccountRef, OrderRequest  # noqa: E402
 from services.mt5.gateway import MT5Gateway  # noqa: E402
-from services.mt5.simulator import Broker, make_module  # noqa: E402
 from services.mt5.sources import SimSettings  # noqa: E402
 
 NETTING, HEDGING = 0, 2
@@ -101,7 +102,7 @@ def free_port() -> int:
 
 def start_node(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    code = ("from services.mt5.simulator.node import serve; "
+    code = ("from mt5sim.node import serve; "
             f"serve({str(tmp / 'node.sqlite')!r}, '127.0.0.1', {port}, latency_ms=0)")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "backend")}
     node = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -144,7 +145,7 @@ def main() -> None:
     figures = direct(tmp, args.n)
 
     gateway = MT5Gateway(sim=SimSettings(db_path=str(tmp / "sim.sqlite")))
-    broker = gateway.broker()
+    broker = gateway.sources.brokers.get("default")  # the broker its sim:// sessions trade on
     broker.create_account(2, "pw", "Sim-Demo", margin_mode=NETTING, balance=BALANCE)
     local = AccountRef(
         account_id=2, terminal="sim://default", login=2, password="pw", server="Sim-Demo"

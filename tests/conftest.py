@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,21 @@ def make_app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Any]:
             db.session.remove()
             db.engine.dispose()
         application.extensions["mt5_gateway"].close()
+
+
+def sim_broker_of(gateway: Any, name: str = "default") -> Any:
+    """The simulated broker ``sim://name`` of ``gateway``, opened on first use.
+
+    Taken from the registry its sim:// source opens sessions on, so a quote set or a fault
+    injected here is what the gateway's next call meets.
+    """
+    return gateway.sources.brokers.get(name)
+
+
+@pytest.fixture
+def sim_broker(app: Any) -> Callable[..., Any]:
+    """``sim_broker(name="default")``: the app's simulated broker ``sim://name`` (a Broker)."""
+    return functools.partial(sim_broker_of, app.extensions["mt5_gateway"])
 
 
 def log_text(app: Any) -> str:

@@ -25,8 +25,8 @@ def app_config(app_config: dict[str, Any], latency_ms: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def broker(app):
-    broker = app.extensions["mt5_gateway"].broker("default")
+def broker(sim_broker):
+    broker = sim_broker()
     broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
     broker.set_quote("USDTHB", Decimal("36.000"), Decimal("36.020"), freeze=True)
     broker.set_quote("EURUSD", Decimal("1.08000"), Decimal("1.08010"), freeze=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user
+from conftest import assert_error, auth_headers, make_account, make_user, sim_broker_of
 
 RESPONSE_FIELDS = {
     "lots", "risk_money", "actual_risk_money", "actual_risk_percent", "effective_entry", "side",
@@ -351,8 +351,7 @@ def _live_request(account_id: int, **trade: Any) -> dict[str, Any]:
 def _set_gold_quote(app, bid: str, ask: str) -> None:
     from services.mt5_service import get_gateway
 
-    broker = get_gateway().broker("default")
-    broker.set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
+    sim_broker_of(get_gateway()).set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
 
 
 def test_calculate_with_account_id_sizes_from_live_balance_and_tick(client, app, headers):

@@ -14,8 +14,8 @@ NETTING, HEDGING = 0, 2
 
 
 @pytest.fixture
-def broker(app):
-    broker = app.extensions["mt5_gateway"].broker("default")
+def broker(sim_broker):
+    broker = sim_broker()
     broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
     return broker
 

@@ -228,13 +228,13 @@ def test_rate_limit_window_resets_and_is_per_ip(make_app):
 # --- no secret in any response body or log line of a full flow ---------------------------------
 
 
-def test_full_flow_no_secret_in_any_response_body_or_log(client, app):
+def test_full_flow_no_secret_in_any_response_body_or_log(client, app, sim_broker):
     import pyotp
 
     from extensions import db
     from models import MT5Account, User
 
-    broker = app.extensions["mt5_gateway"].broker("default")
+    broker = sim_broker()
     broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
     seen: list[tuple[str, str, set[str]]] = []  # (what, body, secrets issued in that response)
     issued: set[str] = set()

@@ -459,10 +459,10 @@ def _wait(client: Any, url: str, headers: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def victim(client, app) -> dict[str, Any]:
+def victim(client, app, sim_broker) -> dict[str, Any]:
     """A user's account (open at the simulated broker), a send_orders dispatch on it, and a
     super admin's broadcast that reached it; everything final before the attack starts."""
-    broker = app.extensions["mt5_gateway"].broker("default")
+    broker = sim_broker()
     broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
     owner = make_user(app)
     headers = auth_headers(client, owner)

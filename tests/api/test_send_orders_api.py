@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user
+from conftest import assert_error, auth_headers, make_account, make_user, sim_broker_of
 
 TARGET_KEYS = {
     "account_id",
@@ -63,8 +63,9 @@ def send(client, headers, body: dict[str, Any], **extra_headers: str):
 
 
 def freeze_gold(app, bid: str = "2349.80", ask: str = "2350.00") -> None:
-    broker = app.extensions["mt5_gateway"].broker("default")
-    broker.set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
+    sim_broker_of(app.extensions["mt5_gateway"]).set_quote(
+        "XAUUSD", Decimal(bid), Decimal(ask), freeze=True
+    )
 
 
 def positions(client, headers, account_id: int) -> list[dict[str, Any]]:

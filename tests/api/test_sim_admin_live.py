@@ -21,11 +21,11 @@ def headers(app, client):
 
 
 @pytest.fixture
-def running(app, client, headers) -> dict[str, Any]:
+def running(app, client, headers, sim_broker) -> dict[str, Any]:
     """The server has traded: its simulated broker is open, in memory, owning MT5_SIM_DB."""
     account = make_account(client, headers)
     assert client.post(f"/api/accounts/{account['id']}/connect", headers=headers).status_code == 200
-    assert app.extensions["mt5_gateway"].broker().owns_file
+    assert sim_broker().owns_file
     return account
 
 
@@ -123,8 +123,8 @@ def test_set_quote_on_the_running_server_prices_the_next_order(app, client, head
          "must be a decimal"),
     ],
 )  # fmt: skip
-def test_refused_change_exits_non_zero_and_changes_nothing(app, running, args, message):
-    broker = app.extensions["mt5_gateway"].broker()
+def test_refused_change_exits_non_zero_and_changes_nothing(app, running, sim_broker, args, message):
+    broker = sim_broker()
     before = broker.prices.quote("XAUUSD")
 
     result = app.test_cli_runner().invoke(args=["mt5", *args])
@@ -135,7 +135,7 @@ def test_refused_change_exits_non_zero_and_changes_nothing(app, running, args, m
 
 
 def test_unconfirmed_change_reports_it_stays_queued(app, tmp_path):
-    from services.mt5.simulator.ownership import OwnerLock
+    from mt5sim.ownership import OwnerLock
 
     db_path = str(tmp_path / "stuck.sqlite")
     stuck = OwnerLock.acquire(db_path)  # a simulator that owns the file but never looks
@@ -153,7 +153,7 @@ def test_unconfirmed_change_reports_it_stays_queued(app, tmp_path):
 
 
 def test_with_no_server_running_the_command_applies_it_to_the_file(app, tmp_path):
-    from services.mt5.simulator import Broker
+    from mt5sim.broker import Broker
 
     db_path = str(tmp_path / "idle.sqlite")
 

@@ -13,11 +13,11 @@ from decimal import Decimal as D
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from mt5sim import calc
 from services.calculation_service import AccountTerms, loss_per_lot, margin_required
 from services.calculation_service import tick_value_in_account as tick_value
 from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, catalog_spec, default_rates
 from services.mt5.dto import CALC_MODE_FUTURES
-from services.mt5.simulator import calc
 
 NAMES = sorted(name for name, s in CATALOG.items() if s.calc_mode != CALC_MODE_FUTURES)
 RATES = default_rates()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sim_broker_of
 
 from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest
@@ -27,7 +28,7 @@ def gateway(tmp_path: Path) -> Iterator[MT5Gateway]:
 
 def opened(gateway: MT5Gateway, login: int, margin_mode: int) -> AccountRef:
     """An account of that margin mode, logged in once (as the executor's sessions are)."""
-    gateway.broker().create_account(login, "pw", "Sim-Demo", margin_mode=margin_mode)
+    sim_broker_of(gateway).create_account(login, "pw", "Sim-Demo", margin_mode=margin_mode)
     ref = AccountRef(
         account_id=login, terminal="sim://default", login=login, password="pw", server="Sim-Demo"
     )
@@ -42,12 +43,13 @@ def order(side: str = "buy", volume: str = "0.10", **fields: Any) -> OrderReques
 
 
 def unused_faults(gateway: MT5Gateway, login: int) -> list[tuple[str, int]]:
-    return [(f.call, f.count) for f in gateway.broker().faults.get(login, [])]
+    return [(f.call, f.count) for f in sim_broker_of(gateway).faults.get(login, [])]
 
 
 def test_hedging_fill_position_is_its_order_ticket_without_asking_the_terminal(gateway):
     ref = opened(gateway, 8101, HEDGING)
-    gateway.broker().inject_fault(8101, "none", call="history_deals_get")  # trips if it is asked
+    # Trips if the terminal is asked:
+    sim_broker_of(gateway).inject_fault(8101, "none", call="history_deals_get")
 
     first, second = gateway.send_order(ref, order()), gateway.send_order(ref, order())
 
@@ -94,7 +96,7 @@ def test_netting_fill_closing_the_position_still_names_it(gateway):
 def test_netting_history_not_answering_falls_back_to_the_symbols_position(gateway):
     ref = opened(gateway, 8105, NETTING)
     first = gateway.send_order(ref, order())
-    gateway.broker().inject_fault(8105, "none", call="history_deals_get")
+    sim_broker_of(gateway).inject_fault(8105, "none", call="history_deals_get")
 
     added = gateway.send_order(ref, order())
 
@@ -105,7 +107,7 @@ def test_netting_history_not_answering_falls_back_to_the_symbols_position(gatewa
 @pytest.mark.parametrize("kind", ["none", "timeout"])
 def test_netting_lookups_failing_keep_the_fill_without_a_position(gateway, kind):
     ref = opened(gateway, 8106, NETTING)
-    broker = gateway.broker()
+    broker = sim_broker_of(gateway)
     for call in ("history_deals_get", "positions_get"):
         broker.inject_fault(8106, kind, call=call)
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sim_broker_of
 
 from errors import MT5AuthFailed, MT5Timeout, MT5Unavailable, OrderOutcomeUnknown, ValidationFailed
+from mt5sim.broker import Broker
+from mt5sim.facade import make_module
 from services.mt5.convert import filling_for
 from services.mt5.dto import AccountRef, OrderRequest
 from services.mt5.gateway import MT5Gateway
-from services.mt5.simulator import Broker, make_module
 from services.mt5.sources import SimSettings
 
 DONE, PLACED = 10009, 10008
@@ -108,7 +110,7 @@ def test_tick_returns_bid_below_ask(gateway: MT5Gateway) -> None:
 
 def test_send_order_market_fills_at_the_ask(gateway: MT5Gateway) -> None:
     ref = account()
-    gateway.broker().set_quote("XAUUSD", Decimal("2400.00"), Decimal("2400.25"))
+    sim_broker_of(gateway).set_quote("XAUUSD", Decimal("2400.00"), Decimal("2400.25"))
 
     result = gateway.send_order(ref, buy())
 
@@ -148,7 +150,7 @@ def test_filling_for_mask_and_order_type_chooses_fok_ioc_or_return(
 def test_send_order_pending_limit_is_placed_then_found_by_tag(gateway: MT5Gateway) -> None:
     ref = account()
     since = datetime.now(UTC)
-    gateway.broker().set_quote("XAUUSD", Decimal("2400.00"), Decimal("2400.25"))
+    sim_broker_of(gateway).set_quote("XAUUSD", Decimal("2400.00"), Decimal("2400.25"))
 
     result = gateway.send_order(
         ref, buy(order_type="limit", price=Decimal("2350.00"), comment="lim")
@@ -195,7 +197,7 @@ def test_send_order_close_by_position_flattens_it(gateway: MT5Gateway) -> None:
 def test_send_order_none_raises_outcome_unknown_with_last_error(gateway: MT5Gateway) -> None:
     ref = account()
     gateway.connect(ref)
-    gateway.broker().inject_fault(ref.login, "none")
+    sim_broker_of(gateway).inject_fault(ref.login, "none")
 
     with pytest.raises(OrderOutcomeUnknown) as caught:
         gateway.send_order(ref, buy())
@@ -208,7 +210,7 @@ def test_send_order_dropped_after_fill_is_unknown_then_found_by_tag(gateway: MT5
     ref = account()
     since = datetime.now(UTC)
     gateway.connect(ref)
-    gateway.broker().inject_fault(ref.login, "drop_after_fill")
+    sim_broker_of(gateway).inject_fault(ref.login, "drop_after_fill")
 
     with pytest.raises(OrderOutcomeUnknown):
         gateway.send_order(ref, buy(comment="row-99"))
@@ -221,7 +223,7 @@ def test_send_order_dropped_after_fill_is_unknown_then_found_by_tag(gateway: MT5
 def test_send_order_timeout_raises_outcome_unknown_not_timeout(gateway: MT5Gateway) -> None:
     ref = account()
     gateway.connect(ref)
-    gateway.broker().inject_fault(ref.login, "timeout")
+    sim_broker_of(gateway).inject_fault(ref.login, "timeout")
 
     with pytest.raises(OrderOutcomeUnknown):
         gateway.send_order(ref, buy())
@@ -238,7 +240,7 @@ def test_find_tagged_never_sent_returns_none(gateway: MT5Gateway) -> None:
 def test_account_snapshot_read_timeout_raises_mt5_timeout(gateway: MT5Gateway) -> None:
     ref = account()
     gateway.connect(ref)
-    gateway.broker().inject_fault(ref.login, "timeout", call="account_info")
+    sim_broker_of(gateway).inject_fault(ref.login, "timeout", call="account_info")
 
     with pytest.raises(MT5Timeout) as caught:
         gateway.account_snapshot(ref)

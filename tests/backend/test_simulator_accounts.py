@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from mt5sim.broker import Broker
+from mt5sim.facade import make_module
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal, make_module
 
 
 def make_broker(path: str | Path = ":memory:") -> Broker:

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from mt5sim import broker as broker_module
+from mt5sim.admin_commands import RequestPending, RequestRefused, submit
+from mt5sim.admin_requests import account_request, quote_request
+from mt5sim.broker import Broker
+from mt5sim.ownership import OwnerLock, holder_pid
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal, admin
-from services.mt5.simulator import broker as broker_module
-from services.mt5.simulator.ownership import OwnerLock, holder_pid
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
@@ -24,7 +27,7 @@ def account_payload(login: int, **overrides: object) -> dict[str, object]:
         "leverage": 200, "netting": True,
     }  # fmt: skip
     fields.update(overrides)
-    return admin.account_request(login, **fields)  # type: ignore[arg-type]
+    return account_request(login, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def sim_db(tmp_path: Path) -> str:
 
 
 def test_submit_with_nothing_running_applies_to_the_file(sim_db):
-    applied = admin.submit(sim_db, "account", account_payload(501), wait_s=1)
+    applied = submit(sim_db, "account", account_payload(501), wait_s=1)
 
     assert applied.result == "created 501 on Sim-Demo: 2500 USD, 1:200, netting"
     assert not applied.by_running_simulator
@@ -49,7 +52,7 @@ def test_submit_to_a_running_owner_is_applied_by_it_and_seen_by_its_terminals(si
     terminal = SimTerminal(broker)
     assert broker.owns_file and terminal.initialize(login=1, password="x", server="Sim-Demo")
 
-    applied = admin.submit(sim_db, "account", account_payload(502, netting=False), wait_s=5)
+    applied = submit(sim_db, "account", account_payload(502, netting=False), wait_s=5)
 
     assert applied.result.endswith("hedging") and applied.by_running_simulator
     other = SimTerminal(broker)
@@ -63,7 +66,7 @@ def test_submit_existing_login_funds_it(sim_db):
     broker = Broker(sim_db, step_ms=0)
     broker.create_account(503, "pw", "Sim-Demo", balance=Decimal(100))
 
-    applied = admin.submit(sim_db, "account", account_payload(503, balance=Decimal(50)), wait_s=5)
+    applied = submit(sim_db, "account", account_payload(503, balance=Decimal(50)), wait_s=5)
 
     assert applied.result == "funded 503 with 50; balance 150"
     assert broker.accounts[503].balance == Decimal(150)
@@ -80,8 +83,8 @@ def test_submit_quote_fires_the_running_owners_pending_orders_once(sim_db):
     }  # fmt: skip
     assert terminal.order_send(limit).retcode == c.TRADE_RETCODE_PLACED
 
-    payload = admin.quote_request("XAUUSD", Decimal("1999.50"), Decimal("1999.80"), freeze=True)
-    applied = admin.submit(sim_db, "quote", payload, wait_s=5)
+    payload = quote_request("XAUUSD", Decimal("1999.50"), Decimal("1999.80"), freeze=True)
+    applied = submit(sim_db, "quote", payload, wait_s=5)
 
     assert applied.result == "XAUUSD 1999.50/1999.80 on sim://default (frozen)"
     tick = terminal.symbol_info_tick("XAUUSD")
@@ -98,15 +101,15 @@ def test_submit_quote_fires_the_running_owners_pending_orders_once(sim_db):
 @pytest.mark.parametrize(
     ("kind", "payload", "message"),
     [
-        ("quote", admin.quote_request("NOPE", Decimal(1), Decimal(2), freeze=False), "NOPE"),
+        ("quote", quote_request("NOPE", Decimal(1), Decimal(2), freeze=False), "NOPE"),
         ("account", account_payload(505, currency="XYZ"), "unsupported account currency"),
     ],
 )
 def test_submit_refused_by_the_owner_raises_with_its_reason(sim_db, kind, payload, message):
     broker = Broker(sim_db, step_ms=0)
 
-    with pytest.raises(admin.RequestRefused, match=message):
-        admin.submit(sim_db, kind, payload, wait_s=5)
+    with pytest.raises(RequestRefused, match=message):
+        submit(sim_db, kind, payload, wait_s=5)
 
     assert 505 not in broker.accounts
     broker.close()
@@ -114,15 +117,15 @@ def test_submit_refused_by_the_owner_raises_with_its_reason(sim_db, kind, payloa
 
 def test_submit_unknown_kind_is_refused_before_queueing(sim_db):
     with pytest.raises(ValueError, match="unknown admin request kind"):
-        admin.submit(sim_db, "balance", {}, wait_s=0)
+        submit(sim_db, "balance", {}, wait_s=0)
 
 
 def test_submit_owner_that_never_answers_leaves_it_queued_for_the_next_owner(sim_db):
     stuck = OwnerLock.acquire(sim_db)  # an owner that holds the file but does not look
     assert stuck is not None
 
-    with pytest.raises(admin.RequestPending) as pending:
-        admin.submit(sim_db, "account", account_payload(506), wait_s=0.2)
+    with pytest.raises(RequestPending) as pending:
+        submit(sim_db, "account", account_payload(506), wait_s=0.2)
 
     assert pending.value.owner_pid == os.getpid()
     stuck.release()
@@ -135,8 +138,8 @@ def test_submit_owner_that_never_answers_leaves_it_queued_for_the_next_owner(sim
 def test_login_to_an_account_still_queued_gets_the_admins_settings(sim_db, monkeypatch):
     monkeypatch.setattr(broker_module, "SYNC_INTERVAL_S", 3600)  # the watcher will not look
     broker = Broker(sim_db, step_ms=0)
-    with pytest.raises(admin.RequestPending):
-        admin.submit(sim_db, "account", account_payload(507, balance=Decimal(777)), wait_s=0.1)
+    with pytest.raises(RequestPending):
+        submit(sim_db, "account", account_payload(507, balance=Decimal(777)), wait_s=0.1)
 
     terminal = SimTerminal(broker)
     assert terminal.initialize(login=507, password="pw", server="Sim-Demo")
@@ -185,7 +188,7 @@ def test_owner_lock_excludes_other_processes_and_names_the_holder(sim_db):
     lock = OwnerLock.acquire(sim_db)
     assert lock is not None
     probe = (
-        "import sys; from services.mt5.simulator.ownership import OwnerLock; "
+        "import sys; from mt5sim.ownership import OwnerLock; "
         f"print(OwnerLock.acquire({sim_db!r}, wait_s=0.1) is None)"
     )
 

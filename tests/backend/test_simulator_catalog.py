@@ -4,10 +4,11 @@ from decimal import Decimal
 
 import pytest
 
+from mt5sim.broker import Broker
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
 from services.mt5.catalog import CATALOG, catalog_spec, conversion_rate
 from services.mt5.dto import CALC_MODE_CFDLEVERAGE
-from services.mt5.simulator import Broker, SimTerminal
 
 
 def make_terminal(server: str = "Sim-Demo", currency: str | None = None) -> SimTerminal:

@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from mt5sim.broker import Broker
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal
 
 LOGIN = 1001
 BUY = {

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from mt5sim.broker import Broker
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal
 
 LOGIN = 1001
 

@@ -2,8 +2,9 @@
 
 from typing import Any
 
+from mt5sim.broker import Broker
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
-from services.mt5.simulator import Broker, SimTerminal
 
 LOGIN = 1001
 

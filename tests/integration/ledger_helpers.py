@@ -136,7 +136,8 @@ def wait_final(dispatch_id: int, timeout: float = 20.0) -> list[Any]:
 
 def broker_fills(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> Counter[str]:
     """Opening deals at the simulated broker, counted by the ledger tag leading their comment."""
-    from services.mt5.simulator import Broker, SimTerminal
+    from mt5sim.broker import Broker
+    from mt5sim.sim_terminal import SimTerminal
 
     broker = Broker(sim_db, name="default", step_ms=0)
     fills: Counter[str] = Counter()

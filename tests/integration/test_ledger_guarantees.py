@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import sim_broker_of
 from ledger_helpers import (
     broker_fills,
     ledger_app,
@@ -148,7 +149,7 @@ def test_worker_killed_then_restarted_executes_each_target_exactly_once(
 
 def test_fill_then_connection_drop_is_adopted_without_second_order(ledger, tmp_path):
     admin, accounts = seed_accounts(ledger, 1)
-    broker = ledger.extensions["mt5_gateway"].broker("default")
+    broker = sim_broker_of(ledger.extensions["mt5_gateway"])
     login = int(accounts[0].login)
     broker.create_account(login, "Mt5-S3cret!pass", "Sim-Demo")
     broker.inject_fault(login, "drop_after_fill")
@@ -162,7 +163,7 @@ def test_fill_then_connection_drop_is_adopted_without_second_order(ledger, tmp_p
 
 def test_order_send_none_is_reconciled_then_sent_once(ledger, tmp_path):
     admin, accounts = seed_accounts(ledger, 1)
-    broker = ledger.extensions["mt5_gateway"].broker("default")
+    broker = sim_broker_of(ledger.extensions["mt5_gateway"])
     login = int(accounts[0].login)
     broker.create_account(login, "Mt5-S3cret!pass", "Sim-Demo")
     broker.inject_fault(login, "none")
@@ -301,7 +302,7 @@ def test_slow_terminal_delays_only_its_own_account(ledger):
     import time
 
     admin, accounts = seed_accounts(ledger, 6)
-    broker = ledger.extensions["mt5_gateway"].broker("default")
+    broker = sim_broker_of(ledger.extensions["mt5_gateway"])
     slow = accounts[0]
     broker.create_account(int(slow.login), "Mt5-S3cret!pass", "Sim-Demo")
     broker.inject_fault(int(slow.login), "timeout", delay_s=2.0)  # hangs, then the link drops

@@ -228,7 +228,8 @@ def test_script_for_the_real_package_runs_unchanged_over_rpyc(node_url: str) -> 
 
 
 def test_script_for_the_real_package_runs_unchanged_in_process(tmp_path: Path) -> None:
-    from services.mt5.simulator import Broker, make_module
+    from mt5sim.broker import Broker
+    from mt5sim.facade import make_module
 
     broker = Broker(str(tmp_path / "script.sqlite"))
     script_for_the_real_package(make_module(broker), 31011)

@@ -35,7 +35,7 @@ def connect(port: int, node: subprocess.Popen) -> rpyc.Connection:
 def node_port(tmp_path: Path) -> Iterator[int]:
     port = free_port()
     code = (
-        "from services.mt5.simulator.node import serve; "
+        "from mt5sim.node import serve; "
         f"serve({str(tmp_path / 'sim.db')!r}, '127.0.0.1', {port}, step_ms=0)"
     )
     env = {**os.environ, "PYTHONPATH": str(BACKEND)}

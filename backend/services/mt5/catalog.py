@@ -1,4 +1,4 @@
-"""The built-in symbol catalog: contracts the simulator trades and the calculator lists.
+"""The built-in symbol catalog: contracts the simulator (mt5sim) trades and the calculator lists.
 
 Tick values are not stored: they depend on the account currency and current quotes, so
 ``catalog_spec`` derives them (``tick_size * contract_size * X``, where X converts one unit of the

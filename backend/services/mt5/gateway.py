@@ -88,10 +88,6 @@ class MT5Gateway:
             slot.attach(account, relogin=relogin)
             yield slot
 
-    def broker(self, name: str = "default") -> Any:
-        """The simulated broker ``sim://name`` (tests and the admin CLI set quotes through it)."""
-        return self.sources.brokers.get(name)
-
     # -- account ----------------------------------------------------------------------------
 
     def connect(self, account: AccountRef) -> tuple[AccountSnapshot, TerminalStatus, float]:
@@ -325,12 +321,9 @@ class MT5Gateway:
         try:
             where = TerminalURL.parse(terminal_url)
             if where.scheme == "sim":
-                broker = self.sources.brokers.get(where.target)
-                report.update(
-                    ok=True, simulated=True, connected=True, accounts=len(broker.accounts)
-                )
-                return report
-            report.update(self._probe(terminal_url))
+                report.update(self.sources.sim_health(where.target))
+            else:
+                report.update(self._probe(terminal_url))
         except AppError as exc:
             report.update(error={"code": exc.code, "message": exc.message})
         except Exception as exc:  # health must answer whatever happened

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mt5sim.broker import Broker
+from mt5sim.facade import make_module
 from services.mt5.dto import AccountRef
 from services.mt5.sessions import (
     ModuleSession,
@@ -41,14 +43,12 @@ class SimBrokers:
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._brokers: dict[str, Any] = {}
+        self._brokers: dict[str, Broker] = {}
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> Broker:
         with self._lock:
             broker = self._brokers.get(name)
             if broker is None:
-                from services.mt5.simulator import Broker
-
                 broker = Broker(
                     sim_db_path(self.settings.db_path, name), name=name,
                     seed=self.settings.seed, latency_ms=self.settings.latency_ms,
@@ -93,8 +93,6 @@ class Sources:
     def open(self, terminal: str, key: str) -> TerminalSession:
         where = TerminalURL.parse(terminal)
         if where.scheme == "sim":
-            from services.mt5.simulator import make_module
-
             module = make_module(self.brokers.get(where.target))
             return ModuleSession(key=key, simulated=True, module=module)
         if where.scheme == "native":
@@ -104,6 +102,11 @@ class Sources:
                 key=key, simulated=simulated, module=module, init_args=(where.target,)
             )
         return open_rpyc(key, where, self.rpyc)
+
+    def sim_health(self, name: str) -> dict[str, Any]:
+        """A simulated broker answers once open (this opens it): how many accounts it holds."""
+        broker = self.brokers.get(name)
+        return {"ok": True, "simulated": True, "connected": True, "accounts": len(broker.accounts)}
 
     def release(self, session: TerminalSession) -> None:
         """Forget a session (closed or broken); the native package may attach elsewhere after."""

@@ -5,15 +5,13 @@ from __future__ import annotations
 import fnmatch
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mt5sim import records as r
+from mt5sim.books import Books
+from mt5sim.state import Account, Deal, Order, Position
 from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol, tick_value
-from services.mt5.simulator import records as r
-from services.mt5.simulator.state import Account, Deal, Order, Position
-
-if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
 
 BUILD = 4000
 TICK_FLAGS_BID_ASK = 6
@@ -38,7 +36,7 @@ def to_msc(value: Any) -> int:
     return int(value) * 1000
 
 
-def symbol_info(broker: Broker, symbol: CatalogSymbol, currency: str) -> Any:
+def symbol_info(broker: Books, symbol: CatalogSymbol, currency: str) -> Any:
     bid, ask = broker.prices.quote(symbol.price_source)
     value = float(tick_value(symbol, currency, broker.rates()))
     return r.build(
@@ -60,7 +58,7 @@ def symbol_info(broker: Broker, symbol: CatalogSymbol, currency: str) -> Any:
     )  # fmt: skip
 
 
-def tick(broker: Broker, symbol: CatalogSymbol) -> Any:
+def tick(broker: Books, symbol: CatalogSymbol) -> Any:
     bid, ask = broker.prices.quote(symbol.price_source)
     now = broker.now_msc()
     return r.build(
@@ -69,7 +67,7 @@ def tick(broker: Broker, symbol: CatalogSymbol) -> Any:
     )  # fmt: skip
 
 
-def account_info(broker: Broker, account: Account) -> Any:
+def account_info(broker: Books, account: Account) -> Any:
     figures = broker.metrics(account.login)
     return r.build(
         r.AccountInfo, login=account.login, trade_mode=c.ACCOUNT_TRADE_MODE_DEMO,
@@ -84,7 +82,7 @@ def account_info(broker: Broker, account: Account) -> Any:
     )  # fmt: skip
 
 
-def terminal_info(broker: Broker, account: Account | None, connected: bool, ping_us: int) -> Any:
+def terminal_info(broker: Books, account: Account | None, connected: bool, ping_us: int) -> Any:
     company = broker.flavour_of(account.login).company if account else "Simulated Broker Ltd"
     return r.build(
         r.TerminalInfo, connected=connected, dlls_allowed=False,
@@ -96,12 +94,12 @@ def terminal_info(broker: Broker, account: Account | None, connected: bool, ping
     )  # fmt: skip
 
 
-def _price_now(broker: Broker, symbol_name: str, is_buy: bool) -> Decimal:
+def _price_now(broker: Books, symbol_name: str, is_buy: bool) -> Decimal:
     bid, ask = broker.prices.quote(broker.symbols[symbol_name].price_source)
     return bid if is_buy else ask
 
 
-def position(broker: Broker, account: Account, p: Position) -> Any:
+def position(broker: Books, account: Account, p: Position) -> Any:
     return r.build(
         r.TradePosition, ticket=p.ticket, time=p.time_msc // 1000, time_msc=p.time_msc,
         time_update=p.time_update_msc // 1000, time_update_msc=p.time_update_msc, type=p.type,
@@ -113,7 +111,7 @@ def position(broker: Broker, account: Account, p: Position) -> Any:
     )  # fmt: skip
 
 
-def order(broker: Broker, o: Order) -> Any:
+def order(broker: Books, o: Order) -> Any:
     return r.build(
         r.TradeOrder, ticket=o.ticket, time_setup=o.time_setup_msc // 1000,
         time_setup_msc=o.time_setup_msc, time_done=o.time_done_msc // 1000,

@@ -5,15 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
+from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol, conversion_rate
-from services.mt5.dto import (
-    CALC_MODE_CFD,
-    CALC_MODE_CFDINDEX,
-    CALC_MODE_CFDLEVERAGE,
-    CALC_MODE_FOREX,
-    CALC_MODE_FOREX_NO_LEVERAGE,
-    CALC_MODE_FUTURES,
-)
 
 CENT = Decimal("0.01")
 
@@ -46,18 +39,18 @@ def margin_in_margin_currency(
     """Initial margin in the symbol's margin currency, by its calculation mode."""
     lots_cs = volume * symbol.contract_size
     mode = symbol.calc_mode
-    if mode == CALC_MODE_FOREX:
+    if mode == c.SYMBOL_CALC_MODE_FOREX:
         return lots_cs / leverage * symbol.margin_rate
-    if mode == CALC_MODE_FOREX_NO_LEVERAGE:
+    if mode == c.SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE:
         return lots_cs * symbol.margin_rate
-    if mode == CALC_MODE_CFD:
+    if mode == c.SYMBOL_CALC_MODE_CFD:
         return lots_cs * price * symbol.margin_rate
-    if mode == CALC_MODE_CFDINDEX:
+    if mode == c.SYMBOL_CALC_MODE_CFDINDEX:
         tick_price = symbol.tick_size * symbol.contract_size  # tick value in profit currency
         return lots_cs * price * tick_price / symbol.tick_size * symbol.margin_rate
-    if mode == CALC_MODE_CFDLEVERAGE:
+    if mode == c.SYMBOL_CALC_MODE_CFDLEVERAGE:
         return lots_cs * price / leverage * symbol.margin_rate
-    if mode == CALC_MODE_FUTURES:
+    if mode == c.SYMBOL_CALC_MODE_FUTURES:
         return volume * symbol.margin_initial * symbol.margin_rate
     raise ValueError(f"unsupported calc mode {mode}")
 
@@ -84,7 +77,7 @@ def raw_profit(
 ) -> Decimal:
     """Profit in the symbol's profit currency, unrounded."""
     move = (price_close - price_open) if is_buy else (price_open - price_close)
-    if symbol.calc_mode == CALC_MODE_FUTURES:
+    if symbol.calc_mode == c.SYMBOL_CALC_MODE_FUTURES:
         tick_price = symbol.tick_size * symbol.contract_size
         return move * tick_price / symbol.tick_size * volume
     return move * symbol.contract_size * volume

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import types
 
+from mt5sim import records
+from mt5sim.broker import Broker
+from mt5sim.sim_terminal import SimTerminal
 from services.mt5.constants import module_constants
-from services.mt5.simulator import records
-from services.mt5.simulator.broker import Broker
-from services.mt5.simulator.terminal import SimTerminal
 
 API_FUNCTIONS = (
     "initialize", "login", "shutdown", "version", "last_error", "terminal_info", "account_info",
@@ -32,9 +32,7 @@ def make_module(
     reachable as ``module.terminal`` for tests.
     """
     session = terminal or SimTerminal(broker, latency_ms=latency_ms)
-    module = types.ModuleType(
-        "MetaTrader5", "Simulated MetaTrader5 package (services.mt5.simulator)."
-    )
+    module = types.ModuleType("MetaTrader5", "Simulated MetaTrader5 package (mt5sim).")
     for name, value in module_constants().items():
         setattr(module, name, value)
     for name in API_FUNCTIONS:

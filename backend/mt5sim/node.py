@@ -25,8 +25,8 @@ from rpyc.core.service import SlaveService
 from rpyc.utils.authenticators import SSLAuthenticator
 from rpyc.utils.server import ThreadedServer
 
-from services.mt5.simulator.broker import Broker
-from services.mt5.simulator.facade import make_module
+from mt5sim.broker import Broker
+from mt5sim.facade import make_module
 
 # Above MT5's own 60 s IPC timeout, as the reference asks of every RPyC link to a terminal.
 SYNC_REQUEST_TIMEOUT_S = 120

@@ -6,16 +6,15 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mt5sim import calc, rendering, trading
+from mt5sim import records as r
+from mt5sim.broker import Broker
+from mt5sim.checks import as_decimal, parse_request
+from mt5sim.flavours import flavour_for_server
+from mt5sim.ipc import NOT_CONNECTED, NOT_LOGGED_IN, VERSION, api_call
+from mt5sim.queries import TradeQueries
+from mt5sim.state import Account
 from services.mt5 import constants as c
-from services.mt5.dto import to_decimal
-from services.mt5.simulator import calc, trading, views
-from services.mt5.simulator import records as r
-from services.mt5.simulator.broker import Broker
-from services.mt5.simulator.checks import parse_request
-from services.mt5.simulator.flavours import flavour_for_server
-from services.mt5.simulator.ipc import NOT_CONNECTED, NOT_LOGGED_IN, VERSION, api_call
-from services.mt5.simulator.queries import TradeQueries
-from services.mt5.simulator.state import Account
 
 
 class SimTerminal(TradeQueries):
@@ -110,7 +109,7 @@ class SimTerminal(TradeQueries):
             return self._fail(NOT_CONNECTED)
         account = self.broker.accounts.get(self._login) if self._login is not None else None
         with self.broker.lock:
-            return views.terminal_info(self.broker, account, True, self.latency_ms * 1000)
+            return rendering.terminal_info(self.broker, account, True, self.latency_ms * 1000)
 
     @api_call
     def account_info(self) -> Any:
@@ -119,7 +118,7 @@ class SimTerminal(TradeQueries):
             return None
         with self.broker.lock:
             self.broker.catch_up()
-            return views.account_info(self.broker, account)
+            return rendering.account_info(self.broker, account)
 
     # -- symbols --------------------------------------------------------------------------
 
@@ -133,11 +132,11 @@ class SimTerminal(TradeQueries):
     def symbols_get(self, group: str | None = None) -> tuple[Any, ...] | None:
         if not self._initialized:
             return self._fail(NOT_CONNECTED)
-        names = [n for n in self._visible() if views.matches_group(n, group)]
+        names = [n for n in self._visible() if rendering.matches_group(n, group)]
         with self.broker.lock:
             self.broker.catch_up()
             return tuple(
-                views.symbol_info(self.broker, self.broker.symbols[n], self._currency())
+                rendering.symbol_info(self.broker, self.broker.symbols[n], self._currency())
                 for n in names
             )
 
@@ -149,7 +148,7 @@ class SimTerminal(TradeQueries):
             return self._fail((c.RES_E_NOT_FOUND, f"Symbol {symbol} not found"))
         with self.broker.lock:
             self.broker.catch_up()
-            return views.symbol_info(self.broker, self.broker.symbols[symbol], self._currency())
+            return rendering.symbol_info(self.broker, self.broker.symbols[symbol], self._currency())
 
     @api_call
     def symbol_info_tick(self, symbol: str) -> Any:
@@ -159,7 +158,7 @@ class SimTerminal(TradeQueries):
             return self._fail((c.RES_E_NOT_FOUND, f"Symbol {symbol} not found"))
         with self.broker.lock:
             self.broker.catch_up()
-            return views.tick(self.broker, self.broker.symbols[symbol])
+            return rendering.tick(self.broker, self.broker.symbols[symbol])
 
     @api_call
     def symbol_select(self, symbol: str, enable: bool = True) -> bool:
@@ -225,7 +224,7 @@ class SimTerminal(TradeQueries):
         if symbol not in self._visible():
             return self._fail((c.RES_E_NOT_FOUND, f"Symbol {symbol} not found"))
         try:
-            return account, self.broker.symbols[symbol], [to_decimal(v) for v in values]
+            return account, self.broker.symbols[symbol], [as_decimal(v) for v in values]
         except (TypeError, ValueError, InvalidOperation):
             return self._fail((c.RES_E_INVALID_PARAMS, "Invalid arguments"))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from services.mt5 import constants as c
-from services.mt5.simulator import calc
-from services.mt5.simulator.checks import (
+from mt5sim import calc
+from mt5sim.books import Books, Metrics
+from mt5sim.broker import Broker
+from mt5sim.checks import (
     Rejected,
     TradeRequestData,
     check_filling,
@@ -18,17 +18,15 @@ from services.mt5.simulator.checks import (
     check_volume,
     is_pending_type,
 )
-from services.mt5.simulator.execution import (
+from mt5sim.fills import (
     Outcome,
     market_checks,
     market_order,
     new_order,
     resolve_symbol,
 )
-from services.mt5.simulator.state import Account
-
-if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker, Metrics
+from mt5sim.state import Account
+from services.mt5 import constants as c
 
 DONE = c.TRADE_RETCODE_DONE
 
@@ -41,7 +39,7 @@ class CheckOutcome:
     margin: Decimal  # margin after the trade
 
 
-def _pending_checks(broker: Broker, account: Account, req: TradeRequestData) -> Decimal:
+def _pending_checks(broker: Books, account: Account, req: TradeRequestData) -> Decimal:
     """Checks of a pending order; returns the margin it would take when triggered."""
     symbol = resolve_symbol(broker, account, req.symbol)
     if not is_pending_type(req.type):
@@ -60,7 +58,7 @@ def _pending_checks(broker: Broker, account: Account, req: TradeRequestData) -> 
     )  # fmt: skip
 
 
-def place_pending(broker: Broker, account: Account, req: TradeRequestData) -> Outcome:
+def place_pending(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
     _pending_checks(broker, account, req)
     order = new_order(broker, account, req, c.ORDER_STATE_PLACED, req.price)
     broker.orders[account.login][order.ticket] = order
@@ -72,7 +70,7 @@ def place_pending(broker: Broker, account: Account, req: TradeRequestData) -> Ou
     )  # fmt: skip
 
 
-def modify_position(broker: Broker, account: Account, req: TradeRequestData) -> Outcome:
+def modify_position(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
     position = broker.positions[account.login].get(req.position)
     if position is None:
         raise Rejected(c.TRADE_RETCODE_POSITION_CLOSED)
@@ -87,7 +85,7 @@ def modify_position(broker: Broker, account: Account, req: TradeRequestData) -> 
     return Outcome(DONE, c.RETCODE_COMMENTS[DONE])
 
 
-def modify_order(broker: Broker, account: Account, req: TradeRequestData) -> Outcome:
+def modify_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
     order = broker.pending.get(req.order)
     if order is None or order.login != account.login:
         raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)
@@ -100,7 +98,7 @@ def modify_order(broker: Broker, account: Account, req: TradeRequestData) -> Out
     return Outcome(DONE, c.RETCODE_COMMENTS[DONE], order=order.ticket)
 
 
-def remove_order(broker: Broker, account: Account, req: TradeRequestData) -> Outcome:
+def remove_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
     order = broker.pending.get(req.order)
     if order is None or order.login != account.login:
         raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.mt5 import constants as c
-from services.mt5.catalog import CatalogSymbol
-from services.mt5.simulator import calc
-from services.mt5.simulator.checks import (
+from mt5sim import calc
+from mt5sim.books import Books
+from mt5sim.checks import (
     Rejected,
     TradeRequestData,
     check_filling,
@@ -22,10 +21,9 @@ from services.mt5.simulator.checks import (
     pending_triggered,
     stop_hit,
 )
-from services.mt5.simulator.state import ZERO, Account, Deal, Order, Position
-
-if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
+from mt5sim.state import ZERO, Account, Deal, Order, Position
+from services.mt5 import constants as c
+from services.mt5.catalog import CatalogSymbol
 
 AVERAGE_PRICE_PLACES = Decimal("1e-10")
 
@@ -56,7 +54,7 @@ class Plan:
     closed: list[int] = field(default_factory=list)
 
 
-def resolve_symbol(broker: Broker, account: Account, name: str) -> CatalogSymbol:
+def resolve_symbol(broker: Books, account: Account, name: str) -> CatalogSymbol:
     if name not in broker.flavour_of(account.login).symbol_names:
         raise Rejected(c.TRADE_RETCODE_INVALID, "Unknown symbol")
     return broker.symbols[name]
@@ -67,7 +65,7 @@ def _netting(account: Account) -> bool:
 
 
 def plan_fill(
-    broker: Broker, account: Account, symbol: str, is_buy: bool, volume: Decimal, position: int
+    broker: Books, account: Account, symbol: str, is_buy: bool, volume: Decimal, position: int
 ) -> Plan:
     """Which position the fill reduces (``position``, or the netting one) and by how much."""
     positions = broker.positions[account.login]
@@ -91,7 +89,7 @@ def plan_fill(
 
 
 def market_checks(
-    broker: Broker, account: Account, req: TradeRequestData, *, check_price: bool
+    broker: Books, account: Account, req: TradeRequestData, *, check_price: bool
 ) -> tuple[CatalogSymbol, Plan, Decimal, Decimal]:
     """Run a market order's checks; return the symbol, the plan, the fill price and margin."""
     symbol = resolve_symbol(broker, account, req.symbol)
@@ -119,7 +117,7 @@ def market_checks(
 
 
 def opening_margin(
-    broker: Broker, account: Account, symbol: CatalogSymbol, volume: Decimal, price: Decimal
+    broker: Books, account: Account, symbol: CatalogSymbol, volume: Decimal, price: Decimal
 ) -> Decimal:
     """Margin the new volume needs; NO_MONEY when free margin does not cover it."""
     if not volume:
@@ -134,7 +132,7 @@ def opening_margin(
 
 
 def _close_part(
-    broker: Broker, account: Account, symbol: CatalogSymbol, plan: Plan, fill: Decimal
+    broker: Books, account: Account, symbol: CatalogSymbol, plan: Plan, fill: Decimal
 ) -> Decimal:
     target = plan.target
     assert target is not None
@@ -175,7 +173,7 @@ def _open_part(
 
 
 def execute_fill(
-    broker: Broker, account: Account, symbol: CatalogSymbol, order: Order, plan: Plan, fill: Decimal
+    broker: Books, account: Account, symbol: CatalogSymbol, order: Order, plan: Plan, fill: Decimal
 ) -> Deal:
     """Fill ``order`` at ``fill``: realise the closed part, open the rest, write one transaction."""
     now = broker.now_msc()
@@ -205,7 +203,7 @@ def execute_fill(
 
 
 def new_order(
-    broker: Broker, account: Account, req: TradeRequestData, state: int, price: Decimal
+    broker: Books, account: Account, req: TradeRequestData, state: int, price: Decimal
 ) -> Order:
     return Order(
         ticket=broker.next_order_ticket(), login=account.login, symbol=req.symbol, type=req.type,
@@ -216,7 +214,7 @@ def new_order(
     )  # fmt: skip
 
 
-def market_order(broker: Broker, account: Account, req: TradeRequestData) -> Outcome:
+def market_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
     symbol, plan, fill, _margin = market_checks(broker, account, req, check_price=True)
     order = new_order(broker, account, req, c.ORDER_STATE_STARTED, fill)
     deal = execute_fill(broker, account, symbol, order, plan, fill)
@@ -227,7 +225,7 @@ def market_order(broker: Broker, account: Account, req: TradeRequestData) -> Out
     )  # fmt: skip
 
 
-def close_on_stop(broker: Broker, position: Position, reason: int) -> None:
+def close_on_stop(broker: Books, position: Position, reason: int) -> None:
     """Close a whole position whose SL or TP the price crossed, as the server does."""
     account = broker.accounts[position.login]
     symbol = broker.symbols[position.symbol]
@@ -249,7 +247,7 @@ def close_on_stop(broker: Broker, position: Position, reason: int) -> None:
     execute_fill(broker, account, symbol, order, plan, fill)
 
 
-def trigger_pending(broker: Broker, order: Order) -> None:
+def trigger_pending(broker: Books, order: Order) -> None:
     """Turn a triggered pending order into a market fill (rejected if margin is short)."""
     account = broker.accounts[order.login]
     symbol = broker.symbols[order.symbol]
@@ -269,7 +267,7 @@ def trigger_pending(broker: Broker, order: Order) -> None:
     execute_fill(broker, account, symbol, order, plan, fill)
 
 
-def on_quotes(broker: Broker, sources: list[str]) -> None:
+def on_quotes(broker: Books, sources: list[str]) -> None:
     """After quotes changed: fire triggered pending orders, then SL/TP of open positions."""
     if not sources:
         return

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mt5sim.rendering import BUILD
 from services.mt5 import constants as c
-from services.mt5.simulator.views import BUILD
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 VERSION = (500, BUILD, "01 Jan 2025")

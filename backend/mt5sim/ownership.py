@@ -4,8 +4,8 @@ A ``Broker`` keeps its state in memory and writes it through to its SQLite file,
 at a time may trade on a file: the *owner*. The owner holds an advisory lock (``flock``; a
 byte-range lock on Windows) on a sidecar file next to the database for as long as its broker is
 open; the operating system drops it when the process dies, however it dies. Admin commands use
-the lock to tell whether a simulator is running (see ``admin``), and write the holder's pid into
-the file so they can name it.
+the lock to tell whether a simulator is running (see ``admin_commands``), and write the holder's
+pid into the file so they can name it.
 
 Within one process the lock is kept in a registry: a second ``Broker`` on a file this process
 already owns does not wait for itself, it is a *guest* (it works on its own copy in memory, as

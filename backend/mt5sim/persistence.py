@@ -6,7 +6,7 @@ returns, so state survives a crash of the process (WAL NORMAL only risks the las
 a power loss or OS crash, which a simulator can afford), at a cost of tens of microseconds.
 
 The ``admin_requests`` table is a mailbox from admin commands to the process that owns the file
-(see ``admin``): commands insert, the owner applies and writes the outcome back.
+(see ``admin_commands``): commands insert, the owner applies and writes the outcome back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.mt5.simulator.state import Account, Deal, Order, Position
+from mt5sim.state import Account, Deal, Order, Position
 
 Record = TypeVar("Record", Account, Order, Position, Deal)
 
@@ -120,7 +120,7 @@ class Store:
         rows = self._conn.execute("SELECT name, bid, ask FROM quotes").fetchall()
         return {r["name"]: (Decimal(r["bid"]), Decimal(r["ask"])) for r in rows}
 
-    # -- admin requests (see ``admin``) ---------------------------------------------------
+    # -- admin requests (see ``admin_commands``) -------------------------------------------
 
     def data_version(self) -> int:
         """Changes committed by *other* connections move it (SQLite's PRAGMA data_version)."""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mt5sim import rendering
+from mt5sim.broker import Broker
+from mt5sim.ipc import api_call
+from mt5sim.state import Account, Deal, Order
 from services.mt5 import constants as c
-from services.mt5.simulator import views
-from services.mt5.simulator.ipc import api_call
-from services.mt5.simulator.state import Account, Deal, Order
-
-if TYPE_CHECKING:
-    from services.mt5.simulator.broker import Broker
 
 FAR_FUTURE_MSC = 2**62
 
@@ -24,7 +22,7 @@ def _select(
         item
         for item in items
         if (symbol is None or item.symbol == symbol)
-        and views.matches_group(item.symbol, group)
+        and rendering.matches_group(item.symbol, group)
         and (ticket is None or item.ticket == ticket)
     ]
 
@@ -57,7 +55,7 @@ class TradeQueries:
         with self.broker.lock:
             self.broker.catch_up()
             chosen = _select(self._live_orders(account), symbol=symbol, group=group, ticket=ticket)
-            return tuple(views.order(self.broker, o) for o in chosen)
+            return tuple(rendering.order(self.broker, o) for o in chosen)
 
     @api_call
     def positions_total(self) -> int | None:
@@ -75,7 +73,7 @@ class TradeQueries:
             self.broker.catch_up()
             positions = list(self.broker.positions[account.login].values())
             chosen = _select(positions, symbol=symbol, group=group, ticket=ticket)
-            return tuple(views.position(self.broker, account, p) for p in chosen)
+            return tuple(rendering.position(self.broker, account, p) for p in chosen)
 
     def _history_orders(
         self, account: Account, date_from: Any, date_to: Any, group: str | None,
@@ -85,8 +83,8 @@ class TradeQueries:
             with self.broker.lock:
                 order = self.broker.orders[account.login].get(ticket)
             return [order] if order is not None and order.state != c.ORDER_STATE_PLACED else []
-        low = 0 if date_from is None else views.to_msc(date_from)
-        high = FAR_FUTURE_MSC if date_to is None else views.to_msc(date_to)
+        low = 0 if date_from is None else rendering.to_msc(date_from)
+        high = FAR_FUTURE_MSC if date_to is None else rendering.to_msc(date_to)
         with self.broker.lock:
             orders = [
                 o
@@ -100,7 +98,7 @@ class TradeQueries:
         return [
             o
             for o in orders
-            if low <= o.time_setup_msc <= high and views.matches_group(o.symbol, group)
+            if low <= o.time_setup_msc <= high and rendering.matches_group(o.symbol, group)
         ]
 
     def _history_deals(
@@ -112,8 +110,8 @@ class TradeQueries:
                 deals = self.broker.deals[account.login]
                 at = bisect.bisect_left(deals, ticket, key=lambda d: d.ticket)
                 return [deals[at]] if at < len(deals) and deals[at].ticket == ticket else []
-        low = 0 if date_from is None else views.to_msc(date_from)
-        high = FAR_FUTURE_MSC if date_to is None else views.to_msc(date_to)
+        low = 0 if date_from is None else rendering.to_msc(date_from)
+        high = FAR_FUTURE_MSC if date_to is None else rendering.to_msc(date_to)
         with self.broker.lock:
             deals = list(self.broker.deals[account.login])
         if ticket is not None or position is not None:
@@ -123,7 +121,7 @@ class TradeQueries:
         return [
             d
             for d in deals
-            if low <= d.time_msc <= high and views.matches_group(d.symbol, group or "")
+            if low <= d.time_msc <= high and rendering.matches_group(d.symbol, group or "")
         ]
 
     @api_call
@@ -143,7 +141,7 @@ class TradeQueries:
             return None
         chosen = self._history_orders(account, date_from, date_to, group, ticket, position)
         with self.broker.lock:
-            return tuple(views.order(self.broker, o) for o in chosen)
+            return tuple(rendering.order(self.broker, o) for o in chosen)
 
     @api_call
     def history_deals_total(self, date_from: Any, date_to: Any) -> int | None:
@@ -161,6 +159,6 @@ class TradeQueries:
         if account is None:
             return None
         return tuple(
-            views.deal(d)
+            rendering.deal(d)
             for d in self._history_deals(account, date_from, date_to, group, ticket, position)
         )

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mt5sim.state import ZERO
 from services.mt5 import constants as c
 from services.mt5.catalog import CatalogSymbol
-from services.mt5.dto import to_decimal
-from services.mt5.simulator.state import ZERO
 
 COMMENT_LENGTH = 31
 _PENDING_TYPES = (
@@ -67,6 +66,17 @@ class TradeRequestData:
         return values
 
 
+def as_decimal(value: Any) -> Decimal:
+    """A number of a request as the trade server reads it: a float is its shortest repr (2350.12).
+
+    The adapter reads terminal results by the same rule (``services.mt5.dto.to_decimal``); the
+    simulator keeps its own copy so that it needs nothing of the app but constants and catalog.
+    """
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
 def _int(raw: dict[str, Any], name: str) -> int:
     value = raw.get(name, 0)
     if isinstance(value, float) and value.is_integer():
@@ -80,7 +90,7 @@ def _decimal(raw: dict[str, Any], name: str) -> Decimal:
     value = raw.get(name, 0)
     if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
         raise TypeError(f'Invalid "{name}" argument')
-    return to_decimal(value)
+    return as_decimal(value)
 
 
 def parse_request(raw: dict[str, Any]) -> TradeRequestData:
