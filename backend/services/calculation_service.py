@@ -13,15 +13,14 @@ from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from types import MappingProxyType
 
 from errors import CalculationError
-from services.mt5.dto import AccountSnapshot, SymbolSpec
-from services.sizing.conversion import (
+from services.calculation.conversion import (
     conversion_factor,
     symbol_conversion,
     tick_value_in_account,
     tick_value_with_source,
 )
-from services.sizing.legs import build_legs, note_dropped_legs, reward_per_lot
-from services.sizing.margin import (
+from services.calculation.legs import build_legs, note_dropped_legs, reward_per_lot
+from services.calculation.margin import (
     account_max_lots,
     cap_by_free_margin,
     margin_in_own_currency,
@@ -29,20 +28,15 @@ from services.sizing.margin import (
     margin_required,
     max_lots_by_margin,
 )
-from services.sizing.prices import (
-    SideAndEntry,
-    check_stops_level,
-    check_take_profits,
-    resolve_side_and_entry,
-)
-from services.sizing.result import (
+from services.calculation.price_grid import check_price_grid, named_prices
+from services.calculation.result import (
     OrderLeg,
     SizingResult,
     money_half_up,
     per_lot_figure,
     ratio_half_up,
 )
-from services.sizing.terms import (
+from services.calculation.terms import (
     AccountTerms,
     Costs,
     Policy,
@@ -54,7 +48,13 @@ from services.sizing.terms import (
     check_symbol_spec,
     risk_base_value,
 )
-from services.sizing.volume import (
+from services.calculation.trade_geometry import (
+    SideAndEntry,
+    check_stops_level,
+    check_take_profits,
+    resolve_side_and_entry,
+)
+from services.calculation.volume import (
     FLAG_RAISED_TO_VOLUME_MIN,
     apply_below_min_policy,
     clamp_to_volume_max,
@@ -64,6 +64,7 @@ from services.sizing.volume import (
     split_across_take_profits,
     written_on_step,
 )
+from services.mt5.dto import AccountSnapshot, SymbolSpec
 
 __all__ = [
     "AccountTerms",
@@ -79,6 +80,7 @@ __all__ = [
     "account_terms_from_snapshot",
     "apply_below_min_policy",
     "calculate_position",
+    "check_price_grid",
     "clamp_to_volume_max",
     "conversion_factor",
     "floor_to_step",
@@ -87,6 +89,7 @@ __all__ = [
     "margin_in_own_currency",
     "margin_required",
     "max_lots_by_margin",
+    "named_prices",
     "resolve_side_and_entry",
     "reward_per_lot",
     "risk_money",

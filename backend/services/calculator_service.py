@@ -16,6 +16,8 @@ from errors import UnknownSymbol
 from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import account_password, get_account
+from services.calculation.price_grid import check_price_grid, named_prices
+from services.calculation.result import plain
 from services.calculation_service import (
     AccountTerms,
     Costs,
@@ -37,8 +39,6 @@ from services.mt5.dto import (
     SymbolSpec,
     Tick,
 )
-from services.sizing.prices import check_price_grid, named_prices
-from services.sizing.result import plain
 
 CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
 FOREX_MODES = (CALC_MODE_FOREX, CALC_MODE_FOREX_NO_LEVERAGE)

@@ -18,8 +18,8 @@ from extensions import DbSession
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from models.broadcast import ROW_STATUSES
 from services.audit_service import record_event
+from services.calculation_service import check_price_grid, named_prices
 from services.mt5.catalog import CATALOG
-from services.sizing.prices import check_price_grid, named_prices
 from workers.store import finalise_dispatches, summary_status
 
 MAGIC_BASE = 770_000_000  # magic = MAGIC_BASE + dispatch id: the dispatch, visible in MT5

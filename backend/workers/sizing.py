@@ -18,12 +18,13 @@ from services.calculation_service import (
     Policy,
     RiskSpec,
     TradePlan,
+    check_price_grid,
     floor_to_step,
+    named_prices,
     size_for_account,
     split_across_take_profits,
 )
 from services.mt5.dto import SymbolSpec
-from services.sizing.prices import check_price_grid, named_prices
 
 if TYPE_CHECKING:
     from workers.execution import Gateway, RowJob
