@@ -1,4 +1,4 @@
-"""The calculator behind POST /api/calculate and the symbol catalog behind GET /api/symbols.
+"""The calculator behind POST /api/calculate.
 
 Turns a validated request into ``calculate_position`` inputs: with ``account_id`` from the
 account's live snapshot, its terminal's symbol spec and tick; otherwise from the given account
@@ -12,12 +12,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from errors import UnknownSymbol
 from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import account_password, get_account
 from services.calculation.price_grid import check_price_grid, named_prices
-from services.calculation.result import plain
 from services.calculation_service import (
     AccountTerms,
     Costs,
@@ -39,6 +37,7 @@ from services.mt5.dto import (
     SymbolSpec,
     Tick,
 )
+from services.symbols_service import unknown_symbol
 
 CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
 FOREX_MODES = (CALC_MODE_FOREX, CALC_MODE_FOREX_NO_LEVERAGE)
@@ -217,46 +216,7 @@ def catalog_contract(name: str) -> SymbolSpec:
     """
     symbol = CATALOG.get(name)
     if symbol is None:
-        raise _unknown_symbol(name, status_code=422)
+        raise unknown_symbol(name, status_code=422)
     spec = catalog_spec(name, account_currency=symbol.profit_currency, rates={})
     assert spec is not None  # the name is in CATALOG
     return replace(spec, tick_value=Decimal(0), tick_value_loss=None, tick_value_profit=None)
-
-
-def _unknown_symbol(name: str, *, status_code: int) -> UnknownSymbol:
-    candidates = sorted(n for n in CATALOG if n.upper().startswith(name[:3].upper()))
-    return UnknownSymbol(
-        f"{name} is not in the built-in symbol catalog.",
-        status_code=status_code,
-        details={"symbol": name, "candidates": candidates},
-    )
-
-
-def list_catalog_symbols() -> list[dict[str, Any]]:
-    """Every catalog symbol's contract in brief (no tick value: that depends on the account)."""
-    return [
-        {
-            "name": s.name,
-            "description": s.description,
-            "calc_mode": CALC_MODE_NAMES[s.calc_mode],
-            "digits": s.digits,
-            "contract_size": plain(s.contract_size),
-            "volume_min": plain(s.volume_min),
-            "volume_step": plain(s.volume_step),
-            "volume_max": plain(s.volume_max),
-            "base_currency": s.base_currency,
-            "profit_currency": s.profit_currency,
-            "margin_currency": s.margin_currency,
-        }
-        for s in CATALOG.values()
-    ]
-
-
-def catalog_symbol(name: str, currency: str) -> dict[str, Any]:
-    """One catalog symbol's full spec for an account in ``currency``; 404 ``unknown_symbol``."""
-    spec = catalog_spec(name, account_currency=currency) if name in CATALOG else None
-    if spec is None:
-        raise _unknown_symbol(name, status_code=404)
-    out = {key: plain(value) for key, value in spec.to_dict().items()}
-    out["calc_mode"] = CALC_MODE_NAMES[spec.calc_mode]
-    return out
