@@ -18,7 +18,7 @@ from schemas.calculator import (
     SymbolQuery,
     SymbolSpecOut,
 )
-from services import calculator_service, symbols_service
+from services import calculation_service, symbols_service
 from services.crypto import secret_box
 from services.mt5_service import get_gateway
 
@@ -68,7 +68,7 @@ CALCULATE_DESCRIPTION = (
 )
 def calculate(body: dict[str, Any]) -> Response:
     """Position size by risk"""
-    result = calculator_service.calculate(
+    result = calculation_service.calculate(
         session=cast(Session, db.session),
         gateway=get_gateway(),
         box=secret_box(),
