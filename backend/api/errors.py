@@ -97,7 +97,7 @@ def _register_token_failures() -> None:
     """Flask-JWT-Extended answers a bad token itself, through these loaders, not by raising."""
     jwt.unauthorized_loader(_with_reason("unauthorized", "Authentication is required."))
     jwt.invalid_token_loader(_with_reason("invalid_token", "The token is not valid."))
-    jwt.expired_token_loader(_for_token("token_expired", "The token has expired."))
+    jwt.expired_token_loader(_expired)
     jwt.revoked_token_loader(_for_token("token_revoked", "The token has been revoked."))
     jwt.needs_fresh_token_loader(_for_token("fresh_login_required", "Log in again to do this."))
     jwt.token_verification_failed_loader(_for_token("invalid_token", "The token is not valid."))
@@ -110,6 +110,21 @@ def _with_reason(code: str, message: str) -> Callable[[str], Response]:
         return envelope(401, code, message, {"reason": reason})
 
     return respond
+
+
+def _expired(_header: dict[str, Any], payload: dict[str, Any]) -> Response:
+    """Say what to do next: an access token is renewed with the refresh token; a refresh token
+    that expired needs a new login."""
+    if payload.get("type") == "refresh":
+        message = "The refresh token has expired; log in again with POST /api/login."
+        next_step = "POST /api/login"
+    else:
+        message = (
+            "The access token has expired; get a new one with POST /api/token/refresh "
+            "(Authorization: Bearer <refresh token>), or log in again."
+        )
+        next_step = "POST /api/token/refresh"
+    return envelope(401, "token_expired", message, {"next": next_step})
 
 
 def _for_token(code: str, message: str) -> Callable[[dict[str, Any], dict[str, Any]], Response]:

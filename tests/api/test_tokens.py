@@ -71,6 +71,31 @@ def test_token_expired_is_unauthorized(client, app):
     assert_error(client.get("/api/me", headers=_bearer(token)), 401, "token_expired")
 
 
+def test_token_expired_access_token_names_the_refresh_route(client, app):
+    from flask_jwt_extended import create_access_token
+
+    user = make_user(app)
+    token = create_access_token(identity=str(user.id), expires_delta=timedelta(seconds=-1))
+
+    error = assert_error(client.get("/api/me", headers=_bearer(token)), 401, "token_expired")
+
+    assert "POST /api/token/refresh" in error["message"]
+    assert error["details"] == {"next": "POST /api/token/refresh"}
+
+
+def test_token_expired_refresh_token_says_log_in_again(client, app):
+    from flask_jwt_extended import create_refresh_token
+
+    user = make_user(app)
+    token = create_refresh_token(identity=str(user.id), expires_delta=timedelta(seconds=-1))
+
+    response = client.post("/api/token/refresh", headers=_bearer(token))
+
+    error = assert_error(response, 401, "token_expired")
+    assert "POST /api/login" in error["message"]
+    assert error["details"] == {"next": "POST /api/login"}
+
+
 def test_token_garbage_is_unauthorized(client):
     assert_error(client.get("/api/me", headers=_bearer("not.a.jwt")), 401, "invalid_token")
 
