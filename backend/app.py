@@ -7,6 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask
 from flask import Flask
+from waitress import serve as waitress_serve
 
 import api
 import commands
@@ -68,16 +69,22 @@ def waitress_options(app: Flask) -> dict[str, Any]:
 
 
 def serve(app: Flask) -> None:
-    """Serve with waitress in production (a real WSGI server), Flask's server otherwise."""
+    """Serve through waitress in every mode, so ``make run`` is the server production runs.
+
+    Flask's own server warns against itself, and nothing it adds was in use here (reloader and
+    debugger off); development differs only in its settings (text logs, placeholder secrets).
+    """
     host, port = app.config["HOST"], app.config["PORT"]
     if app.config["PRODUCTION"]:
-        from waitress import serve as waitress_serve
-
-        app.logger.info("serving with waitress on %s:%s", host, port)
-        waitress_serve(app, **waitress_options(app))
+        app.logger.info("serving with waitress on http://%s:%s (production)", host, port)
     else:
-        app.logger.info("serving (development) on http://%s:%s", host, port)
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        app.logger.info(
+            "serving with waitress on http://%s:%s in development mode; for production set "
+            "FLASK_ENV=production (strict secrets, JSON logs; docs/operations.md)",
+            host,
+            port,
+        )
+    waitress_serve(app, **waitress_options(app))
 
 
 if __name__ == "__main__":
