@@ -12,7 +12,7 @@ from schemas.accounts import SYMBOL_RULE
 from schemas.fields import DecimalString, StrictInteger
 from schemas.terminal import SpecFields
 from services.mt5.catalog import ACCOUNT_CURRENCIES
-from services.mt5.dto import CALC_MODE_NAMES
+from services.mt5.dto import CALC_MODE_NAMES, calc_mode_number
 
 CURRENCY_RULE = Regexp(r"^[A-Z]{3}$", error="A 3-letter currency code such as USD, USC or THB.")
 PAIR_RULE = Regexp(r"^[A-Z]{6}$", error="A 6-letter pair such as USDTHB.")
@@ -44,11 +44,44 @@ class AccountTermsIn(Schema):
     currency_digits = StrictInteger(load_default=2, validate=Range(min=0, max=8))
 
 
+class CalcModeField(fields.Field):
+    """A calc mode in any spelling MT5 users meet, loaded as our name (one spelling goes out)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.pop("metadata", {})
+        metadata.setdefault(
+            "oneOf",
+            [
+                {"type": "string", "example": "cfdleverage"},
+                {"type": "integer", "enum": [*CALC_MODE_NAMES]},
+            ],
+        )
+        metadata.setdefault(
+            "description",
+            f"One of {', '.join(CALC_MODES)} in any case, MT5's SYMBOL_CALC_MODE_* name "
+            "(SYMBOL_CALC_MODE_CFDLEVERAGE or CFDLEVERAGE) or its number "
+            f"({', '.join(f'{n} {name}' for n, name in CALC_MODE_NAMES.items())}); "
+            "answers spell it our way, in lower case.",
+        )
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str | int):
+            raise ValidationError("A calc mode name or number.")
+        try:
+            return CALC_MODE_NAMES[calc_mode_number(value)]
+        except ValueError as exc:
+            raise ValidationError(
+                f"Not a calc mode: give one of {', '.join(CALC_MODES)} (any case, or MT5's "
+                "SYMBOL_CALC_MODE_* name) or its number."
+            ) from exc
+
+
 class SymbolSpecIn(Schema):
     """A symbol's contract given in full, as ``GET /api/symbols/<name>`` returns it."""
 
     name = fields.String(required=True, validate=SYMBOL_RULE)
-    calc_mode = fields.String(required=True, validate=OneOf(CALC_MODES))
+    calc_mode = CalcModeField(required=True)
     digits = StrictInteger(required=True, validate=Range(min=0, max=10))
     point = DecimalString(metadata={"description": "Default 10^-digits."})
     tick_size = DecimalString(metadata={"description": "Default point."})

@@ -53,7 +53,7 @@ from services.calculation.volume import (
 from services.crypto import SecretBox
 from services.mt5.catalog import CATALOG, catalog_spec, default_rates
 from services.mt5.constants import SYMBOL_CALC_MODE_FOREX, SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE
-from services.mt5.dto import CALC_MODE_NAMES, AccountRef, AccountSnapshot, SymbolSpec, Tick
+from services.mt5.dto import CALC_MODE_NUMBERS, AccountRef, AccountSnapshot, SymbolSpec, Tick
 from services.mt5_service import account_ref
 from services.symbols_service import unknown_symbol
 
@@ -92,7 +92,6 @@ __all__ = [
     "tick_value_in_account",
 ]
 
-CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
 FOREX_MODES = (SYMBOL_CALC_MODE_FOREX, SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE)
 
 

@@ -111,6 +111,41 @@ def test_calculate_symbol_object_is_used_as_given(client, headers):
     assert response.get_json()["lots"] == "0.10"
 
 
+MT5_SPELLINGS = ["CFDLEVERAGE", "CfdLeverage", "SYMBOL_CALC_MODE_CFDLEVERAGE",
+                 "symbol_calc_mode_cfdleverage", 4, "4"]  # fmt: skip
+
+
+@pytest.mark.parametrize("spelling", MT5_SPELLINGS, ids=str)
+def test_calculate_calc_mode_in_mt5_spelling_gives_the_same_answer(client, headers, spelling):
+    ours = calculate(client, headers, gold_request(symbol=GOLD_SPEC))
+
+    response = calculate(client, headers, gold_request(symbol={**GOLD_SPEC, "calc_mode": spelling}))
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == ours.get_json()
+
+
+@pytest.mark.parametrize(
+    "spelling", ["cfd_leverage", "SYMBOL_CALC_MODE_EXCH_STOCKS", 32, "32", -1, True, 4.5, None]
+)
+def test_calculate_calc_mode_not_one_we_size_returns_422_naming_the_field(
+    client, headers, spelling
+):
+    response = calculate(client, headers, gold_request(symbol={**GOLD_SPEC, "calc_mode": spelling}))
+
+    error = assert_error(response, 422, "validation_error")
+    assert "calc_mode" in str(error["details"])
+
+
+def test_symbols_answer_calc_mode_in_one_spelling(client, headers):
+    spec = client.get("/api/symbols/XAUUSD", headers=headers).get_json()
+    listed = client.get("/api/symbols", headers=headers).get_json()["symbols"]
+
+    assert spec["calc_mode"] == "cfdleverage"
+    assert {s["calc_mode"] for s in listed} <= {"forex", "futures", "cfd", "cfdindex",
+                                                 "cfdleverage", "forex_no_leverage"}  # fmt: skip
+
+
 def test_calculate_catalog_spec_round_trips_as_symbol_object(client, headers):
     spec = client.get("/api/symbols/XAUUSD", headers=headers).get_json()
 

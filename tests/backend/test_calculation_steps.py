@@ -32,6 +32,7 @@ from services.mt5.dto import (
     CALC_MODE_FOREX_NO_LEVERAGE,
     CALC_MODE_FUTURES,
     SymbolSpec,
+    calc_mode_number,
 )
 
 
@@ -357,3 +358,28 @@ def test_margin_required_without_quote_raises_missing_rate():
         margin_required(make_spec(), D("0.10"), D("2350"), THB_100, {})
 
     assert caught.value.code == "missing_conversion_rate"
+
+
+# --- calc mode spellings --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelling", "number"),
+    [
+        ("forex", CALC_MODE_FOREX),
+        ("FOREX_NO_LEVERAGE", CALC_MODE_FOREX_NO_LEVERAGE),
+        ("SYMBOL_CALC_MODE_CFDINDEX", CALC_MODE_CFDINDEX),
+        (" symbol_calc_mode_cfd ", CALC_MODE_CFD),
+        ("Futures", CALC_MODE_FUTURES),
+        (4, 4),
+        ("4", 4),
+    ],
+)
+def test_calc_mode_number_reads_every_spelling(spelling, number):
+    assert calc_mode_number(spelling) == number
+
+
+@pytest.mark.parametrize("spelling", ["", "cfd leverage", "EXCH_STOCKS", 32, 6, -1, False])
+def test_calc_mode_number_refuses_modes_we_do_not_size(spelling):
+    with pytest.raises(ValueError, match="calc mode"):
+        calc_mode_number(spelling)

@@ -35,6 +35,29 @@ CALC_MODE_NAMES = {
     CALC_MODE_CFDLEVERAGE: "cfdleverage",
     CALC_MODE_FOREX_NO_LEVERAGE: "forex_no_leverage",
 }
+CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
+MT5_CALC_MODE_PREFIX = "SYMBOL_CALC_MODE_"
+
+
+def calc_mode_number(spelling: str | int) -> int:
+    """The SYMBOL_CALC_MODE_* number of a calc mode, however a trader copied it: our name
+    (``cfdleverage``), MT5's (``CFDLEVERAGE``, ``SYMBOL_CALC_MODE_CFDLEVERAGE``), in any case,
+    or the number itself (4 or "4"), as ``symbol_info`` prints it.
+
+    Raises ``ValueError`` for anything else, a mode we do not size (exchange stocks, 32) too.
+    """
+    if isinstance(spelling, bool):
+        raise ValueError("a calc mode is a name or a number, not a boolean")
+    if isinstance(spelling, int):
+        number: int | None = spelling
+    elif spelling.strip().isdigit():
+        number = int(spelling)
+    else:
+        name = spelling.strip().upper().removeprefix(MT5_CALC_MODE_PREFIX).lower()
+        number = CALC_MODE_NUMBERS.get(name)
+    if number not in CALC_MODE_NAMES:
+        raise ValueError(f"not a calc mode we size for: {spelling!r}")
+    return number
 
 
 def to_decimal(value: Any) -> Decimal:
