@@ -14,8 +14,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, cast
 
-from errors import AppError
+from errors import AppError, CalculationError
 from models.broadcast import FINAL_ROW_STATUSES, OPEN_ROW_STATUSES, ROW_STATUSES, RowStatus
+from services.calculation.trade_geometry import complete_shares
 from services.mt5.dto import AccountRef
 from utils.decimals import decimal_text
 
@@ -88,7 +89,7 @@ class OrderType(StrEnum):
 @dataclass(frozen=True)
 class TakeProfit:
     price: Decimal
-    share_percent: Decimal
+    share_percent: Decimal | None = None  # None: an equal part of what the given shares leave
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ class TradeOrder:
 
     @property
     def shares(self) -> list[Decimal]:
-        return [tp.share_percent for tp in self.take_profits]
+        """Each take profit's share, the omitted ones filled in (``check`` refuses impossible
+        ones before a dispatch is made)."""
+        return complete_shares([tp.share_percent for tp in self.take_profits])
 
     def take_profit_of(self, leg: int) -> Decimal | None:
         return self.take_profits[leg].price if self.take_profits else None
@@ -150,12 +153,10 @@ class TradeOrder:
         """Rules a schema cannot state: prices per order type, stop sides, take-profit shares."""
         if not self.is_market and self.price is None:
             raise invalid("price_required", "Limit and stop orders need a price.", "price")
-        if self.take_profits and sum(self.shares) != 100:
-            raise invalid(
-                "shares_do_not_sum_to_100",
-                "Take-profit shares must add up to 100.",
-                "take_profits",
-            )
+        try:
+            _ = self.shares  # shares that cannot be completed are refused here
+        except CalculationError as exc:
+            raise invalid(exc.code, exc.message, "take_profits") from exc
         if self.price is None:
             return
         if self.stop_loss is not None and self._beyond(self.stop_loss, self.price):
@@ -181,7 +182,7 @@ class TradeOrder:
             "price": text_or_none(self.price),
             "stop_loss": text_or_none(self.stop_loss),
             "take_profits": [
-                {"price": decimal_text(tp.price), "share_percent": decimal_text(tp.share_percent)}
+                {"price": decimal_text(tp.price), "share_percent": text_or_none(tp.share_percent)}
                 for tp in self.take_profits
             ],
             "volume": text_or_none(self.volume),
@@ -201,7 +202,7 @@ class TradeOrder:
             price=decimal_or_none(data.get("price")),
             stop_loss=decimal_or_none(data.get("stop_loss")),
             take_profits=tuple(
-                TakeProfit(Decimal(str(tp["price"])), Decimal(str(tp["share_percent"])))
+                TakeProfit(Decimal(str(tp["price"])), decimal_or_none(tp.get("share_percent")))
                 for tp in data.get("take_profits") or ()
             ),
             volume=decimal_or_none(data.get("volume")),

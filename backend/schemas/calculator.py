@@ -163,9 +163,15 @@ class CostsIn(Schema):
     )
 
 
+SHARE_NOTE = (
+    "Percent of the volume on this take profit. Omitted: an equal part of what the given shares "
+    "leave of 100 (to 0.01, the last omitted one taking the remainder); one take profit needs none."
+)
+
+
 class CalculatorTakeProfitIn(Schema):
     price = DecimalString(required=True, positive=True)
-    share_percent = DecimalString(required=True, positive=True, max_places=4)
+    share_percent = DecimalString(positive=True, max_places=4, metadata={"description": SHARE_NOTE})
 
 
 class TradeIn(Schema):

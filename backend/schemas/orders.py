@@ -18,6 +18,7 @@ from ledger.types import (
     TradeOrder,
 )
 from schemas.accounts import SYMBOL_RULE
+from schemas.calculator import SHARE_NOTE
 from schemas.fields import DecimalString, StrictInteger
 
 PRICE_NOTE = "Decimal string or JSON number; must lie on the symbol's tick grid."
@@ -38,10 +39,10 @@ ORDER_FIELDS = (
 class TakeProfitIn(Schema):
     price = DecimalString(required=True, positive=True, metadata={"description": PRICE_NOTE})
     share_percent = DecimalString(
-        required=True,
         positive=True,
         max_places=2,
         validate=Range(min=0, max=100, min_inclusive=False),
+        metadata={"description": SHARE_NOTE},
     )
 
 

@@ -42,7 +42,11 @@ from services.calculation.terms import (
     Side,
     TradePlan,
 )
-from services.calculation.trade_geometry import SideAndEntry, resolve_side_and_entry
+from services.calculation.trade_geometry import (
+    SideAndEntry,
+    complete_shares,
+    resolve_side_and_entry,
+)
 from services.calculation.volume import (
     apply_below_min_policy,
     clamp_to_volume_max,
@@ -75,6 +79,7 @@ __all__ = [
     "calculate_position",
     "check_price_grid",
     "clamp_to_volume_max",
+    "complete_shares",
     "conversion_factor",
     "floor_to_step",
     "loss_per_lot",
@@ -196,7 +201,9 @@ def trade_plan(trade: Mapping[str, Any]) -> TradePlan:
         entry=trade.get("entry"),
         bid=trade.get("bid"),
         ask=trade.get("ask"),
-        take_profits=[(tp["price"], tp["share_percent"]) for tp in trade.get("take_profits") or []],
+        take_profits=[
+            (tp["price"], tp.get("share_percent")) for tp in trade.get("take_profits") or []
+        ],
     )
 
 

@@ -497,6 +497,25 @@ def test_cancel_fresh_broadcast_cancels_pending_rows_only(client, admin_headers,
     assert sorted(p["ticket"] for p in held) == sorted(t["order"] for t in executed)
 
 
+def test_broadcast_take_profits_without_shares_split_each_account_equally(
+    client, admin_headers, new_trader
+):
+    trader = new_trader()
+    accounts = [trader.account(), trader.account()]
+    body = {
+        "targets": {"all": True},
+        "order": order(take_profits=[{"price": "2360.00"}, {"price": "2370.00"}]),
+        "sizing": {"mode": "fixed_volume", "volume": "0.20"},
+    }
+
+    view = run(client, admin_headers, body)
+
+    assert view["counts"]["executed"] == 4, view
+    for account in accounts:
+        legs = [t for t in view["targets"] if t["account_id"] == account["id"]]
+        assert [(t["leg"], t["volume"]) for t in legs] == [(0, "0.10"), (1, "0.10")]
+
+
 # --- unknown ids and idempotency -----------------------------------------------------------
 
 

@@ -90,6 +90,29 @@ def test_calculate_with_take_profits_returns_every_field(client, headers):
                if key not in {"orders", "flags", "warnings"})  # fmt: skip
 
 
+def test_calculate_one_take_profit_without_share_takes_the_whole_volume(client, headers):
+    response = calculate(client, headers, with_trade(take_profits=[{"price": "2360.00"}]))
+
+    assert response.status_code == 200, response.get_json()
+    [leg] = response.get_json()["orders"]
+    assert (leg["share_percent"], leg["lots"], leg["sent"]) == ("100", "0.10", True)
+
+
+def test_calculate_take_profits_without_shares_split_equally(client, headers):
+    take_profits = [
+        {"price": "2360.00"},
+        {"price": "2370.00"},
+        {"price": "2380.00", "share_percent": 40},
+    ]
+
+    response = calculate(client, headers, with_trade(take_profits=take_profits))
+
+    assert response.status_code == 200, response.get_json()
+    legs = response.get_json()["orders"]
+    assert [leg["share_percent"] for leg in legs] == ["30", "30", "40"]
+    assert [leg["lots"] for leg in legs] == ["0.03", "0.03", "0.04"]
+
+
 def test_calculate_json_numbers_and_strings_give_same_answer(client, headers):
     as_numbers = gold_request(
         account={"currency": "USD", "balance": 10000, "leverage": 100},
@@ -207,6 +230,8 @@ CALCULATION_ERRORS = [
     ("take_profit_wrong_side", with_trade(take_profits=[{"price": "2345", "share_percent": 100}])),
     ("shares_do_not_sum_to_100", with_trade(take_profits=[{"price": "2360", "share_percent": 50},
                                                           {"price": "2370", "share_percent": 30}])),
+    ("shares_do_not_sum_to_100", with_trade(take_profits=[{"price": "2360", "share_percent": 100},
+                                                          {"price": "2370"}])),
     ("invalid_risk", gold_request(risk={"percent": "150"})),
     ("missing_account_value", gold_request(risk_base="equity")),
     ("missing_price", with_trade(order_type="pending", entry=None)),

@@ -166,6 +166,36 @@ def test_send_orders_two_take_profits_creates_one_row_per_leg(client, app, heade
     assert len(positions(client, headers, account["id"])) == 2
 
 
+def test_send_orders_one_take_profit_needs_no_share(client, app, headers, account):
+    freeze_gold(app)
+
+    response = send(
+        client, headers, order_body([account["id"]], take_profits=[{"price": "2360.00"}])
+    )
+
+    assert response.status_code == 200, response.get_json()
+    [target] = response.get_json()["targets"]
+    assert (target["status"], target["volume"]) == ("executed", "0.10")
+    assert Decimal(positions(client, headers, account["id"])[0]["tp"]) == Decimal("2360.00")
+
+
+def test_send_orders_take_profits_without_shares_split_equally_last_takes_the_rest(
+    client, app, headers, account
+):
+    freeze_gold(app)
+    take_profits = [{"price": "2360.00"}, {"price": "2370.00"}, {"price": "2380.00"}]
+
+    response = send(
+        client, headers, order_body([account["id"]], volume="0.30", take_profits=take_profits)
+    )
+
+    assert response.status_code == 200, response.get_json()
+    targets = response.get_json()["targets"]
+    assert [(t["leg"], t["status"], t["volume"]) for t in targets] == [
+        (0, "executed", "0.10"), (1, "executed", "0.10"), (2, "executed", "0.10"),
+    ]  # fmt: skip
+
+
 def test_send_orders_buy_limit_is_placed_not_executed(client, app, headers, account):
     freeze_gold(app)
 
@@ -253,6 +283,10 @@ def test_get_dispatch_unknown_id_returns_404(client, headers):
             "shares_do_not_sum_to_100",
         ),
         (
+            {"take_profits": [{"price": "2500", "share_percent": 100}, {"price": "2510"}]},
+            "shares_do_not_sum_to_100",
+        ),
+        (
             {"order_type": "limit", "price": "2300.00", "stop_loss": "2310.00"},
             "sl_wrong_side",
         ),
@@ -271,6 +305,7 @@ def test_get_dispatch_unknown_id_returns_404(client, headers):
         "risk_without_stop_loss",
         "limit_without_price",
         "shares_not_100",
+        "shares_leave_nothing_for_the_omitted",
         "limit_buy_stop_above_price",
         "limit_buy_take_profit_below_price",
     ],

@@ -16,6 +16,7 @@ from services.calculation_service import (
     TradePlan,
     apply_below_min_policy,
     clamp_to_volume_max,
+    complete_shares,
     conversion_factor,
     floor_to_step,
     loss_per_lot,
@@ -383,3 +384,45 @@ def test_calc_mode_number_reads_every_spelling(spelling, number):
 def test_calc_mode_number_refuses_modes_we_do_not_size(spelling):
     with pytest.raises(ValueError, match="calc mode"):
         calc_mode_number(spelling)
+
+
+# --- take-profit shares ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shares", "filled"),
+    [
+        ([], []),
+        ([None], ["100"]),
+        ([None, None], ["50", "50"]),
+        ([None, None, None], ["33.33", "33.33", "33.34"]),
+        ([D("50"), None, None], ["50", "25", "25"]),
+        ([None, D("30")], ["70", "30"]),
+        ([D("50"), D("30"), D("20")], ["50", "30", "20"]),
+        ([D("99.99"), None], ["99.99", "0.01"]),
+    ],
+)
+def test_complete_shares_fills_omitted_ones_equally_last_takes_the_rest(shares, filled):
+    completed = complete_shares(shares)
+
+    assert completed == [D(f) for f in filled]
+    assert not shares or sum(completed) == 100
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [
+        [D("50"), D("30")],
+        [D("60"), D("50")],
+        [D("100"), None],
+        [D("50"), D("50"), None],
+        [D("99.995"), None],
+        [D("0"), None],
+    ],
+)
+def test_complete_shares_refuses_shares_that_cannot_add_up_to_100(shares):
+    with pytest.raises(CalculationError) as caught:
+        complete_shares(shares)
+
+    assert caught.value.code == "shares_do_not_sum_to_100"
+    assert caught.value.details["shares"] == [None if s is None else str(s) for s in shares]

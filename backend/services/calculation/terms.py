@@ -30,7 +30,8 @@ class AccountTerms:
 
 @dataclass(frozen=True, kw_only=True)
 class TradePlan:
-    """Where the trader wants in and out; ``take_profits`` holds ``(price, share_percent)`` pairs.
+    """Where the trader wants in and out; ``take_profits`` holds ``(price, share_percent)`` pairs
+    (a share of None: an equal part of what the given shares leave).
 
     A market order is sized at the executable price (Ask for a buy, Bid for a sell); a pending
     order at ``entry``.
@@ -42,7 +43,7 @@ class TradePlan:
     entry: Decimal | None = None
     bid: Decimal | None = None
     ask: Decimal | None = None
-    take_profits: Sequence[tuple[Decimal, Decimal]] = ()
+    take_profits: Sequence[tuple[Decimal, Decimal | None]] = ()
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from errors import CalculationError
 from services.calculation.terms import Side, TradePlan
 from services.mt5.dto import SymbolSpec, to_decimal
+
+SHARE_STEP = Decimal("0.01")  # omitted shares are split to hundredths of a percent
 
 
 class SideAndEntry(NamedTuple):
@@ -109,26 +111,62 @@ def check_stops_level(distance_points: Decimal, spec: SymbolSpec) -> None:
 
 
 def check_take_profits(
-    take_profits: Sequence[tuple[Decimal, Decimal]], side: Side, entry: Decimal
+    take_profits: Sequence[tuple[Decimal, Decimal | None]], side: Side, entry: Decimal
 ) -> list[tuple[Decimal, Decimal]]:
-    """The take profits as Decimals, each beyond the entry in the trade's favour.
+    """The take profits as Decimals, each beyond the entry in the trade's favour, every share
+    filled in (``complete_shares``).
 
     Raises ``take_profit_wrong_side`` for a target at or behind the entry and
-    ``shares_do_not_sum_to_100`` when the shares (each positive) do not add up to exactly 100.
+    ``shares_do_not_sum_to_100`` as ``complete_shares`` does.
     """
-    checked = [(to_decimal(price), to_decimal(share)) for price, share in take_profits]
-    for index, (price, _) in enumerate(checked):
+    prices = [to_decimal(price) for price, _ in take_profits]
+    for index, price in enumerate(prices):
         if (price - entry) * (1 if side == "buy" else -1) <= 0:
             raise CalculationError(
                 f"Take profit {index + 1} ({price}) is not beyond the entry for a {side}.",
                 code="take_profit_wrong_side",
                 details={"index": index, "take_profit": str(price), "entry": str(entry)},
             )
-    total = sum((share for _, share in checked), Decimal(0))
-    if checked and (total != 100 or any(share <= 0 for _, share in checked)):
-        raise CalculationError(
-            f"The take-profit shares add up to {total}, not 100.",
-            code="shares_do_not_sum_to_100",
-            details={"shares": [str(share) for _, share in checked], "total": str(total)},
-        )
-    return checked
+    shares = complete_shares([None if s is None else to_decimal(s) for _, s in take_profits])
+    return list(zip(prices, shares, strict=True))
+
+
+def complete_shares(shares: Sequence[Decimal | None]) -> list[Decimal]:
+    """Every take profit's share of the volume, in percent, the omitted ones (None) filled in.
+
+    The omitted shares split what the given ones leave of 100 equally, floored to
+    ``SHARE_STEP``, the last omitted one taking the remainder (three: 33.33, 33.33, 33.34); a
+    single take profit needs none. Raises ``shares_do_not_sum_to_100`` when a given share is not
+    positive, when the given ones leave less than ``SHARE_STEP`` per omitted one, or, all given,
+    when they do not add up to exactly 100.
+    """
+    if not shares:
+        return []
+    omitted = [index for index, share in enumerate(shares) if share is None]
+    given = [share for share in shares if share is not None]
+    left = 100 - sum(given, Decimal(0))
+    each = (left / len(omitted)).quantize(SHARE_STEP, rounding=ROUND_FLOOR) if omitted else left
+    if any(share <= 0 for share in given) or (each < SHARE_STEP if omitted else left != 0):
+        raise _shares_do_not_sum_to_100(shares, 100 - left)
+    filled = list(shares)
+    for index in omitted:
+        filled[index] = each
+    if omitted:
+        filled[omitted[-1]] = left - each * (len(omitted) - 1)
+    return [_trimmed(share) for share in filled if share is not None]
+
+
+def _trimmed(share: Decimal) -> Decimal:
+    """50.00 reads 50, 33.30 reads 33.3: a filled share is written as a trader would."""
+    return share.quantize(Decimal(1)) if share == share.to_integral_value() else share.normalize()
+
+
+def _shares_do_not_sum_to_100(shares: Sequence[Decimal | None], total: Decimal) -> CalculationError:
+    written = [None if share is None else str(share) for share in shares]
+    if None in written:
+        message = f"The given take-profit shares add up to {total}, leaving nothing for the others."
+    else:
+        message = f"The take-profit shares add up to {total}, not 100."
+    return CalculationError(
+        message, code="shares_do_not_sum_to_100", details={"shares": written, "total": str(total)}
+    )
