@@ -265,6 +265,46 @@ def test_calculate_below_min_returns_422_with_min_lot_risk(client, headers):
     assert error["details"]["min_lot_risk_percent"] == "0.10"
 
 
+# --- money figures in messages carry their currency --------------------------------------------
+
+
+def test_calculate_below_min_names_the_currency_of_the_min_lot_risk(client, headers):
+    cent = gold_request(account={"currency": "USC", "balance": "1000"})  # 10 US dollars
+
+    error = assert_error(calculate(client, headers, cent), 422, "below_min_volume")
+
+    # One 0.01 lot of gold over a 10.00 stop loses 10 USD: 1000 US cents.
+    assert error["message"].endswith("the minimum would risk 1000.00 USC.")
+    assert (error["details"]["min_lot_risk_money"], error["details"]["currency"]) == (
+        "1000.00", "USC",
+    )  # fmt: skip
+
+
+def test_calculate_raised_to_min_warning_names_the_currency_of_both_figures(client, headers):
+    body = gold_request(risk={"amount": "5"}, policy={"below_min": "raise"})
+
+    [warning] = calculate(client, headers, body).get_json()["warnings"]
+
+    assert "it risks 10.00 USD, more than the 5.00 USD asked" in warning
+
+
+def test_calculate_insufficient_margin_names_the_currency(client, headers):
+    body = gold_request(account={"currency": "THB", "balance": "365000", "free_margin": "1"},
+                        rates={"USDTHB": "36.50"}, policy={"cap_by_margin": True})  # fmt: skip
+
+    error = assert_error(calculate(client, headers, body), 422, "insufficient_margin")
+
+    assert "free margin 1 THB" in error["message"]
+    assert error["details"]["currency"] == "THB"
+
+
+def test_calculate_risk_below_one_cent_names_the_currency(client, headers):
+    response = calculate(client, headers, gold_request(risk={"amount": "0.001"}))
+
+    error = assert_error(response, 422, "invalid_risk")
+    assert "0.00 USD" in error["message"]
+
+
 def test_calculate_unknown_symbol_lists_candidates(client, headers):
     response = calculate(client, headers, gold_request(symbol="XAUEUR"))
 

@@ -227,6 +227,9 @@ def test_calculate_position_usdjpy_without_quote_warns_about_stop_price():
     # 100 / 149.5 = 0.6688963 per tick per lot; at the entry 100 / 150 = 0.6666667
     assert result.to_dict()["tick_value"] == "0.668896"
     assert any("149.500" in w and "0.666667" in w for w in result.warnings)
+    assert any(
+        "0.668896 USD per tick per lot" in w and "0.666667 USD)" in w for w in result.warnings
+    )
 
 
 def test_calculate_position_no_take_profit_returns_one_unlimited_order():

@@ -71,14 +71,15 @@ RISK_MONEY_CASES = [
 
 @pytest.mark.parametrize(("base", "risk", "digits", "expected"), RISK_MONEY_CASES)
 def test_risk_money_percent_or_amount_floors_to_account_digits(base, risk, digits, expected):
-    assert str(risk_money(base, risk, digits)) == expected
+    assert str(risk_money(base, risk, digits, currency="USD")) == expected
 
 
 def test_risk_money_below_one_cent_raises_invalid_risk():
     with pytest.raises(CalculationError) as caught:
-        risk_money(D("0.50"), RiskSpec(percent=D("1")), 2)  # 0.005 floors to 0.00
+        risk_money(D("0.50"), RiskSpec(percent=D("1")), 2, currency="USC")  # 0.005 floors to 0.00
 
     assert caught.value.code == "invalid_risk"
+    assert "0.00 USC" in caught.value.message
 
 
 # --- side and entry -----------------------------------------------------------------------
@@ -260,9 +261,12 @@ def test_apply_below_min_policy_reject_reports_min_lot_risk():
             loss_per_lot=D("1007"),
             risk_base=D("5000"),
             money_digits=2,
+            currency="USC",
         )
 
     assert caught.value.code == "below_min_volume"
+    assert caught.value.message.endswith("the minimum would risk 100.70 USC.")
+    assert caught.value.details["currency"] == "USC"
     assert caught.value.details["min_lot_risk_money"] == "100.70"
     assert caught.value.details["min_lot_risk_percent"] == "2.01"
 
@@ -275,6 +279,7 @@ def test_apply_below_min_policy_raise_returns_min_and_flag():
         loss_per_lot=D("1007"),
         risk_base=D("5000"),
         money_digits=2,
+        currency="USD",
     )
 
     assert (lots, flags) == (D("0.10"), ["raised_to_volume_min"])

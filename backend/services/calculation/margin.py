@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from errors import CalculationError
 from services.calculation.conversion import symbol_conversion
+from services.calculation.result import money_figure
 from services.calculation.terms import AccountTerms, Policy
 from services.calculation.volume import (
     FLAG_CAPPED_BY_FREE_MARGIN,
@@ -137,8 +138,13 @@ def cap_by_free_margin(
         return lots, []
     if max_by_margin < spec.volume_min:
         raise CalculationError(
-            f"The free margin {account.free_margin} does not carry the minimum lot.",
+            f"The free margin {money_figure(account.free_margin, account.currency)} does not "
+            "carry the minimum lot.",
             code="insufficient_margin",
-            details={"free_margin": str(account.free_margin), "max_lots": str(max_by_margin)},
+            details={
+                "free_margin": str(account.free_margin),
+                "currency": account.currency,
+                "max_lots": str(max_by_margin),
+            },
         )
     return written_on_step(max_by_margin, spec.volume_step), [FLAG_CAPPED_BY_FREE_MARGIN]

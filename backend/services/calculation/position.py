@@ -20,7 +20,13 @@ from services.calculation.margin import (
     cap_by_free_margin,
     margin_per_lot_or_none,
 )
-from services.calculation.result import SizingResult, money_half_up, per_lot_figure, ratio_half_up
+from services.calculation.result import (
+    SizingResult,
+    money_figure,
+    money_half_up,
+    per_lot_figure,
+    ratio_half_up,
+)
 from services.calculation.terms import (
     AccountTerms,
     Costs,
@@ -53,8 +59,9 @@ NO_RATES: Mapping[str, Decimal] = MappingProxyType({})
 _SIZING_CONTEXT = Context(prec=34)
 
 
-def risk_money(base: Decimal, risk: RiskSpec, digits: int) -> Decimal:
-    """Money at risk: ``base * percent / 100`` or the fixed amount, floored to ``digits``.
+def risk_money(base: Decimal, risk: RiskSpec, digits: int, *, currency: str) -> Decimal:
+    """Money at risk: ``base * percent / 100`` or the fixed amount, floored to ``digits`` of
+    ``currency``.
 
     Flooring means the budget is never a fraction of a cent above what was asked. Raises
     ``invalid_risk`` unless exactly one of percent (0 < p <= 100) or amount (> 0) is given and
@@ -68,7 +75,9 @@ def risk_money(base: Decimal, risk: RiskSpec, digits: int) -> Decimal:
     assert exact is not None  # one of the two is set, checked above
     money = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
     if money <= 0:
-        raise _invalid_risk(f"The risk comes to {money}; there is nothing to size.")
+        raise _invalid_risk(
+            f"The risk comes to {money_figure(money, currency)}; there is nothing to size."
+        )
     return money
 
 
@@ -158,13 +167,13 @@ def _calculate(
     check_stops_level(distance / spec.point, spec)
     take_profits = check_take_profits(plan.take_profits, side, entry)
     base = risk_base_value(account, risk_base)
-    budget = risk_money(base, risk, account.currency_digits)
+    budget = risk_money(base, risk, account.currency_digits, currency=account.currency)
     ticks = distance / spec.tick_size
     if ticks != ticks.to_integral_value():
         warnings.append(f"The stop distance {distance} is not a whole number of ticks.")
     tick_value = _loss_tick_value(spec, account, rates, plan.stop_loss, entry, warnings)
     per_lot = loss_per_lot(ticks, tick_value, costs.commission_per_lot_per_side)
-    lots, flags = _lots_for_budget(budget, per_lot, spec, policy, base, account.currency_digits)
+    lots, flags = _lots_for_budget(budget, per_lot, spec, policy, base, account)
     margin_per_lot = margin_per_lot_or_none(spec, entry, account, rates, policy, warnings)
     max_by_margin = account_max_lots(account, margin_per_lot, spec)
     lots, capped = cap_by_free_margin(lots, max_by_margin, spec, policy, account)
@@ -175,8 +184,9 @@ def _calculate(
     margin = None if margin_per_lot is None else money_half_up(margin_per_lot * lots, digits)
     if FLAG_RAISED_TO_VOLUME_MIN in flags:
         warnings.append(
-            f"Raised to the minimum lot {lots}: it risks {money_half_up(actual_risk, digits)} "
-            f"{account.currency}, more than the {budget} asked."
+            f"Raised to the minimum lot {lots}: it risks "
+            f"{money_figure(money_half_up(actual_risk, digits), account.currency)}, more than the "
+            f"{money_figure(budget, account.currency)} asked."
         )
     return SizingResult(
         lots=lots,
@@ -215,8 +225,9 @@ def _loss_tick_value(
         digits = account.currency_digits
         warnings.append(
             f"{spec.name} converts its loss into {account.currency} at the stop-loss price "
-            f"{stop}: {per_lot_figure(value, digits)} per tick per lot (at the entry price "
-            f"{entry} it would be {per_lot_figure(at_entry, digits)})."
+            f"{stop}: {per_lot_figure(value, digits)} {account.currency} per tick per lot (at "
+            f"the entry price {entry} it would be {per_lot_figure(at_entry, digits)} "
+            f"{account.currency})."
         )
     return value
 
@@ -227,11 +238,12 @@ def _lots_for_budget(
     spec: SymbolSpec,
     policy: Policy,
     base: Decimal,
-    digits: int,
+    account: AccountTerms,
 ) -> tuple[Decimal, list[str]]:
     lots = lots_within_budget(budget, per_lot, spec.volume_step)
     lots, flags = clamp_to_volume_max(lots, spec)
     lots, raised = apply_below_min_policy(
-        lots, spec, policy, loss_per_lot=per_lot, risk_base=base, money_digits=digits
-    )
+        lots, spec, policy, loss_per_lot=per_lot, risk_base=base,
+        money_digits=account.currency_digits, currency=account.currency,
+    )  # fmt: skip
     return written_on_step(lots, spec.volume_step), flags + raised

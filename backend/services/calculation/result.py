@@ -86,6 +86,11 @@ def plain(value: Any) -> Any:
     return format(value, "f") if isinstance(value, Decimal) else value
 
 
+def money_figure(amount: Decimal, currency: str) -> str:
+    """Money as messages write it: never without its currency ("1504.00 USC")."""
+    return f"{plain(amount)} {currency}"
+
+
 def money_places(amount: Decimal) -> int:
     """The account digits an amount was quantized to, read from its exponent."""
     exponent = amount.as_tuple().exponent

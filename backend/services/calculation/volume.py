@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from errors import CalculationError
+from services.calculation.result import money_figure
 from services.calculation.terms import Policy
 from services.mt5.dto import SymbolSpec
 
@@ -68,6 +69,7 @@ def apply_below_min_policy(
     loss_per_lot: Decimal,
     risk_base: Decimal,
     money_digits: int,
+    currency: str,
 ) -> tuple[Decimal, list[str]]:
     """Keep ``lots`` at or above ``volume_min``; below it, refuse or (``raise`` policy) trade it.
 
@@ -84,13 +86,14 @@ def apply_below_min_policy(
         "volume_min": str(spec.volume_min),
         "lots_for_risk": str(lots),
         "min_lot_risk_money": str(money),
+        "currency": currency,
         "min_lot_risk_percent": (
             str(percent_of(min_lot_risk, risk_base)) if risk_base > 0 else None
         ),
     }
     raise CalculationError(
         f"The risk allows {lots} lots, below the minimum of {spec.volume_min}; "
-        f"the minimum would risk {money}.",
+        f"the minimum would risk {money_figure(money, currency)}.",
         code="below_min_volume",
         details=details,
     )
