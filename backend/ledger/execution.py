@@ -25,11 +25,13 @@ from ledger.sending import (
     order_comment,
     placed,
     send_with_policy,
+    skipped,
     with_fields,
 )
 from ledger.sizing import MarketFacts, leg_volumes, needs_account, needs_tick, spec_max_age
 from ledger.types import RowJob, RowOutcome
 from models.columns import utcnow
+from services.calculation.deviations import dropped_legs_note
 from services.mt5 import constants as c
 from services.mt5.dto import OrderRequest, OrderResult
 
@@ -82,17 +84,20 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         )
     symbol = job.symbol or gateway.resolve_symbol(job.account, job.order.symbol)
     try:
-        volume, siblings = _volume(job, gateway, symbol)
+        volume, siblings, warnings = _volume(job, gateway, symbol)
     except AppError as exc:
         return failed(job.row_id, exc.code, exc.message, symbol=symbol)
     if volume <= 0:
-        return failed(
+        # The account's other legs carry its volume: this one has nothing to send, which is
+        # neither a success nor a failure of the dispatch.
+        return skipped(
             job.row_id,
             "leg_dropped_below_min",
             "this take-profit leg is below the minimum volume",
             symbol=symbol,
             sibling_volumes=siblings,
             volume=siblings.get(job.leg) if siblings else None,
+            warnings=[*warnings, dropped_legs_note([job.leg + 1])],
         )
     hook("before_send", job)
     outcome = send_with_policy(
@@ -108,19 +113,22 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         sleep=sleep,
         after_send=lambda: hook("after_send", job),
     )
-    return with_fields(outcome, symbol=symbol, volume=volume, sibling_volumes=siblings)
+    return with_fields(
+        outcome, symbol=symbol, volume=volume, sibling_volumes=siblings, warnings=warnings or None
+    )
 
 
 def _volume(
     job: RowJob, gateway: Gateway, symbol: str
-) -> tuple[Decimal, dict[int, Decimal] | None]:
-    """The row's volume: recorded when a sibling leg sized the account, else sized now."""
+) -> tuple[Decimal, dict[int, Decimal] | None, list[str]]:
+    """The row's volume, siblings' volumes and warnings: recorded when a sibling leg sized the
+    account (its row holds the warnings), else sized now."""
     if job.volume is not None:
-        return job.volume, None
-    volumes = leg_volumes(
+        return job.volume, None, []
+    sized = leg_volumes(
         job.order, job.sizing, job.account_settings, _market_facts(job, gateway, symbol)
     )
-    return volumes[job.leg], volumes
+    return sized.volumes[job.leg], sized.volumes, sized.warnings
 
 
 def _market_facts(job: RowJob, gateway: Gateway, symbol: str) -> MarketFacts:

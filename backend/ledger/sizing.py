@@ -16,8 +16,10 @@ from decimal import Decimal
 
 from errors import CalculationError
 from ledger.types import AccountSizing, Sizing, SizingMode, TradeOrder
+from services.calculation.deviations import share_warning, volume_warning
 from services.calculation.position import size_for_account
 from services.calculation.price_grid import check_price_grid
+from services.calculation.result import SizingResult
 from services.calculation.terms import Policy, RiskSpec, TradePlan
 from services.calculation.volume import floor_to_step, split_across_take_profits
 from services.mt5.dto import AccountSnapshot, SymbolSpec, Tick
@@ -48,19 +50,28 @@ def needs_tick(sizing: Sizing, order: TradeOrder) -> bool:
     return sizing.mode.is_risk and order.is_market
 
 
+@dataclass(frozen=True)
+class SizedLegs:
+    """Volume per leg (0 = leg not sent) and what the sizing changed of what was asked."""
+
+    volumes: dict[int, Decimal]
+    warnings: list[str]
+
+
 def leg_volumes(
     order: TradeOrder, sizing: Sizing, settings: AccountSizing, facts: MarketFacts
-) -> dict[int, Decimal]:
-    """Volume per leg (0 = leg not sent) for one account; raises CalculationError."""
+) -> SizedLegs:
+    """The account's volume per leg, with its warnings; raises CalculationError."""
     spec = facts.spec
     # This broker's tick may differ from the catalog's: an off-grid price fails the row here
     # (price_off_tick_grid) rather than at the broker.
     check_price_grid(spec, order.prices())
     if sizing.mode.is_risk:
-        lots = _risk_lots(order, sizing, settings, facts)
+        result = _risk_sizing(order, sizing, settings, facts)
+        asked, warnings = result.lots, list(result.warnings)
     else:
-        lots = _volume_lots(sizing, settings)
-    lots = _apply_account_cap(lots, settings.max_volume, spec)
+        asked, warnings = _volume_lots(sizing, settings), []
+    lots = _apply_account_cap(asked, settings.max_volume, spec)
     if lots < spec.volume_min:
         raise CalculationError(
             f"The volume for this account ({lots}) is below the symbol's minimum "
@@ -68,9 +79,21 @@ def leg_volumes(
             code="below_min_volume",
             details={"volume": str(lots), "volume_min": str(spec.volume_min)},
         )
+    warnings += volume_warning(asked, lots, spec.volume_step, _limits(asked, settings, spec))
     if len(order.take_profits) <= 1:
-        return {0: lots}
-    return dict(enumerate(split_across_take_profits(lots, order.shares, spec)))
+        return SizedLegs({0: lots}, warnings)
+    split = split_across_take_profits(lots, order.shares, spec)
+    warnings += share_warning(lots, order.shares, split, spec.volume_step)
+    return SizedLegs(dict(enumerate(split)), warnings)
+
+
+def _limits(asked: Decimal, settings: AccountSizing, spec: SymbolSpec) -> str:
+    """What held the asked volume back, for the warning that says it changed."""
+    if settings.max_volume is not None and asked > min(settings.max_volume, spec.volume_max):
+        return f"this account's max_volume {settings.max_volume}"
+    if asked > spec.volume_max:
+        return f"{spec.name}'s volume_max {spec.volume_max}"
+    return f"volume step {spec.volume_step}"
 
 
 def _volume_lots(sizing: Sizing, settings: AccountSizing) -> Decimal:
@@ -86,20 +109,19 @@ def _volume_lots(sizing: Sizing, settings: AccountSizing) -> Decimal:
     return volume
 
 
-def _risk_lots(
+def _risk_sizing(
     order: TradeOrder, sizing: Sizing, settings: AccountSizing, facts: MarketFacts
-) -> Decimal:
+) -> SizingResult:
     if order.stop_loss is None:
         raise CalculationError("Risk sizing needs a stop loss.", code="stop_loss_required")
     assert facts.snapshot is not None
-    result = size_for_account(
+    return size_for_account(
         snapshot=facts.snapshot,
         spec=facts.spec,
         plan=_plan(order, order.stop_loss, facts.tick),
         risk=_risk_spec(sizing, settings),
         policy=Policy(below_min="reject"),
     )
-    return result.lots
 
 
 def _risk_spec(sizing: Sizing, settings: AccountSizing) -> RiskSpec:

@@ -135,6 +135,7 @@ def target_view(row: BroadcastQueue) -> dict[str, Any]:
         "ticket": row.ticket,
         "closed_volume": row.closed_volume,
         "remaining_volume": row.remaining_volume,
+        "warnings": list(row.warnings or []),
         "executed_at": row.executed_at,
     }
 

@@ -134,7 +134,8 @@ OUTCOME_COLUMNS = {
     "closed_volume": "closed_volume",
     "remaining_volume": "remaining_volume",
 }
-KEPT_UNLESS_GIVEN = ("symbol", "volume")  # sized on an earlier attempt: not cleared by a later one
+# Sized on an earlier attempt: not cleared by a later one.
+KEPT_UNLESS_GIVEN = ("symbol", "volume", "warnings")
 
 
 def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner: str) -> None:

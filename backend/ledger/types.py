@@ -379,6 +379,7 @@ class RowOutcome:
     closed_volume: Decimal | None = None  # a close: the lots it closed
     remaining_volume: Decimal | None = None  # a close: what the position still holds
     parent_row_id: int | None = None  # a close of an open row: that row gets closed_volume added
+    warnings: list[str] | None = None  # what sizing changed of what was asked (deviations.py)
 
 
 SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})

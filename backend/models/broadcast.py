@@ -126,6 +126,8 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
     # open row, closed_volume adds up what its follow-ups closed of it.
     closed_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
     remaining_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    # What sizing changed of what was asked (risk, volume, take-profit shares), both figures.
+    warnings: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
     @property
     def is_final(self) -> bool:

@@ -285,7 +285,14 @@ class CalculationOut(Schema):
             "capped_by_free_margin, leg_dropped_below_min"
         },
     )
-    warnings = fields.List(fields.String())
+    warnings = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Notes on how the answer was reached, and every change to what was "
+            "asked beyond rounding to the volume step (the risk a floored, clamped or capped "
+            "volume takes, take-profit shares the split cannot keep), with both figures."
+        },
+    )
 
 
 class SymbolSummaryOut(Schema):

@@ -200,7 +200,10 @@ class TargetOut(Schema):
     error = fields.String(allow_none=True)
     reason = fields.String(
         allow_none=True,
-        metadata={"description": "Failed or skipped: the code, e.g. position_closed."},
+        metadata={
+            "description": "Failed or skipped: the code, e.g. position_closed, or "
+            "leg_dropped_below_min for a take-profit leg too small to trade."
+        },
     )
     details = fields.Dict(allow_none=True, metadata={"description": "The broker's numbers."})
     action = fields.String(
@@ -212,6 +215,14 @@ class TargetOut(Schema):
     closed_volume = DecimalString(allow_none=True)
     remaining_volume = DecimalString(
         allow_none=True, metadata={"description": "A close: what the position still holds."}
+    )
+    warnings = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What sizing changed of what was asked beyond rounding to the volume "
+            "step (risk, volume, take-profit shares), each with both figures; on the row that "
+            "sized the account (its first leg) and on a skipped leg."
+        },
     )
     executed_at = fields.DateTime(allow_none=True)
 

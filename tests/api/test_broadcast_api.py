@@ -516,6 +516,30 @@ def test_broadcast_take_profits_without_shares_split_each_account_equally(
         assert [(t["leg"], t["volume"]) for t in legs] == [(0, "0.10"), (1, "0.10")]
 
 
+def test_broadcast_leg_too_small_for_one_account_is_skipped_not_partial(
+    client, admin_headers, new_trader
+):
+    trader = new_trader()
+    small, big = trader.account(), trader.account()
+    trader.patch(small, max_volume="0.02")
+    body = {
+        "targets": {"all": True},
+        "order": order(take_profits=[{"price": p} for p in ("2360.00", "2370.00", "2380.00")]),
+        "sizing": {"mode": "fixed_volume", "volume": "0.30"},
+    }
+
+    view = run(client, admin_headers, body)
+
+    assert view["status"] == "completed", view
+    assert (view["counts"]["executed"], view["counts"]["skipped"]) == (5, 1), view["counts"]
+    legs = {t["leg"]: t for t in view["targets"] if t["account_id"] == small["id"]}
+    assert (legs[2]["status"], legs[2]["reason"]) == ("skipped", "leg_dropped_below_min")
+    assert legs[0]["warnings"][0] == (
+        "0.02 lots are traded instead of the 0.30 asked (this account's max_volume 0.02)."
+    )
+    assert all(t["warnings"] == [] for t in view["targets"] if t["account_id"] == big["id"])
+
+
 # --- unknown ids and idempotency -----------------------------------------------------------
 
 

@@ -265,6 +265,66 @@ def test_calculate_below_min_returns_422_with_min_lot_risk(client, headers):
     assert error["details"]["min_lot_risk_percent"] == "0.10"
 
 
+# --- warnings when sizing changes what was asked beyond rounding to the step -------------------
+
+
+def test_calculate_risk_floored_past_half_a_step_warns_with_both_figures(client, headers):
+    body = gold_request(account={"currency": "USD", "balance": "1500"})  # 1 % buys 0.015 lots
+
+    result = calculate(client, headers, body).get_json()
+
+    assert (result["lots"], result["actual_risk_percent"]) == ("0.01", "0.67")
+    assert result["warnings"] == [
+        "The trade risks 10.00 USD (0.67 %) instead of the 15.00 USD (1.00 %) asked: the risk "
+        "buys 0.015 lots, 0.01 are traded (volume step 0.01)."
+    ]
+
+
+def test_calculate_risk_floored_within_rounding_does_not_warn(client, headers):
+    body = gold_request(risk={"amount": "72"})  # 0.072 lots round to 0.07 anyway
+
+    result = calculate(client, headers, body).get_json()
+
+    assert (result["lots"], result["warnings"]) == ("0.07", [])
+
+
+def test_calculate_clamped_to_volume_max_warns_of_the_risk_given_up(client, headers):
+    body = gold_request(symbol={**GOLD_SPEC, "volume_max": "0.05"})
+
+    result = calculate(client, headers, body).get_json()
+
+    assert (result["lots"], result["flags"]) == ("0.05", ["clamped_to_volume_max"])
+    assert result["warnings"][0].startswith(
+        "The trade risks 50.00 USD (0.50 %) instead of the 100.00 USD (1.00 %) asked"
+    )
+
+
+def test_calculate_shares_the_split_cannot_keep_warn_with_both_figures(client, headers):
+    take_profits = [
+        {"price": "2360.00", "share_percent": 50},
+        {"price": "2370.00", "share_percent": 30},
+        {"price": "2380.00", "share_percent": 20},
+    ]
+    body = with_trade(take_profits=take_profits)
+    body["risk"] = {"amount": "60"}  # 0.06 lots
+
+    result = calculate(client, headers, body).get_json()
+
+    assert [leg["lots"] for leg in result["orders"]] == ["0.04", "0.01", "0.01"]
+    assert result["warnings"] == [
+        "The take-profit shares 50/30/20 % became 66.67/16.67/16.67 % (0.04/0.01/0.01 of 0.06 "
+        "lots): the volume step 0.01 and the minimum lot do not split the position as asked."
+    ]
+
+
+def test_calculate_shares_split_within_rounding_do_not_warn(client, headers):
+    take_profits = [{"price": "2360.00", "share_percent": 50}, {"price": "2370.00"}]
+
+    result = calculate(client, headers, with_trade(take_profits=take_profits)).get_json()
+
+    assert ([leg["lots"] for leg in result["orders"]], result["warnings"]) == (["0.05", "0.05"], [])
+
+
 # --- money figures in messages carry their currency --------------------------------------------
 
 

@@ -196,6 +196,85 @@ def test_send_orders_take_profits_without_shares_split_equally_last_takes_the_re
     ]  # fmt: skip
 
 
+# --- warnings: what sizing changed of what was asked ---------------------------------------------
+
+
+def target_of(response, leg: int = 0) -> dict[str, Any]:
+    assert response.status_code == 200, response.get_json()
+    return next(t for t in response.get_json()["targets"] if t["leg"] == leg)
+
+
+def test_send_orders_volume_off_the_step_warns_with_both_figures(client, app, headers, account):
+    freeze_gold(app)
+
+    target = target_of(send(client, headers, order_body([account["id"]], volume="0.015")))
+
+    assert (target["status"], target["volume"]) == ("executed", "0.01")
+    assert target["warnings"] == [
+        "0.01 lots are traded instead of the 0.015 asked (volume step 0.01)."
+    ]
+
+
+def test_send_orders_volume_within_rounding_does_not_warn(client, app, headers, account):
+    freeze_gold(app)
+
+    target = target_of(send(client, headers, order_body([account["id"]], volume="0.012")))
+
+    assert (target["status"], target["volume"], target["warnings"]) == ("executed", "0.01", [])
+
+
+def test_send_orders_risk_the_step_cannot_buy_warns_with_both_figures(client, app, headers):
+    from factories import account_body
+
+    freeze_gold(app)
+    body = account_body()
+    sim_broker_of(app.extensions["mt5_gateway"]).create_account(
+        int(body["login"]), body["password"], body["server"], balance=Decimal(1500)
+    )
+    account = make_account(client, headers, **body)
+
+    response = send(
+        client,
+        headers,
+        order_body([account["id"]], volume=None, risk={"percent": "1"}, stop_loss="2340.00"),
+    )
+
+    target = target_of(response)
+    assert (target["status"], target["volume"]) == ("executed", "0.01")
+    assert target["warnings"] == [
+        "The trade risks 10.00 USD (0.67 %) instead of the 15.00 USD (1.00 %) asked: the risk "
+        "buys 0.015 lots, 0.01 are traded (volume step 0.01)."
+    ]
+
+
+def test_send_orders_leg_too_small_is_skipped_with_a_warning_and_the_dispatch_completes(
+    client, app, headers, account
+):
+    freeze_gold(app)
+    take_profits = [{"price": p} for p in ("2360.00", "2370.00", "2380.00")]
+
+    response = send(
+        client, headers, order_body([account["id"]], volume="0.02", take_profits=take_profits)
+    )
+
+    view = response.get_json()
+    assert view["status"] == "completed", view
+    assert [(t["leg"], t["status"], t["volume"]) for t in view["targets"]] == [
+        (0, "executed", "0.01"), (1, "executed", "0.01"), (2, "skipped", "0"),
+    ]  # fmt: skip
+    first, dropped = view["targets"][0], view["targets"][2]
+    assert first["warnings"] == [
+        "The take-profit shares 33.33/33.33/33.34 % became 50.00/50.00/0.00 % (0.01/0.01/0.00 of "
+        "0.02 lots): the volume step 0.01 and the minimum lot do not split the position as asked."
+    ]
+    assert dropped["reason"] == "leg_dropped_below_min"
+    assert dropped["warnings"] == [
+        "Take profit(s) 3 fall below the minimum lot; not sent (their volume went to the other "
+        "take profits)."
+    ]
+    assert len(positions(client, headers, account["id"])) == 2
+
+
 def test_send_orders_buy_limit_is_placed_not_executed(client, app, headers, account):
     freeze_gold(app)
 

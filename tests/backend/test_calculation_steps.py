@@ -9,6 +9,7 @@ import pytest
 from spec_factories import make_gold
 
 from errors import CalculationError
+from services.calculation.deviations import beyond_rounding
 from services.calculation_service import (
     AccountTerms,
     Policy,
@@ -431,3 +432,25 @@ def test_complete_shares_refuses_shares_that_cannot_add_up_to_100(shares):
 
     assert caught.value.code == "shares_do_not_sum_to_100"
     assert caught.value.details["shares"] == [None if s is None else str(s) for s in shares]
+
+
+# --- what counts as a change beyond rounding to the step ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "traded", "step", "beyond"),
+    [
+        ("0.015", "0.01", "0.01", True),  # half-up would give 0.02
+        ("0.0149", "0.01", "0.01", False),
+        ("0.012", "0.01", "0.01", False),
+        ("0.02", "0.02", "0.01", False),
+        ("0.30", "0.02", "0.01", True),  # capped
+        ("0.03", "0.04", "0.01", True),  # a split handed a leg one step more
+        ("2.4", "2", "1", False),
+        ("2.5", "2", "1", True),
+    ],
+)
+def test_beyond_rounding_is_anything_half_up_rounding_to_the_step_would_not_give(
+    asked, traded, step, beyond
+):
+    assert beyond_rounding(D(asked), D(traded), D(step)) is beyond

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from services.calculation.conversion import tick_value_in_account
+from services.calculation.deviations import dropped_legs_note
 from services.calculation.result import OrderLeg, money_half_up, ratio_half_up
 from services.calculation.terms import AccountTerms, Costs
 from services.calculation.volume import (
@@ -78,5 +79,4 @@ def note_dropped_legs(
     dropped = [i + 1 for i, leg in enumerate(legs) if not leg.sent]
     if not dropped:
         return flags, warnings
-    note = f"Take profit(s) {', '.join(map(str, dropped))} fall below the minimum lot; not sent."
-    return [*flags, FLAG_LEG_DROPPED_BELOW_MIN], [*warnings, note]
+    return [*flags, FLAG_LEG_DROPPED_BELOW_MIN], [*warnings, dropped_legs_note(dropped)]

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from types import MappingProxyType
+from typing import NamedTuple
 
 from errors import CalculationError
 from services.calculation.conversion import tick_value_in_account, tick_value_with_source
+from services.calculation.deviations import risk_warning, share_warning
 from services.calculation.legs import build_legs, note_dropped_legs
 from services.calculation.margin import (
     account_max_lots,
@@ -21,6 +23,7 @@ from services.calculation.margin import (
     margin_per_lot_or_none,
 )
 from services.calculation.result import (
+    OrderLeg,
     SizingResult,
     money_figure,
     money_half_up,
@@ -182,12 +185,8 @@ def _calculate(
     digits = account.currency_digits
     actual_risk = lots * per_lot
     margin = None if margin_per_lot is None else money_half_up(margin_per_lot * lots, digits)
-    if FLAG_RAISED_TO_VOLUME_MIN in flags:
-        warnings.append(
-            f"Raised to the minimum lot {lots}: it risks "
-            f"{money_figure(money_half_up(actual_risk, digits), account.currency)}, more than the "
-            f"{money_figure(budget, account.currency)} asked."
-        )
+    asked = _Asked(budget, base, [share for _, share in take_profits])
+    warnings += _changes(asked, lots, per_lot, legs, flags, account, spec)
     return SizingResult(
         lots=lots,
         risk_money=budget,
@@ -208,6 +207,36 @@ def _calculate(
         flags=flags,
         warnings=warnings,
     )
+
+
+class _Asked(NamedTuple):
+    budget: Decimal
+    base: Decimal
+    shares: list[Decimal]
+
+
+def _changes(
+    asked: _Asked,
+    lots: Decimal,
+    per_lot: Decimal,
+    legs: list[OrderLeg],
+    flags: list[str],
+    account: AccountTerms,
+    spec: SymbolSpec,
+) -> list[str]:
+    """Warnings for a risk, a volume or shares that moved beyond rounding to the step."""
+    actual_risk = money_half_up(lots * per_lot, account.currency_digits)
+    if FLAG_RAISED_TO_VOLUME_MIN in flags:
+        return [
+            f"Raised to the minimum lot {lots}: it risks "
+            f"{money_figure(actual_risk, account.currency)}, more than the "
+            f"{money_figure(asked.budget, account.currency)} asked."
+        ]
+    risk = risk_warning(
+        budget=asked.budget, actual_risk=actual_risk, lots=lots, loss_per_lot=per_lot,
+        step=spec.volume_step, base=asked.base, currency=account.currency,
+    )  # fmt: skip
+    return risk + share_warning(lots, asked.shares, [leg.lots for leg in legs], spec.volume_step)
 
 
 def _loss_tick_value(
