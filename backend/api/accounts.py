@@ -8,9 +8,15 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from api.access import auth_required, body_has, client_ip, current_user
-from extensions import db, secret_box
+from extensions import db, mt5_gateway, secret_box
 from models import MT5Account
-from schemas.accounts import AccountIn, AccountListOut, AccountOut, AccountPatchIn
+from schemas.accounts import (
+    AccountIn,
+    AccountListOut,
+    AccountOut,
+    AccountPatchIn,
+    DeleteAccountQuery,
+)
 from services import accounts_service
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
@@ -86,11 +92,25 @@ def update_account(account_id: int, body: dict[str, Any]) -> MT5Account:
 
 @bp.delete("/accounts/<int:account_id>")
 @auth_required()
+@bp.input(DeleteAccountQuery, location="query", arg_name="query")
 @bp.output({}, status_code=204)
-@bp.doc(responses=NOT_FOUND)
-def delete_account(account_id: int) -> tuple[str, int]:
-    """Delete an MT5 account (its credentials are wiped; order history stays)"""
+@bp.doc(
+    responses={
+        **NOT_FOUND,
+        409: "Open positions or pending orders on its terminal (account_has_open_trades, with "
+        "the counts), or the terminal could not say (account_trades_unknown); ?force=true "
+        "deletes anyway",
+        422: "force is not true or false",
+    }
+)
+def delete_account(account_id: int, query: dict[str, Any]) -> tuple[str, int]:
+    """Delete an MT5 account (its credentials are wiped; order history stays)
+
+    Its terminal is read first: while it shows open positions or pending orders, or cannot be
+    reached, the answer is 409 unless `?force=true` (they then stay open at the broker).
+    """
     accounts_service.delete_account(
-        session=db.session, user=current_user(), account_id=account_id, ip=client_ip()
-    )
+        session=db.session, gateway=mt5_gateway(), box=secret_box(), user=current_user(),
+        account_id=account_id, force=query["force"], ip=client_ip(),
+    )  # fmt: skip
     return "", 204

@@ -97,3 +97,15 @@ class AccountOut(Schema):
 
 class AccountListOut(Schema):
     accounts = fields.List(fields.Nested(AccountOut))
+
+
+class DeleteAccountQuery(Schema):
+    force = fields.Boolean(
+        load_default=False,
+        truthy={"true", "1"},
+        falsy={"false", "0"},
+        metadata={
+            "description": "Delete even with open positions or pending orders, or when the "
+            "terminal cannot be reached (they stay open at the broker)."
+        },
+    )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from errors import AppError, NotFound
+from errors import AppError, Conflict, MT5Error, NotFound
 from extensions import DbSession
 from models import MT5Account, User
 from services.audit_service import record_event
-from services.mt5_service import password_aad
-from utils.security import SecretBox
+from services.mt5.dto import AccountRef
+from services.mt5_service import account_ref, password_aad
+from utils.security import DecryptionFailed, SecretBox
 
 SETTABLE = (
     "account_name",
@@ -117,14 +118,69 @@ def update_account(
     return account
 
 
-def delete_account(*, session: DbSession, user: User, account_id: int, ip: str | None) -> None:
-    """Soft delete: order history keeps pointing at the row; the credentials are wiped."""
+class TradesReader(Protocol):
+    """The part of ``MT5Gateway`` a deletion reads: what the account still has open."""
+
+    def positions(self, account: AccountRef, symbol: str | None = None) -> list[Any]: ...
+    def orders(self, account: AccountRef, symbol: str | None = None) -> list[Any]: ...
+
+
+def delete_account(
+    *, session: DbSession, gateway: TradesReader, box: SecretBox, user: User, account_id: int,
+    force: bool, ip: str | None,
+) -> None:  # fmt: skip
+    """Soft delete: order history keeps pointing at the row; the credentials are wiped.
+
+    Its terminal is asked first: with open positions or pending orders the answer is 409
+    ``account_has_open_trades`` (the counts in details), and when it cannot say (unreachable,
+    credentials unusable) 409 ``account_trades_unknown``, so nothing the server manages is
+    orphaned by accident. ``force`` deletes anyway (the trades stay open at the broker, where
+    the trader manages them); the audit records what was open, or that it was unknown.
+    """
+    trades = _open_trades(session, gateway, box, user, account_id)
+    if not force:
+        _refuse_open_trades(trades)
     account = get_account(session=session, user=user, account_id=account_id)
     account.deleted_at = datetime.now(UTC)
     account.is_active = False
     account.password_encrypted = ""
-    _audit(session, "account_deleted", user, account, ip)
+    _audit(session, "account_deleted", user, account, ip, details={"forced": force, **trades})
     session.commit()
+
+
+def _open_trades(
+    session: DbSession, gateway: TradesReader, box: SecretBox, user: User, account_id: int
+) -> dict[str, Any]:
+    """``{"positions": n, "orders": m}`` as the terminal counts them, or why it could not."""
+    account = get_account(session=session, user=user, account_id=account_id)
+    try:
+        ref = account_ref(account, box)
+    except (DecryptionFailed, ValueError):
+        return {"trades": "unknown", "reason": "credentials_unusable"}
+    finally:
+        session.commit()  # never hold a database transaction open across a terminal call
+    try:
+        return {"positions": len(gateway.positions(ref)), "orders": len(gateway.orders(ref))}
+    except MT5Error as exc:
+        return {"trades": "unknown", "reason": exc.code}
+
+
+def _refuse_open_trades(trades: dict[str, Any]) -> None:
+    if trades.get("trades") == "unknown":
+        raise Conflict(
+            f"The account's terminal could not say what is open ({trades['reason']}); try "
+            "again, or delete with ?force=true (anything open stays open at the broker).",
+            code="account_trades_unknown",
+            details={"reason": trades["reason"]},
+        )
+    if trades["positions"] or trades["orders"]:
+        raise Conflict(
+            f"The account has {trades['positions']} open position(s) and {trades['orders']} "
+            "pending order(s); close them first, or delete with ?force=true (they stay open "
+            "at the broker, no longer managed here).",
+            code="account_has_open_trades",
+            details={"positions": trades["positions"], "orders": trades["orders"]},
+        )
 
 
 def account_password(account: MT5Account, box: SecretBox) -> str:

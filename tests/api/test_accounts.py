@@ -120,6 +120,121 @@ def test_delete_account_twice_is_not_found(client, owner_headers):
     assert_error(response, 404, "account_not_found")
 
 
+# --- deleting an account that still has trades open ----------------------------------------------
+
+
+def open_trade(client, app, headers, account: dict[str, Any], **order: Any) -> None:
+    """A filled market buy of 0.10 XAUUSD (or the order given) on the simulated broker."""
+    from decimal import Decimal
+
+    from factories import sim_broker_of
+
+    broker = sim_broker_of(app.extensions["mt5_gateway"])
+    broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
+    body = {"account_ids": [account["id"]], "symbol": "XAUUSD", "side": "buy", "volume": "0.10",
+            "wait_s": 10, **order}  # fmt: skip
+    response = client.post("/api/send_orders", json=body, headers=headers)
+    assert response.get_json()["status"] == "completed", response.get_json()
+
+
+def deletion_audit() -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from extensions import db
+    from models import AuditLog
+
+    db.session.expire_all()
+    query = select(AuditLog).where(AuditLog.event == "account_deleted").order_by(AuditLog.id)
+    return dict(db.session.scalars(query).all()[-1].details)
+
+
+def test_delete_account_with_open_position_returns_409_with_the_counts(client, app, owner_headers):
+    account = make_account(client, owner_headers)
+    open_trade(client, app, owner_headers, account)
+
+    response = client.delete(f"/api/accounts/{account['id']}", headers=owner_headers)
+
+    error = assert_error(response, 409, "account_has_open_trades")
+    assert error["details"] == {"positions": 1, "orders": 0}
+    assert client.get(f"/api/accounts/{account['id']}", headers=owner_headers).status_code == 200
+
+
+def test_delete_account_with_pending_order_returns_409_with_the_counts(client, app, owner_headers):
+    account = make_account(client, owner_headers)
+    open_trade(client, app, owner_headers, account, order_type="limit", price="2300.00")
+
+    response = client.delete(f"/api/accounts/{account['id']}", headers=owner_headers)
+
+    error = assert_error(response, 409, "account_has_open_trades")
+    assert error["details"] == {"positions": 0, "orders": 1}
+
+
+def test_delete_account_with_open_trades_and_force_deletes_and_audits_them(
+    client, app, owner_headers
+):
+    account = make_account(client, owner_headers)
+    open_trade(client, app, owner_headers, account)
+
+    response = client.delete(f"/api/accounts/{account['id']}?force=true", headers=owner_headers)
+
+    assert response.status_code == 204
+    assert deletion_audit() == {"forced": True, "positions": 1, "orders": 0}
+    assert_error(client.get(f"/api/accounts/{account['id']}", headers=owner_headers), 404,
+                 "account_not_found")  # fmt: skip
+
+
+def test_delete_account_without_trades_is_audited_with_the_counts(client, owner_headers):
+    account = make_account(client, owner_headers)
+
+    response = client.delete(f"/api/accounts/{account['id']}", headers=owner_headers)
+
+    assert response.status_code == 204
+    assert deletion_audit() == {"forced": False, "positions": 0, "orders": 0}
+
+
+def test_delete_account_unreachable_terminal_returns_409_unless_forced(client, app, owner_headers):
+    app.config["MT5_ALLOWED_TERMINALS"] = ["rpyc://127.0.0.1:1"]
+    account = make_account(client, owner_headers, terminal="rpyc://127.0.0.1:1")
+    url = f"/api/accounts/{account['id']}"
+
+    refused = client.delete(url, headers=owner_headers)
+    forced = client.delete(f"{url}?force=true", headers=owner_headers)
+
+    error = assert_error(refused, 409, "account_trades_unknown")
+    assert error["details"] == {"reason": "mt5_unavailable"}
+    assert forced.status_code == 204
+    assert deletion_audit() == {"forced": True, "trades": "unknown", "reason": "mt5_unavailable"}
+
+
+def test_delete_account_password_that_cannot_be_decrypted_returns_409_unless_forced(
+    client, owner_headers
+):
+    from extensions import db
+    from models import MT5Account
+
+    account = make_account(client, owner_headers)
+    db.session.get(MT5Account, account["id"]).password_encrypted = "not-a-ciphertext"
+    db.session.commit()
+    url = f"/api/accounts/{account['id']}"
+
+    refused = client.delete(url, headers=owner_headers)
+    forced = client.delete(f"{url}?force=true", headers=owner_headers)
+
+    error = assert_error(refused, 409, "account_trades_unknown")
+    assert error["details"] == {"reason": "credentials_unusable"}
+    assert forced.status_code == 204
+
+
+@pytest.mark.parametrize("force", ["maybe", "yes", ""])
+def test_delete_account_force_not_a_boolean_returns_422(client, owner_headers, force):
+    account = make_account(client, owner_headers)
+
+    response = client.delete(f"/api/accounts/{account['id']}?force={force}", headers=owner_headers)
+
+    assert_error(response, 422, "validation_error")
+    assert client.get(f"/api/accounts/{account['id']}", headers=owner_headers).status_code == 200
+
+
 def test_accounts_without_credentials_is_unauthorized(client):
     assert_error(client.get("/api/accounts"), 401, "unauthorized")
 
