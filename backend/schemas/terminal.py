@@ -10,6 +10,7 @@ from apiflask import Schema, fields
 from apiflask.validators import Regexp
 
 from schemas.fields import DecimalString
+from services.mt5.dto import calc_mode_name
 
 SYMBOL_RULE = Regexp(r"^[A-Za-z0-9._#+-]{1,32}$", error="Not a symbol name.")
 
@@ -129,7 +130,14 @@ class SpecFields(Schema):
 
 
 class SpecOut(SpecFields):
-    calc_mode = fields.Integer(metadata={"description": "MT5's SYMBOL_CALC_MODE_* number."})
+    calc_mode = fields.Function(
+        lambda spec: calc_mode_name(spec.calc_mode),
+        metadata={
+            "type": "string",
+            "description": "Spelled as everywhere in the API (cfdleverage); a mode the "
+            "calculator does not size reads as MT5 names it, in lower case (exch_stocks).",
+        },
+    )
 
 
 class SymbolOut(Schema):

@@ -214,6 +214,14 @@ def test_symbol_gold_alias_resolves_to_xauusd_with_decimal_spec(client: Any, own
     assert body["spec"]["tick_size"] == "0.01"
 
 
+def test_symbol_spec_spells_calc_mode_as_the_calculator_does(client: Any, owner: Any) -> None:
+    account = make_account(client, owner)
+
+    body = client.get(f"/api/accounts/{account['id']}/symbols/XAUUSD", headers=owner).get_json()
+
+    assert body["spec"]["calc_mode"] == "cfdleverage"
+
+
 def test_symbol_suffix_broker_resolves_to_its_variant(client: Any, owner: Any) -> None:
     account = make_account(client, owner, server="Sim-Trial")
 

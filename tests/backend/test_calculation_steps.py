@@ -34,6 +34,7 @@ from services.mt5.dto import (
     CALC_MODE_FOREX_NO_LEVERAGE,
     CALC_MODE_FUTURES,
     SymbolSpec,
+    calc_mode_name,
     calc_mode_number,
 )
 
@@ -454,3 +455,11 @@ def test_beyond_rounding_is_anything_half_up_rounding_to_the_step_would_not_give
     asked, traded, step, beyond
 ):
     assert beyond_rounding(D(asked), D(traded), D(step)) is beyond
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [(4, "cfdleverage"), (5, "forex_no_leverage"), (32, "exch_stocks"), (99, "99")],
+)
+def test_calc_mode_name_spells_every_mt5_mode_our_way(number, name):
+    assert calc_mode_name(number) == name

@@ -25,6 +25,7 @@ from services.mt5.constants import (
 from services.mt5.constants import (
     SYMBOL_CALC_MODE_FUTURES as CALC_MODE_FUTURES,
 )
+from services.mt5.constants import module_constants
 
 # The calculation modes we size for, by our spelling on the wire.
 CALC_MODE_NAMES = {
@@ -37,6 +38,18 @@ CALC_MODE_NAMES = {
 }
 CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
 MT5_CALC_MODE_PREFIX = "SYMBOL_CALC_MODE_"
+# Every mode MT5 defines, in our spelling: a terminal may report one we do not size.
+ANY_CALC_MODE_NAMES = {
+    number: name.removeprefix(MT5_CALC_MODE_PREFIX).lower()
+    for name, number in module_constants().items()
+    if name.startswith(MT5_CALC_MODE_PREFIX)
+}
+
+
+def calc_mode_name(number: int) -> str:
+    """Our spelling of a SYMBOL_CALC_MODE_* number (``exch_stocks`` too), or the number as text
+    for one MT5 does not define."""
+    return ANY_CALC_MODE_NAMES.get(number, str(number))
 
 
 def calc_mode_number(spelling: str | int) -> int:
