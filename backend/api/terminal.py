@@ -14,6 +14,7 @@ from schemas.terminal import (
     DealsQuery,
     PositionListOut,
     PositionsQuery,
+    QuoteOut,
     SymbolOut,
 )
 from schemas.trades import PendingOrderListOut
@@ -82,3 +83,12 @@ def list_deals(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
 def symbol_spec(account_id: int, symbol: str) -> dict[str, Any]:
     """A symbol's contract on an MT5 account's broker (resolved to the broker's name)"""
     return terminal_service.symbol_spec(**_context(account_id), symbol=symbol)
+
+
+@bp.get("/accounts/<int:account_id>/quote/<symbol>")
+@auth_required()
+@bp.output(QuoteOut)
+@bp.doc(responses={**MT5_ERRORS, 422: "The broker has no such symbol (unknown_symbol)"})
+def quote(account_id: int, symbol: str) -> dict[str, Any]:
+    """A symbol's current quote on an MT5 account's terminal: bid, ask, spread in points, time"""
+    return terminal_service.quote(**_context(account_id), symbol=symbol)

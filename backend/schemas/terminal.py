@@ -144,3 +144,14 @@ class SymbolOut(Schema):
     requested = fields.String()
     resolved = fields.String(metadata={"description": "The broker's name for it."})
     spec = fields.Nested(SpecOut)
+
+
+class QuoteOut(Schema):
+    requested = fields.String()
+    symbol = fields.String(metadata={"description": "The broker's name for it."})
+    bid = DecimalString(metadata={"description": "On the symbol's digits."})
+    ask = DecimalString()
+    spread_points = fields.Integer(metadata={"description": "(ask - bid) / point."})
+    time = fields.DateTime(
+        allow_none=True, metadata={"description": "The tick's time, as the terminal reports it."}
+    )

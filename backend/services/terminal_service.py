@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from errors import MT5Error, ValidationFailed
@@ -15,6 +16,7 @@ from services.mt5_service import account_ref
 from utils.security import SecretBox
 
 DEFAULT_DEALS_WINDOW = timedelta(days=7)
+SPEC_MAX_AGE_S = 60.0
 
 
 def _reach(*, session: DbSession, user: User, account_id: int, box: SecretBox) -> AccountRef:
@@ -100,3 +102,25 @@ def symbol_spec(
     ref = _reach(session=session, user=user, account_id=account_id, box=box)
     spec = gateway.symbol_spec(ref, symbol)
     return {"requested": symbol, "resolved": spec.name, "spec": spec}
+
+
+def quote(
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
+    symbol: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The symbol's current bid and ask on the account's terminal, and the spread in points."""
+    ref = _reach(session=session, user=user, account_id=account_id, box=box)
+    # The point and digits do not move: a spec read in the last minute will do.
+    spec = gateway.symbol_spec(ref, symbol, max_age_s=SPEC_MAX_AGE_S)
+    tick = gateway.tick(ref, symbol)
+    # The terminal's floats come back as 2350.0; on the symbol's digits they read as it shows.
+    on_grid = Decimal(1).scaleb(-spec.digits)
+    bid, ask = tick.bid.quantize(on_grid), tick.ask.quantize(on_grid)
+    return {
+        "requested": symbol,
+        "symbol": spec.name,
+        "bid": bid,
+        "ask": ask,
+        "spread_points": int(((ask - bid) / spec.point).to_integral_value()),
+        "time": datetime.fromtimestamp(tick.time_msc / 1000, tz=UTC) if tick.time_msc else None,
+    }

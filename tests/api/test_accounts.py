@@ -14,6 +14,7 @@ ACCOUNT_ROUTES = [
     ("GET", "/api/accounts/{id}", None),
     ("PATCH", "/api/accounts/{id}", {"account_name": "mine now"}),
     ("DELETE", "/api/accounts/{id}", None),
+    ("GET", "/api/accounts/{id}/quote/XAUUSD", None),
 ]
 
 

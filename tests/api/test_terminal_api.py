@@ -256,3 +256,63 @@ def test_status_reports_the_simulated_default_terminal(client: Any) -> None:
     assert body["gateway"]["ok"] is True
     assert body["gateway"]["simulated"] is True
     assert body["gateway"]["terminal"] == "sim://default"
+
+
+# --- quotes ------------------------------------------------------------------------------------
+
+
+def set_gold(app: Any, bid: str, ask: str) -> None:
+    from factories import sim_broker_of
+
+    sim_broker_of(gateway(app)).set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
+
+
+def test_quote_returns_bid_ask_spread_points_and_time(app: Any, client: Any, owner: Any) -> None:
+    account = make_account(client, owner)
+    set_gold(app, "2349.80", "2350.00")
+
+    response = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=owner)
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert {k: body[k] for k in ("requested", "symbol", "bid", "ask", "spread_points")} == {
+        "requested": "XAUUSD", "symbol": "XAUUSD", "bid": "2349.80", "ask": "2350.00",
+        "spread_points": 20,
+    }  # fmt: skip
+    assert body["time"] is not None
+
+
+def test_quote_resolves_the_brokers_name(app: Any, client: Any, owner: Any) -> None:
+    account = make_account(client, owner, server="Sim-Trial")
+    set_gold(app, "2349.80", "2350.10")
+
+    body = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=owner).get_json()
+
+    assert (body["symbol"], body["bid"], body["spread_points"]) == ("XAUUSDm", "2349.80", 30)
+
+
+def test_quote_unknown_symbol_is_422(client: Any, owner: Any) -> None:
+    account = make_account(client, owner)
+
+    response = client.get(f"/api/accounts/{account['id']}/quote/EURUSX", headers=owner)
+
+    error = assert_error(response, 422, "unknown_symbol")
+    assert "EURUSD" in error["details"]["candidates"]
+
+
+def test_quote_another_users_account_is_404(app: Any, client: Any, owner: Any) -> None:
+    account = make_account(client, owner)
+    stranger = auth_headers(client, make_user(app))
+
+    response = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=stranger)
+
+    assert_error(response, 404, "account_not_found")
+
+
+def test_quote_unreachable_terminal_is_502(app: Any, client: Any, owner: Any) -> None:
+    app.config["MT5_ALLOWED_TERMINALS"] = ["rpyc://127.0.0.1:1"]
+    account = make_account(client, owner, terminal="rpyc://127.0.0.1:1")
+
+    response = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=owner)
+
+    assert_error(response, 502, "mt5_unavailable")
