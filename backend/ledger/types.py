@@ -380,6 +380,7 @@ class RowOutcome:
     remaining_volume: Decimal | None = None  # a close: what the position still holds
     parent_row_id: int | None = None  # a close of an open row: that row gets closed_volume added
     warnings: list[str] | None = None  # what sizing changed of what was asked (deviations.py)
+    created_at: datetime | None = None  # the row's creation, for the fan-out metric (not written)
 
 
 SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})
