@@ -13,6 +13,7 @@ from extensions import auth_settings, db, secret_box
 from models import User
 from models.user import ROLES
 from mt5sim import admin_commands, admin_requests
+from mt5sim.flavours import describe_flavours
 from services.accounts_service import rotate_encryption
 from services.auth import create_user, reset_mfa, rotate_mfa_encryption
 from services.mt5.sources import sim_db_path
@@ -151,27 +152,44 @@ def _submit(db_path: str, name: str, kind: str, payload: dict[str, Any], wait: f
     click.echo(applied.result + where)
 
 
-@mt5_cli.command("sim-account")
+SIM_ACCOUNT_HELP = "\n\n".join(
+    [
+        "Create a simulated MT5 account, or fund an existing one with --balance.",
+        "An existing login keeps its password, server, currency, leverage and margin mode: the "
+        "command says which of the given ones it did not apply; --reset recreates the account "
+        "with them (its orders, positions and deals are removed).",
+        "The server name picks the account's default currency and the symbol names its "
+        "terminal shows (the first rule that matches, case-insensitive):",
+        "\b\n" + "\n".join(f"- {line}" for line in describe_flavours()),
+        "Works on a running server or terminal node too: the process serving the simulator's "
+        "file applies the change (within a fraction of a second) and the next call sees it; "
+        "with nothing running, the command applies it to the file itself.",
+    ]
+)
+
+
+@mt5_cli.command("sim-account", help=SIM_ACCOUNT_HELP)
 @click.argument("login", type=int)
 @click.option("--password", required=True)
-@click.option("--server", required=True)
+@click.option("--server", required=True, help="Picks the flavour (see above).")
 @click.option("--balance", default="10000", show_default=True, help="Deposit (or top-up).")
 @click.option("--currency", default=None, help="USD, USC, THB or EUR (default: the server's).")
-@click.option("--leverage", default=100, show_default=True, type=int)
-@click.option("--margin-mode", type=click.Choice(["hedging", "netting"]), default="hedging")
+@click.option("--leverage", default=None, type=int, help="1:N as N (default 100).")
+@click.option(
+    "--margin-mode",
+    type=click.Choice(["hedging", "netting"]),
+    default=None,
+    help="Default hedging.",
+)
+@click.option("--reset", is_flag=True, help="Recreate an existing login with these settings.")
 @click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
 @click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
 @click.option("--wait", default=10.0, show_default=True, type=float, help=WAIT_HELP)
 def sim_account_command(
-    login: int, password: str, server: str, balance: str, currency: str | None, leverage: int,
-    margin_mode: str, name: str, db: str | None, wait: float,
+    login: int, password: str, server: str, balance: str, currency: str | None,
+    leverage: int | None, margin_mode: str | None, reset: bool, name: str, db: str | None,
+    wait: float,
 ) -> None:  # fmt: skip
-    """Create a simulated MT5 account, or fund an existing one with --balance.
-
-    Works on a running server or terminal node too: the process serving the simulator's file
-    applies the change (within a fraction of a second) and the next call sees it; with nothing
-    running, the command applies it to the file itself.
-    """
     from decimal import Decimal, InvalidOperation
 
     try:
@@ -182,7 +200,8 @@ def sim_account_command(
         raise click.BadParameter("must be a finite decimal", param_hint="--balance")
     payload = admin_requests.account_request(
         login, password=password, server=server, balance=amount, currency=currency,
-        leverage=leverage, netting=margin_mode == "netting",
+        leverage=leverage, netting=None if margin_mode is None else margin_mode == "netting",
+        reset=reset,
     )  # fmt: skip
     _submit(_sim_db(name, db), name, "account", payload, wait)
 
@@ -192,13 +211,21 @@ def sim_account_command(
 @click.argument("bid")
 @click.argument("ask")
 @click.option("--freeze", is_flag=True, help="Keep the price walk from moving it (until restart).")
+@click.option(
+    "--force", is_flag=True, help="Allow a move of more than 20 % from the current quote."
+)
 @click.option("--name", default="default", show_default=True, help="The sim:// broker name.")
 @click.option("--db", default=None, help="SQLite file (default: MT5_SIM_DB, per name).")
 @click.option("--wait", default=10.0, show_default=True, type=float, help=WAIT_HELP)
 def set_quote_command(
-    symbol: str, bid: str, ask: str, freeze: bool, name: str, db: str | None, wait: float
-) -> None:
+    symbol: str, bid: str, ask: str, freeze: bool, force: bool, name: str, db: str | None,
+    wait: float,
+) -> None:  # fmt: skip
     """Set a simulated quote (saved; pending orders and SL/TP fire on it).
+
+    The quote sets the price of the symbol's price source for every account of the broker
+    (XAUUSD.m, GOLD and XAUUSDc all show XAUUSD's price); the command says which. A move of
+    more than 20 % from the current quote is refused without --force.
 
     Works on a running server or terminal node too: the process serving the simulator's file
     applies it and the next call sees it; with nothing running, it is saved to the file.
@@ -213,7 +240,7 @@ def set_quote_command(
         raise click.BadParameter("BID and ASK must be positive decimals")
     if low > high:
         raise click.BadParameter("BID must not exceed ASK")
-    payload = admin_requests.quote_request(symbol, low, high, freeze=freeze)
+    payload = admin_requests.quote_request(symbol, low, high, freeze=freeze, force=force)
     _submit(_sim_db(name, db), name, "quote", payload, wait)
 
 

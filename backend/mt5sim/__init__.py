@@ -9,9 +9,9 @@ Public API, by module:
 
 - ``mt5sim.broker.Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
   default_leverage, default_margin_mode, owner_lock)``: one trade server, state in SQLite.
-  ``create_account``, ``fund``, ``set_quote``, ``advance``, ``set_market_open``,
-  ``set_session``, ``set_trade_mode``, ``set_trade_allowed``, ``inject_fault``, ``sync``,
-  ``close``; ``mt5sim.broker.FAULT_KINDS``.
+  ``create_account``, ``fund``, ``remove_account``, ``set_quote``, ``advance``,
+  ``set_market_open``, ``set_session``, ``set_trade_mode``, ``set_trade_allowed``,
+  ``inject_fault``, ``sync``, ``close``; ``mt5sim.broker.FAULT_KINDS``.
 - ``mt5sim.admin_commands.submit(db_path, kind, payload)``: an admin change for whichever process
   owns the file.
 - ``mt5sim.sim_terminal.SimTerminal(broker, latency_ms=None)``: one terminal session with the
@@ -44,18 +44,10 @@ Modules:
 - ``admin_commands``: the CLI's side of admin requests (``submit`` and wait for the owner).
 
 Servers and flavours. Any server name is accepted; the first login to it opens the account
-with that password. The name picks a flavour (first rule that matches, case-insensitive):
-
-=================  ==========================  ======================================
-server name has    account currency (default)  symbols
-=================  ==========================  ======================================
-"cent"             USC (US cent)               XAUUSD, XAUUSDc (cent gold) + forex, US30
-"gold"             USD                         GOLD (not XAUUSD), XAUUSD.1oz + forex, US30
-".m" (a word)      USD                         XAUUSD.m, EURUSD.m, ... (".m" suffix)
-"trial"            USD                         XAUUSDm, EURUSDm, ... ("m" suffix)
-anything else      USD                         XAUUSD, XAUUSD.1oz, EURUSD, GBPUSD, USDJPY,
-                                               GBPJPY, EURGBP, EURJPY, USDTHB, US30
-=================  ==========================  ======================================
+with that password. The name picks a flavour (the account's default currency and the symbol
+names its terminal shows): ``flavours.SERVER_RULES``, first match wins, printed by
+``flavours.describe_flavours`` into ``flask mt5 sim-account --help`` and listed in
+docs/operations.md ("Simulated servers").
 
 A login is unique per broker: logging in to an existing login with another server name or
 password fails with RES_E_AUTH_FAILED (-6).
@@ -69,7 +61,8 @@ kind, count=1, call="order_send", delay_s=0)``: "timeout" sleeps ``delay_s`` the
 False and ``order_send`` returns None with last_error -8.
 
 Persistence: accounts, orders, positions and deals are written through to SQLite (WAL,
-synchronous=NORMAL) before each call returns; quotes are saved by ``set_quote`` and ``close``.
+synchronous=NORMAL) before each call returns; quotes are saved as they move (the walk,
+``set_quote``) and by ``close``, so a restart continues the walk where it was.
 A Broker keeps its state in memory, so one SQLite file belongs to one process at a time, its
 *owner* (``ownership``; give a terminal node its own file): a second process's broker on the
 same file works on its own copy. Admin commands reach the owner through the file

@@ -131,6 +131,15 @@ class Books:
             self._deposit(account, self.default_balance if balance is None else balance)
             return account
 
+    def remove_account(self, login: int) -> None:
+        """Forget an account with its orders, positions and deals (to open it afresh)."""
+        with self.lock:
+            for book in (self.accounts, self.positions, self.orders, self.deals):
+                book.pop(login, None)
+            for ticket in [t for t, order in self.pending.items() if order.login == login]:
+                del self.pending[ticket]
+            self.store.delete_login(login)
+
     def fund(self, login: int, amount: Decimal, comment: str = "Deposit") -> Deal:
         """Add (or, negative, withdraw) money as a BALANCE deal."""
         with self.lock:

@@ -132,13 +132,20 @@ class Broker(Books):
     def advance(self, steps: int = 1) -> None:
         """Move the random walk ``steps`` steps, firing triggered orders and stops."""
         with self.lock:
-            fills.on_quotes(self, self.prices.advance(steps))
+            self._moved(self.prices.advance(steps))
 
     def catch_up(self) -> None:
         with self.lock:
             changed = self.prices.catch_up()
             if changed:
-                fills.on_quotes(self, changed)
+                self._moved(changed)
+
+    def _moved(self, sources: list[str]) -> None:
+        """Save the quotes the walk moved, so a restart (even a killed process) continues from
+        them rather than from the last set-quote, and fire what they trigger."""
+        if sources:
+            self.store.save_quotes({source: self.prices.quote(source) for source in sources})
+        fills.on_quotes(self, sources)
 
     # -- faults ---------------------------------------------------------------------------
 

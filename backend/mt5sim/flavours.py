@@ -33,19 +33,56 @@ M_SUFFIX = Flavour(
 FLAVOURS = (DEFAULT, CENT, GOLD, DOT_M, M_SUFFIX)
 
 
+@dataclass(frozen=True)
+class ServerRule:
+    """A server name that matches ``pattern`` (case-insensitive) is of ``flavour``."""
+
+    pattern: str
+    says: str  # the rule in words, for --help and docs/operations.md
+    example: str
+    flavour: Flavour
+
+
+# First rule that matches wins; anything else is DEFAULT.
+SERVER_RULES = (
+    ServerRule("cent", 'has "cent"', "Sim-Cent", CENT),
+    ServerRule("gold", 'has "gold"', "GoldMarkets-Demo", GOLD),
+    ServerRule(r"\.m\b", 'has ".m" as a word', "Broker.m-Live", DOT_M),
+    ServerRule("trial", 'has "trial"', "Sim-Trial", M_SUFFIX),
+)
+
+
 def flavour_for_server(server: str | None) -> Flavour:
     """Pick the flavour from the server name (first rule that matches wins)."""
-    name = server or ""
-    lowered = name.lower()
-    if "cent" in lowered:
-        return CENT
-    if "gold" in lowered:
-        return GOLD
-    if re.search(r"\.m\b", lowered):
-        return DOT_M
-    if "trial" in lowered:
-        return M_SUFFIX
+    lowered = (server or "").lower()
+    for rule in SERVER_RULES:
+        if re.search(rule.pattern, lowered):
+            return rule.flavour
     return DEFAULT
+
+
+def describe_flavours() -> list[str]:
+    """One line per rule, in order: what a server name selects (the default account currency,
+    gold's names, the other symbols' suffix); ``flask mt5 sim-account --help`` prints them."""
+    rules = [(rule.says, rule.example, rule.flavour) for rule in SERVER_RULES]
+    rules.append(("is anything else", "Sim-Demo", DEFAULT))
+    return [
+        f"server name {says} (e.g. {example}): {flavour.currency} account; gold as "
+        f"{', '.join(_gold_names(flavour))}; {_others(flavour)}"
+        for says, example, flavour in rules
+    ]
+
+
+def _gold_names(flavour: Flavour) -> list[str]:
+    return [name for name in flavour.symbol_names if name in _GOLD_VARIANT_NAMES]
+
+
+def _others(flavour: Flavour) -> str:
+    plain = [name for name in flavour.symbol_names if name not in _GOLD_VARIANT_NAMES]
+    suffix = plain[0].removeprefix(_PLAIN[0]) if plain else ""
+    if suffix:
+        return f'other symbols with a "{suffix}" suffix ({plain[0]}, ...)'
+    return f"other symbols as named ({', '.join(plain[:3])}, ...)"
 
 
 def _derive(name: str) -> CatalogSymbol:

@@ -125,6 +125,12 @@ class Store:
             for ticket in delete_positions:
                 self._conn.execute("DELETE FROM positions WHERE ticket = ?", (ticket,))
 
+    def delete_login(self, login: int) -> None:
+        """Drop an account and every record of it (``sim-account --reset``), in one transaction."""
+        with self._conn:
+            for table in _TABLES.values():
+                self._conn.execute(f"DELETE FROM {table} WHERE login = ?", (login,))  # noqa: S608
+
     def max_ticket(self, table: str) -> int:
         row = self._conn.execute(f"SELECT MAX(ticket) FROM {table}").fetchone()  # noqa: S608
         return int(row[0] or 0)

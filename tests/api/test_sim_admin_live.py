@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import assert_error, auth_headers, make_account, make_user
+from factories import account_body, assert_error, auth_headers, make_account, make_user
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 MT5_PASSWORD = "Admin-Made-1!"
@@ -108,6 +109,43 @@ def test_set_quote_on_the_running_server_prices_the_next_order(app, client, head
     assert response.status_code == 200, response.get_json()
     (target,) = response.get_json()["targets"]
     assert (target["status"], target["price"]) == ("executed", "2500.3")
+
+
+def test_set_quote_far_from_the_price_needs_force_and_names_what_it_moves(
+    app, client, headers, running, sim_broker
+):
+    broker = sim_broker()
+    before = broker.prices.quote("XAUUSD")
+    runner = app.test_cli_runner()
+
+    refused = runner.invoke(args=["mt5", "set-quote", "XAUUSD.m", "1", "2"])
+    forced = runner.invoke(args=["mt5", "set-quote", "XAUUSD.m", "1", "2", "--force"])
+
+    assert refused.exit_code == 1
+    assert "would move the price of XAUUSD (GOLD, XAUUSD" in refused.output
+    assert "needs --force" in refused.output
+    assert forced.exit_code == 0, forced.output
+    assert "moved the price of XAUUSD (GOLD, XAUUSD" in forced.output
+    assert broker.prices.quote("XAUUSD") == (Decimal(1), Decimal(2)) != before
+
+
+def test_sim_account_on_an_existing_login_says_what_it_did_not_apply_and_reset_applies_it(
+    app, running, sim_broker
+):
+    runner = app.test_cli_runner()
+    login = running["login"]
+    password = account_body()["password"]  # what the running account was opened with
+    given = ["mt5", "sim-account", login, "--password", password, "--server", "Sim-Demo",
+             "--currency", "USC", "--balance", "5000"]  # fmt: skip
+
+    topped_up = runner.invoke(args=given)
+    reset = runner.invoke(args=[*given, "--reset"])
+
+    assert topped_up.exit_code == 0, topped_up.output
+    assert "these were not applied: --currency USC (it holds USD) (--reset" in topped_up.output
+    assert reset.exit_code == 0, reset.output
+    assert reset.output.startswith(f"recreated {login} on Sim-Demo: 5000 USC")
+    assert sim_broker().accounts[int(login)].currency == "USC"
 
 
 @pytest.mark.parametrize(

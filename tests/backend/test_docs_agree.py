@@ -12,6 +12,7 @@ import pytest
 
 import config
 from config import ConfigError, check_production_secrets
+from mt5sim.flavours import describe_flavours
 
 README = config.ROOT_DIR / "README.md"
 EXAMPLE = config.ROOT_DIR / "config" / "backend.env.example"
@@ -101,3 +102,25 @@ def test_readme_says_idempotency_key_is_optional(route):
 
     assert any("`Idempotency-Key` optional" in row for row in rows), rows
     assert "Without it every request is a new dispatch" in text
+
+
+# --- simulated servers: docs/operations.md and `flask mt5 sim-account --help` -------------------
+
+OPERATIONS = config.ROOT_DIR / "docs" / "operations.md"
+
+
+def folded(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("rule", describe_flavours())
+def test_operations_md_lists_each_simulated_server_rule(rule):
+    assert folded(rule) in folded(OPERATIONS.read_text())
+
+
+def test_sim_account_help_lists_each_simulated_server_rule(app):
+    result = app.test_cli_runner().invoke(args=["mt5", "sim-account", "--help"])
+
+    assert result.exit_code == 0, result.output
+    assert [rule for rule in describe_flavours() if rule not in result.output] == []
+    assert "--reset" in result.output

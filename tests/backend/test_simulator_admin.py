@@ -66,10 +66,84 @@ def test_submit_existing_login_funds_it(sim_db):
     broker = Broker(sim_db, step_ms=0)
     broker.create_account(503, "pw", "Sim-Demo", balance=Decimal(100))
 
-    applied = submit(sim_db, "account", account_payload(503, balance=Decimal(50)), wait_s=5)
+    top_up = account_payload(503, balance=Decimal(50), leverage=None, netting=None)
+
+    applied = submit(sim_db, "account", top_up, wait_s=5)
 
     assert applied.result == "funded 503 with 50; balance 150"
     assert broker.accounts[503].balance == Decimal(150)
+    broker.close()
+
+
+def test_submit_existing_login_says_which_settings_it_did_not_apply(sim_db):
+    broker = Broker(sim_db, step_ms=0)
+    broker.create_account(509, "pw", "Sim-Demo", balance=Decimal(100))
+    other = account_payload(509, password="new", currency="USC", balance=Decimal(0), netting=None)
+
+    applied = submit(sim_db, "account", other, wait_s=5)
+
+    assert applied.result == (
+        "funded 509 with 0; balance 100; 509 already exists, so these were not applied: "
+        "--password; --currency USC (it holds USD); --leverage 200 (it has 1:100) "
+        "(--reset recreates it with them)"
+    )
+    account = broker.accounts[509]
+    assert (account.currency, account.leverage) == ("USD", 100)
+    assert broker.authenticate(509, "pw", "Sim-Demo")
+    broker.close()
+
+
+def test_submit_existing_login_with_reset_recreates_it_without_its_records(sim_db):
+    broker = Broker(sim_db, step_ms=0)
+    broker.create_account(510, "pw", "Sim-Demo", balance=Decimal(10000))
+    terminal = SimTerminal(broker)
+    terminal.initialize(login=510, password="pw", server="Sim-Demo")
+    order = {
+        "action": c.TRADE_ACTION_DEAL, "symbol": "XAUUSD", "volume": 0.1,
+        "type": c.ORDER_TYPE_BUY, "type_filling": c.ORDER_FILLING_IOC,
+    }  # fmt: skip
+    assert terminal.order_send(order).retcode == c.TRADE_RETCODE_DONE
+    fresh = account_payload(510, password="new", currency="USC", netting=None, reset=True)
+
+    applied = submit(sim_db, "account", fresh, wait_s=5)
+
+    assert applied.result == (
+        "recreated 510 on Sim-Demo: 2500 USC, 1:200, hedging "
+        "(its orders, positions and deals were removed)"
+    )
+    assert broker.positions[510] == {} and len(broker.deals[510]) == 1  # the new deposit
+    assert broker.authenticate(510, "new", "Sim-Demo")
+    broker.close()
+    reopened = Broker(sim_db, step_ms=0)
+    assert (reopened.accounts[510].currency, reopened.positions[510]) == ("USC", {})
+    assert len(reopened.deals[510]) == 1
+    reopened.close()
+
+
+def test_submit_quote_far_from_the_current_one_is_refused_naming_the_price_it_moves(sim_db):
+    broker = Broker(sim_db, step_ms=0)
+    before = broker.quote("XAUUSD")
+
+    with pytest.raises(RequestRefused) as refused:
+        submit(sim_db, "quote", quote_request("XAUUSD.m", Decimal(1), Decimal(2), freeze=False))
+
+    assert str(refused.value) == (
+        "XAUUSD.m 1/2 is 100% away from its quote 2350.00/2350.20; it would move the price of "
+        "XAUUSD (GOLD, XAUUSD, XAUUSD.1oz, XAUUSD.m, XAUUSDc, XAUUSDm) for every account. "
+        "More than 20% needs --force."
+    )
+    assert broker.quote("XAUUSD") == before
+    broker.close()
+
+
+def test_submit_quote_far_away_with_force_is_applied(sim_db):
+    broker = Broker(sim_db, step_ms=0)
+    payload = quote_request("XAUUSD.m", Decimal(1), Decimal(2), freeze=False, force=True)
+
+    applied = submit(sim_db, "quote", payload, wait_s=5)
+
+    assert applied.result.startswith("XAUUSD.m 1/2 on sim://default: moved the price of XAUUSD")
+    assert broker.quote("GOLD") == (Decimal(1), Decimal(2))
     broker.close()
 
 
@@ -86,7 +160,11 @@ def test_submit_quote_fires_the_running_owners_pending_orders_once(sim_db):
     payload = quote_request("XAUUSD", Decimal("1999.50"), Decimal("1999.80"), freeze=True)
     applied = submit(sim_db, "quote", payload, wait_s=5)
 
-    assert applied.result == "XAUUSD 1999.50/1999.80 on sim://default (frozen)"
+    assert applied.result == (
+        "XAUUSD 1999.50/1999.80 on sim://default (frozen): moved the price of XAUUSD (GOLD, "
+        "XAUUSD, XAUUSD.1oz, XAUUSD.m, XAUUSDc, XAUUSDm) for every account (it was "
+        "2350.00/2350.20)"
+    )
     tick = terminal.symbol_info_tick("XAUUSD")
     assert (tick.bid, tick.ask) == (1999.5, 1999.8)
     (position,) = terminal.positions_get()
@@ -227,3 +305,28 @@ def test_broker_that_cannot_load_its_file_gives_the_file_back(tmp_path):
     lock = OwnerLock.acquire(str(corrupt))
     assert lock is not None
     lock.release()
+
+
+def test_killed_broker_reopens_at_the_walks_last_quote_not_the_last_set_quote(sim_db):
+    """The walk's quotes are saved as they move, so a process killed without close() (Ctrl-C
+    on `make run`, a crash) restarts where the price was."""
+    walk = (
+        "import os; from decimal import Decimal; from mt5sim.broker import Broker\n"
+        f"b = Broker({sim_db!r}, step_ms=0, seed=7)\n"
+        "b.set_quote('XAUUSD', Decimal('2350.00'), Decimal('2350.20'))\n"
+        "b.advance(50)\n"
+        "print(*b.quote('XAUUSD'))\n"
+        "os._exit(0)  # no close(): as a killed process\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(BACKEND)}
+    done = subprocess.run(
+        [sys.executable, "-c", walk], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    walked = tuple(Decimal(price) for price in done.stdout.split())
+
+    reopened = Broker(sim_db, step_ms=0)
+
+    assert walked != (Decimal("2350.00"), Decimal("2350.20"))
+    assert reopened.quote("XAUUSD") == walked
+    reopened.close()
