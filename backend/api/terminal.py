@@ -26,6 +26,7 @@ MT5_ERRORS = {
     502: "The terminal could not be reached (mt5_unavailable)",
     504: "The terminal did not answer in time (mt5_timeout)",
 }
+SYMBOL_ERRORS = {**MT5_ERRORS, 422: "The broker has no such symbol (unknown_symbol)"}
 
 
 def _context(account_id: int) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def list_deals(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/accounts/<int:account_id>/symbols/<symbol>")
 @auth_required()
 @bp.output(SymbolOut)
-@bp.doc(responses={**MT5_ERRORS, 422: "The broker has no such symbol (unknown_symbol)"})
+@bp.doc(responses=SYMBOL_ERRORS)
 def symbol_spec(account_id: int, symbol: str) -> dict[str, Any]:
     """A symbol's contract on an MT5 account's broker (resolved to the broker's name)"""
     return terminal_service.symbol_spec(**_context(account_id), symbol=symbol)
@@ -88,7 +89,7 @@ def symbol_spec(account_id: int, symbol: str) -> dict[str, Any]:
 @bp.get("/accounts/<int:account_id>/quote/<symbol>")
 @auth_required()
 @bp.output(QuoteOut)
-@bp.doc(responses={**MT5_ERRORS, 422: "The broker has no such symbol (unknown_symbol)"})
+@bp.doc(responses=SYMBOL_ERRORS)
 def quote(account_id: int, symbol: str) -> dict[str, Any]:
     """A symbol's current quote on an MT5 account's terminal: bid, ask, spread in points, time"""
     return terminal_service.quote(**_context(account_id), symbol=symbol)

@@ -9,7 +9,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError, validates_schema
 
 from schemas.accounts import SYMBOL_RULE
-from schemas.fields import DecimalString, StrictInteger
+from schemas.fields import DecimalString, OneOfField, StrictInteger
 from schemas.terminal import SpecFields
 from services.mt5.catalog import ACCOUNT_CURRENCIES
 from services.mt5.dto import CALC_MODE_NAMES, calc_mode_number
@@ -44,26 +44,19 @@ class AccountTermsIn(Schema):
     currency_digits = StrictInteger(load_default=2, validate=Range(min=0, max=8))
 
 
-class CalcModeField(fields.Field):
+class CalcModeField(OneOfField):
     """A calc mode in any spelling MT5 users meet, loaded as our name (one spelling goes out)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        metadata = kwargs.pop("metadata", {})
-        metadata.setdefault(
-            "oneOf",
-            [
-                {"type": "string", "example": "cfdleverage"},
-                {"type": "integer", "enum": [*CALC_MODE_NAMES]},
-            ],
-        )
-        metadata.setdefault(
-            "description",
-            f"One of {', '.join(CALC_MODES)} in any case, MT5's SYMBOL_CALC_MODE_* name "
-            "(SYMBOL_CALC_MODE_CFDLEVERAGE or CFDLEVERAGE) or its number "
-            f"({', '.join(f'{n} {name}' for n, name in CALC_MODE_NAMES.items())}); "
-            "answers spell it our way, in lower case.",
-        )
-        super().__init__(metadata=metadata, **kwargs)
+    ONE_OF = (
+        {"type": "string", "example": "cfdleverage"},
+        {"type": "integer", "enum": [*CALC_MODE_NAMES]},
+    )
+    DESCRIPTION = (
+        f"One of {', '.join(CALC_MODES)} in any case, MT5's SYMBOL_CALC_MODE_* name "
+        "(SYMBOL_CALC_MODE_CFDLEVERAGE or CFDLEVERAGE) or its number "
+        f"({', '.join(f'{n} {name}' for n, name in CALC_MODE_NAMES.items())}); "
+        "answers spell it our way, in lower case."
+    )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str | int):
@@ -114,22 +107,13 @@ class SymbolSpecIn(Schema):
     description = fields.String(load_default="", validate=Length(max=200))
 
 
-class SymbolField(fields.Field):
+class SymbolField(OneOfField):
     """A symbol name (string) or a full symbol spec (object)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        metadata = kwargs.pop("metadata", {})
-        metadata.setdefault(
-            "oneOf",
-            [
-                {"type": "string", "example": "XAUUSD"},
-                {
-                    "type": "object",
-                    "description": "Fields of SymbolSpecIn (as GET /api/symbols/<name>).",
-                },
-            ],
-        )
-        super().__init__(metadata=metadata, **kwargs)
+    ONE_OF = (
+        {"type": "string", "example": "XAUUSD"},
+        {"type": "object", "description": "Fields of SymbolSpecIn (as GET /api/symbols/<name>)."},
+    )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):

@@ -85,3 +85,18 @@ class StrictInteger(fields.Integer):
         if abs(result) > 2**63 - 1:
             raise ValidationError("Integer out of range.")
         return result
+
+
+class OneOfField(fields.Field):
+    """A field that takes more than one JSON type; subclasses name them in ``ONE_OF`` (and may
+    give a ``DESCRIPTION``) for the OpenAPI document."""
+
+    ONE_OF: tuple[dict[str, Any], ...] = ()
+    DESCRIPTION: str | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.pop("metadata", {})
+        metadata.setdefault("oneOf", list(self.ONE_OF))
+        if self.DESCRIPTION is not None:
+            metadata.setdefault("description", self.DESCRIPTION)
+        super().__init__(metadata=metadata, **kwargs)

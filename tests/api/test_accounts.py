@@ -149,6 +149,14 @@ def deletion_audit() -> dict[str, Any]:
     return dict(db.session.scalars(query).all()[-1].details)
 
 
+def delete_unforced_then_forced(client, headers, account: dict[str, Any]) -> tuple[Any, Any]:
+    """The 409 account_trades_unknown error of a plain delete, then the forced delete's answer."""
+    url = f"/api/accounts/{account['id']}"
+    refused = client.delete(url, headers=headers)
+    error = assert_error(refused, 409, "account_trades_unknown")
+    return error, client.delete(f"{url}?force=true", headers=headers)
+
+
 def test_delete_account_with_open_position_returns_409_with_the_counts(client, app, owner_headers):
     account = make_account(client, owner_headers)
     open_trade(client, app, owner_headers, account)
@@ -196,12 +204,9 @@ def test_delete_account_without_trades_is_audited_with_the_counts(client, owner_
 def test_delete_account_unreachable_terminal_returns_409_unless_forced(client, app, owner_headers):
     app.config["MT5_ALLOWED_TERMINALS"] = ["rpyc://127.0.0.1:1"]
     account = make_account(client, owner_headers, terminal="rpyc://127.0.0.1:1")
-    url = f"/api/accounts/{account['id']}"
 
-    refused = client.delete(url, headers=owner_headers)
-    forced = client.delete(f"{url}?force=true", headers=owner_headers)
+    error, forced = delete_unforced_then_forced(client, owner_headers, account)
 
-    error = assert_error(refused, 409, "account_trades_unknown")
     assert error["details"] == {"reason": "mt5_unavailable"}
     assert forced.status_code == 204
     assert deletion_audit() == {"forced": True, "trades": "unknown", "reason": "mt5_unavailable"}
@@ -216,12 +221,9 @@ def test_delete_account_password_that_cannot_be_decrypted_returns_409_unless_for
     account = make_account(client, owner_headers)
     db.session.get(MT5Account, account["id"]).password_encrypted = "not-a-ciphertext"
     db.session.commit()
-    url = f"/api/accounts/{account['id']}"
 
-    refused = client.delete(url, headers=owner_headers)
-    forced = client.delete(f"{url}?force=true", headers=owner_headers)
+    error, forced = delete_unforced_then_forced(client, owner_headers, account)
 
-    error = assert_error(refused, 409, "account_trades_unknown")
     assert error["details"] == {"reason": "credentials_unusable"}
     assert forced.status_code == 204
 

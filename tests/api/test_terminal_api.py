@@ -230,10 +230,11 @@ def test_symbol_suffix_broker_resolves_to_its_variant(client: Any, owner: Any) -
     assert body["resolved"] == "XAUUSDm"
 
 
-def test_symbol_unknown_is_422_with_candidates(client: Any, owner: Any) -> None:
+@pytest.mark.parametrize("route", ["symbols", "quote"])
+def test_symbol_unknown_is_422_with_candidates(client: Any, owner: Any, route: str) -> None:
     account = make_account(client, owner)
 
-    response = client.get(f"/api/accounts/{account['id']}/symbols/EURUSX", headers=owner)
+    response = client.get(f"/api/accounts/{account['id']}/{route}/EURUSX", headers=owner)
 
     error = assert_error(response, 422, "unknown_symbol")
     assert "EURUSD" in error["details"]["candidates"]
@@ -289,24 +290,6 @@ def test_quote_resolves_the_brokers_name(app: Any, client: Any, owner: Any) -> N
     body = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=owner).get_json()
 
     assert (body["symbol"], body["bid"], body["spread_points"]) == ("XAUUSDm", "2349.80", 30)
-
-
-def test_quote_unknown_symbol_is_422(client: Any, owner: Any) -> None:
-    account = make_account(client, owner)
-
-    response = client.get(f"/api/accounts/{account['id']}/quote/EURUSX", headers=owner)
-
-    error = assert_error(response, 422, "unknown_symbol")
-    assert "EURUSD" in error["details"]["candidates"]
-
-
-def test_quote_another_users_account_is_404(app: Any, client: Any, owner: Any) -> None:
-    account = make_account(client, owner)
-    stranger = auth_headers(client, make_user(app))
-
-    response = client.get(f"/api/accounts/{account['id']}/quote/XAUUSD", headers=stranger)
-
-    assert_error(response, 404, "account_not_found")
 
 
 def test_quote_unreachable_terminal_is_502(app: Any, client: Any, owner: Any) -> None:

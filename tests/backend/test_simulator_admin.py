@@ -19,6 +19,10 @@ from mt5sim.sim_terminal import SimTerminal
 from services.mt5 import constants as c
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
+BUY_GOLD = {
+    "action": c.TRADE_ACTION_DEAL, "symbol": "XAUUSD", "volume": 0.1,
+    "type": c.ORDER_TYPE_BUY, "type_filling": c.ORDER_FILLING_IOC,
+}  # fmt: skip
 
 
 def account_payload(login: int, **overrides: object) -> dict[str, object]:
@@ -98,11 +102,7 @@ def test_submit_existing_login_with_reset_recreates_it_without_its_records(sim_d
     broker.create_account(510, "pw", "Sim-Demo", balance=Decimal(10000))
     terminal = SimTerminal(broker)
     terminal.initialize(login=510, password="pw", server="Sim-Demo")
-    order = {
-        "action": c.TRADE_ACTION_DEAL, "symbol": "XAUUSD", "volume": 0.1,
-        "type": c.ORDER_TYPE_BUY, "type_filling": c.ORDER_FILLING_IOC,
-    }  # fmt: skip
-    assert terminal.order_send(order).retcode == c.TRADE_RETCODE_DONE
+    assert terminal.order_send(BUY_GOLD).retcode == c.TRADE_RETCODE_DONE
     fresh = account_payload(510, password="new", currency="USC", netting=None, reset=True)
 
     applied = submit(sim_db, "account", fresh, wait_s=5)
@@ -231,11 +231,7 @@ def test_sync_without_outside_changes_does_nothing(sim_db):
     broker = Broker(sim_db, step_ms=0)
     terminal = SimTerminal(broker)
     terminal.initialize(login=508, password="pw", server="Sim-Demo")
-    order = {
-        "action": c.TRADE_ACTION_DEAL, "symbol": "XAUUSD", "volume": 0.1,
-        "type": c.ORDER_TYPE_BUY, "type_filling": c.ORDER_FILLING_IOC,
-    }  # fmt: skip
-    assert terminal.order_send(order).retcode == c.TRADE_RETCODE_DONE
+    assert terminal.order_send(BUY_GOLD).retcode == c.TRADE_RETCODE_DONE
 
     assert broker.sync() == 0  # its own commits do not move data_version
     broker.close()
