@@ -191,6 +191,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],
+        # The dashboard's refresh token travels in this HttpOnly cookie, read only by
+        # POST /api/token/refresh; its CSRF check is api/session_cookie.py's (bound to the
+        # session), not the library's (which needs a claim in every token).
+        "JWT_REFRESH_COOKIE_NAME": "mt5_refresh",
+        "JWT_COOKIE_CSRF_PROTECT": False,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int(env, "JWT_ACCESS_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int(env, "JWT_REFRESH_DAYS", 30)),
         # How long after a password login an access token counts as "fresh" (sensitive actions).
