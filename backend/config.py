@@ -220,6 +220,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "HOST": env.get("HOST", "127.0.0.1" if not production else "0.0.0.0"),  # noqa: S104
         "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
         "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
+        # The built dashboard (`make web`: web/ built by Vite), served at / by api/web.py.
+        "WEB_DIST_DIR": resolve_path(env.get("WEB_DIST_DIR") or "web/dist"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "20 per minute"),

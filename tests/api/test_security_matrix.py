@@ -33,7 +33,10 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/login", "POST"): PUBLIC,
     ("/openapi.json", "GET"): PUBLIC,
     ("/docs", "GET"): PUBLIC,
-    ("/docs/oauth2-redirect", "GET"): PUBLIC,
+    ("/docs/swagger-ui/<path:filename>", "GET"): PUBLIC,
+    ("/docs/static/<path:filename>", "GET"): PUBLIC,
+    ("/", "GET"): PUBLIC,  # the dashboard's page (it logs in through /api/login)
+    ("/app/assets/<path:filename>", "GET"): PUBLIC,
     ("/static/<path:filename>", "GET"): PUBLIC,
     ("/metrics", "GET"): PUBLIC,  # open unless METRICS_TOKEN is set (see docs/security.md)
     ("/api/token/refresh", "POST"): REFRESH,
