@@ -1,0 +1,137 @@
+// Send one order to some of the caller's own accounts (POST /api/send_orders), then follow
+// its dispatch until every target is final.
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api/client";
+import { idempotencyKey } from "../api/http";
+import { FINAL_DISPATCH_STATUSES, type Account, type Dispatch } from "../api/types";
+import { ErrorBox, Field, useLoad, valueOf } from "../components/forms";
+import { StatusBadge } from "../components/StatusBadge";
+import { Counts, TargetsTable } from "../components/TargetsTable";
+import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
+import { t } from "../i18n";
+import { href } from "../router";
+import { useStore } from "../store";
+import { SideAndType } from "./CalculatorPage";
+import { tradeDraft, type TradeDraft } from "./tradeDraft";
+
+const POLL_MS = 1000;
+
+/** The order's fields as send_orders and broadcast_orders both take them. */
+export function orderFields(draft: TradeDraft): Record<string, unknown> {
+  const order: Record<string, unknown> = { symbol: draft.symbol, side: draft.side, order_type: draft.orderType };
+  if (draft.orderType !== "market") order.price = draft.price.trim();
+  if (draft.stopLoss.trim()) order.stop_loss = draft.stopLoss.trim();
+  const takeProfits = takeProfitsBody(draft.takeProfits);
+  if (takeProfits.length) order.take_profits = takeProfits;
+  return order;
+}
+
+export function sendOrdersBody(draft: TradeDraft): Record<string, unknown> {
+  const sizing = draft.sizing === "risk" ? { risk: { percent: draft.riskPercent.trim() } } : { volume: draft.volume.trim() };
+  return { account_ids: draft.accountIds, ...orderFields(draft), ...sizing, wait_s: 10 };
+}
+
+export function SendOrderPage() {
+  const draft = useStore(tradeDraft);
+  const accounts = useLoad(() => api.get<{ accounts: Account[] }>("/accounts").then((b) => b.accounts));
+  const [dispatch, setDispatch] = useState<Dispatch | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const set = (patch: Partial<TradeDraft>) => tradeDraft.set({ ...tradeDraft.get(), ...patch });
+  const toggle = (id: number, on: boolean) =>
+    set({ accountIds: on ? [...draft.accountIds, id] : draft.accountIds.filter((a) => a !== id) });
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDispatch(null);
+    try {
+      const sent = await api.post<Dispatch>("/send_orders", sendOrdersBody(draft), { "Idempotency-Key": idempotencyKey() });
+      setDispatch(sent.body);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section class="two-columns">
+      <form class="card" onSubmit={submit} data-testid="send-form">
+        <h1>{t("send.title")}</h1>
+        <ErrorBox error={accounts.error} />
+        <fieldset>
+          <legend>{t("send.accounts")}</legend>
+          {accounts.data?.map((a) => (
+            <label class="check" key={a.id}>
+              <input type="checkbox" name="account" value={String(a.id)} checked={draft.accountIds.includes(a.id)} onChange={(e) => toggle(a.id, (e.currentTarget as HTMLInputElement).checked)} />
+              {a.account_name} ({a.login})
+            </label>
+          ))}
+        </fieldset>
+        <div class="grid">
+          <Field label={t("trade.symbol")}>
+            <input name="symbol" required value={draft.symbol} onInput={(e) => set({ symbol: valueOf(e).toUpperCase() })} />
+          </Field>
+          <SideAndType draft={draft} set={set} />
+          <Field label={t("trade.stopLoss")}>
+            <input name="stop_loss" inputMode="decimal" value={draft.stopLoss} onInput={(e) => set({ stopLoss: valueOf(e) })} />
+          </Field>
+          <Field label={t("send.sizing")}>
+            <select name="sizing" value={draft.sizing} onChange={(e) => set({ sizing: valueOf(e) as TradeDraft["sizing"] })}>
+              <option value="risk">{t("send.byRisk")}</option>
+              <option value="volume">{t("send.byVolume")}</option>
+            </select>
+          </Field>
+          {draft.sizing === "risk" ? (
+            <Field label={t("calc.riskPercent")}>
+              <input name="risk_percent" inputMode="decimal" required value={draft.riskPercent} onInput={(e) => set({ riskPercent: valueOf(e) })} />
+            </Field>
+          ) : (
+            <Field label={t("send.volume")}>
+              <input name="volume" inputMode="decimal" required value={draft.volume} onInput={(e) => set({ volume: valueOf(e) })} />
+            </Field>
+          )}
+        </div>
+        <TakeProfits value={draft.takeProfits} onChange={(takeProfits) => set({ takeProfits })} />
+        <ErrorBox error={error} />
+        <button type="submit" disabled={busy || draft.accountIds.length === 0}>
+          {t("send.submit")}
+        </button>
+      </form>
+      {dispatch && <DispatchView initial={dispatch} />}
+    </section>
+  );
+}
+
+/** A dispatch's counts and targets, polled until it is final. */
+function DispatchView({ initial }: { initial: Dispatch }) {
+  const [dispatch, setDispatch] = useState(initial);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    if (FINAL_DISPATCH_STATUSES.has(dispatch.status)) return;
+    const timer = setTimeout(() => {
+      api.get<Dispatch>(`/dispatches/${dispatch.dispatch_id}`).then(setDispatch, setError);
+    }, POLL_MS);
+    return () => clearTimeout(timer);
+  }, [dispatch]);
+  const accountIds = [...new Set(dispatch.targets.map((row) => row.account_id))];
+  return (
+    <div class="card" data-testid="dispatch" data-status={dispatch.status}>
+      <h2>
+        {t("dispatch.title", { id: dispatch.dispatch_id })} <StatusBadge status={dispatch.status} />
+      </h2>
+      <Counts counts={dispatch.counts} total={dispatch.total} />
+      <TargetsTable targets={dispatch.targets} />
+      <ErrorBox error={error} />
+      <p>
+        {accountIds.map((id) => (
+          <a key={id} class="button secondary" href={href({ name: "positions", id })}>
+            {t("send.seePositions", { id })}
+          </a>
+        ))}
+      </p>
+    </div>
+  );
+}
