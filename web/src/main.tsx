@@ -1,8 +1,9 @@
 import { render } from "preact";
 import { App } from "./app";
 import { restore } from "./api/session";
-import "@fontsource/noto-sans-thai/400.css"; // Thai served from here: the same letters everywhere, offline
-import "@fontsource/noto-sans-thai/700.css";
+// Thai letters served from here (the Thai subset only): the same everywhere, offline.
+import "@fontsource/noto-sans-thai/thai-400.css";
+import "@fontsource/noto-sans-thai/thai-700.css";
 import "./styles.css";
 
 render(<App />, document.getElementById("app") as HTMLElement);

@@ -50,7 +50,13 @@ function Chart({ points }: { points: EquityPoint[] }) {
     let live = true;
     void import("lightweight-charts").then(({ createChart, LineSeries }) => {
       if (!live || !box.current) return;
-      chart = createChart(box.current, { height: 260, autoSize: true, layout: { background: { color: "#ffffff" }, textColor: "#243b53" } });
+      chart = createChart(box.current, {
+        height: 260,
+        autoSize: true,
+        // The library's own logo comes with an inline <style>, which the CSP refuses: the
+        // attribution its licence asks for is the link below the chart instead.
+        layout: { background: { color: "#ffffff" }, textColor: "#243b53", attributionLogo: false },
+      });
       chart.addSeries(LineSeries, { color: "#829ab1", lineWidth: 2, title: t("equity.balance") }).setData(seriesOf(points, "balance"));
       chart.addSeries(LineSeries, { color: "#d69e2e", lineWidth: 2, title: t("equity.equity") }).setData(seriesOf(points, "equity"));
       chart.timeScale().fitContent();
@@ -60,5 +66,15 @@ function Chart({ points }: { points: EquityPoint[] }) {
       chart?.remove();
     };
   }, [points]);
-  return <div class="chart" ref={box} data-testid="equity-chart" />;
+  return (
+    <figure class="chart-box">
+      <div class="chart" ref={box} data-testid="equity-chart" />
+      <figcaption class="muted small">
+        {t("equity.attribution")}{" "}
+        <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">
+          TradingView
+        </a>
+      </figcaption>
+    </figure>
+  );
 }

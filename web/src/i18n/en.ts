@@ -63,6 +63,7 @@ export const en = {
   "equity.title": "Equity: {name}",
   "equity.empty": "No equity history recorded for this account yet.",
   "equity.failed": "The equity history could not be loaded.",
+  "equity.attribution": "Charts by",
   "equity.balance": "Balance",
   "equity.equity": "Equity",
 

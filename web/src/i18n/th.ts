@@ -65,6 +65,7 @@ export const th: Messages = {
   "equity.title": "มูลค่าสุทธิ: {name}",
   "equity.empty": "ยังไม่มีประวัติมูลค่าสุทธิของบัญชีนี้",
   "equity.failed": "โหลดประวัติมูลค่าสุทธิไม่สำเร็จ",
+  "equity.attribution": "กราฟโดย",
   "equity.balance": "ยอดเงิน",
   "equity.equity": "มูลค่าสุทธิ",
 
