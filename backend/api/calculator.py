@@ -18,7 +18,7 @@ from schemas.calculator import (
     SymbolQuery,
     SymbolSpecOut,
 )
-from services import calculator_service
+from services import calculation_service, symbols_service
 from services.crypto import secret_box
 from services.mt5_service import get_gateway
 
@@ -68,7 +68,7 @@ CALCULATE_DESCRIPTION = (
 )
 def calculate(body: dict[str, Any]) -> Response:
     """Position size by risk"""
-    result = calculator_service.calculate(
+    result = calculation_service.calculate(
         session=cast(Session, db.session),
         gateway=get_gateway(),
         box=secret_box(),
@@ -86,7 +86,7 @@ def calculate(body: dict[str, Any]) -> Response:
 @bp.output(SymbolListOut)
 def list_symbols() -> dict[str, Any]:
     """The built-in symbol catalog (the simulator's contracts)"""
-    return {"symbols": calculator_service.list_catalog_symbols()}
+    return {"symbols": symbols_service.list_catalog_symbols()}
 
 
 @bp.get("/symbols/<name>")
@@ -96,4 +96,4 @@ def list_symbols() -> dict[str, Any]:
 @bp.doc(responses={404: "unknown_symbol: not in the catalog"})
 def get_symbol(name: str, query: dict[str, Any]) -> dict[str, Any]:
     """One catalog symbol's full spec, tick value in the given account currency"""
-    return calculator_service.catalog_symbol(name, query["currency"])
+    return symbols_service.catalog_symbol(name, query["currency"])

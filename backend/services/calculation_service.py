@@ -1,49 +1,39 @@
-"""Position sizing by risk for any MT5 symbol: pure Decimal functions, no I/O.
+"""The calculator: the use case behind POST /api/calculate, and the sizing the ledger uses.
 
-The rules are ``shared/reference/position-sizing.md`` (EarnForex Position Sizer and MT5's
-``order_calc_profit`` / ``order_calc_margin`` arithmetic, minus their float rounding, silent raise
-to the minimum lot and silent conversion rate of 1). ``calculate_position`` runs the steps; each
-step is a small function of its own, importable from here.
+``calculate`` turns a validated request into ``calculate_position`` inputs: with ``account_id``
+from the account's live snapshot, its terminal's symbol spec and tick; otherwise from the given
+account terms and a symbol spec given in full or taken from the built-in catalog. The sizing
+steps themselves live in ``services/calculation/`` (pure Decimal, no I/O); their callers (the
+ledger, the tests, the bench) import them from here, so that package's layout is its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_FLOOR, Context, Decimal, localcontext
-from types import MappingProxyType
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Protocol
 
-from errors import CalculationError
-from services.mt5.dto import AccountSnapshot, SymbolSpec
-from services.sizing.conversion import (
+from extensions import DbSession
+from models import User
+from services.accounts_service import get_account
+from services.calculation.conversion import (
     conversion_factor,
     symbol_conversion,
     tick_value_in_account,
-    tick_value_with_source,
 )
-from services.sizing.legs import build_legs, note_dropped_legs, reward_per_lot
-from services.sizing.margin import (
-    account_max_lots,
-    cap_by_free_margin,
-    margin_in_own_currency,
-    margin_per_lot_or_none,
-    margin_required,
-    max_lots_by_margin,
+from services.calculation.legs import reward_per_lot
+from services.calculation.margin import margin_in_own_currency, margin_required, max_lots_by_margin
+from services.calculation.position import (
+    account_terms_from_snapshot,
+    calculate_position,
+    loss_per_lot,
+    risk_money,
+    size_for_account,
 )
-from services.sizing.prices import (
-    SideAndEntry,
-    check_price_grid,
-    check_stops_level,
-    check_take_profits,
-    resolve_side_and_entry,
-)
-from services.sizing.result import (
-    OrderLeg,
-    SizingResult,
-    money_half_up,
-    per_lot_figure,
-    ratio_half_up,
-)
-from services.sizing.terms import (
+from services.calculation.price_grid import check_price_grid, named_prices
+from services.calculation.result import OrderLeg, SizingResult
+from services.calculation.terms import (
     AccountTerms,
     Costs,
     Policy,
@@ -51,21 +41,23 @@ from services.sizing.terms import (
     RiskSpec,
     Side,
     TradePlan,
-    check_account_terms,
-    check_symbol_spec,
-    risk_base_value,
 )
-from services.sizing.volume import (
-    FLAG_RAISED_TO_VOLUME_MIN,
+from services.calculation.trade_geometry import SideAndEntry, resolve_side_and_entry
+from services.calculation.volume import (
     apply_below_min_policy,
     clamp_to_volume_max,
     floor_to_step,
     lots_within_budget,
-    percent_of,
     split_across_take_profits,
-    written_on_step,
 )
+from services.crypto import SecretBox
+from services.mt5.catalog import CATALOG, catalog_spec, default_rates
+from services.mt5.constants import SYMBOL_CALC_MODE_FOREX, SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE
+from services.mt5.dto import CALC_MODE_NAMES, AccountRef, AccountSnapshot, SymbolSpec, Tick
+from services.mt5_service import account_ref
+from services.symbols_service import unknown_symbol
 
+# What callers import: the use case, and the sizing steps and types of services/calculation/.
 __all__ = [
     "AccountTerms",
     "Costs",
@@ -79,6 +71,7 @@ __all__ = [
     "TradePlan",
     "account_terms_from_snapshot",
     "apply_below_min_policy",
+    "calculate",
     "calculate_position",
     "check_price_grid",
     "clamp_to_volume_max",
@@ -89,6 +82,7 @@ __all__ = [
     "margin_in_own_currency",
     "margin_required",
     "max_lots_by_margin",
+    "named_prices",
     "resolve_side_and_entry",
     "reward_per_lot",
     "risk_money",
@@ -98,191 +92,172 @@ __all__ = [
     "tick_value_in_account",
 ]
 
-NO_RATES: Mapping[str, Decimal] = MappingProxyType({})
-# Enough precision that no realistic balance, price or rate loses a digit; set locally so a
-# caller's global Decimal context cannot change a lot size.
-_SIZING_CONTEXT = Context(prec=34)
+CALC_MODE_NUMBERS = {name: number for number, name in CALC_MODE_NAMES.items()}
+FOREX_MODES = (SYMBOL_CALC_MODE_FOREX, SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE)
 
 
-def risk_money(base: Decimal, risk: RiskSpec, digits: int) -> Decimal:
-    """Money at risk: ``base * percent / 100`` or the fixed amount, floored to ``digits``.
+class Gateway(Protocol):
+    """The part of ``MT5Gateway`` the calculator reads."""
 
-    Flooring means the budget is never a fraction of a cent above what was asked. Raises
-    ``invalid_risk`` unless exactly one of percent (0 < p <= 100) or amount (> 0) is given and
-    the result is at least one unit of the last digit.
-    """
-    if (risk.percent is None) == (risk.amount is None):
-        raise _invalid_risk("Give a risk percent or a risk amount, not both or neither.")
-    if risk.percent is not None and not 0 < risk.percent <= 100:
-        raise _invalid_risk(f"A risk percent must be above 0 and at most 100, not {risk.percent}.")
-    exact = risk.amount if risk.percent is None else base * risk.percent / 100
-    assert exact is not None  # one of the two is set, checked above
-    money = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
-    if money <= 0:
-        raise _invalid_risk(f"The risk comes to {money}; there is nothing to size.")
-    return money
+    def account_snapshot(self, account: AccountRef) -> AccountSnapshot: ...
+    def symbol_spec(self, account: AccountRef, symbol: str) -> SymbolSpec: ...
+    def tick(self, account: AccountRef, symbol: str) -> Tick: ...
 
 
-def _invalid_risk(message: str) -> CalculationError:
-    return CalculationError(message, code="invalid_risk", details={})
+def calculate(
+    *, session: DbSession, gateway: Gateway, box: SecretBox, user: User, request: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Size the requested position; the wire form of ``SizingResult`` (decimal strings)."""
+    if request.get("account_id") is not None:
+        account = get_account(session=session, user=user, account_id=request["account_id"])
+        result = _calculate_live(gateway, account_ref(account, box), request)
+    else:
+        result = _calculate_offline(request)
+    return result.to_dict()
 
 
-def loss_per_lot(ticks: Decimal, tick_value: Decimal, commission: Decimal) -> Decimal:
-    """What one lot loses at the stop: ``ticks * tick_value + 2 * commission`` (open and close)."""
-    return ticks * tick_value + 2 * commission
+def _calculate_live(gateway: Gateway, ref: AccountRef, request: Mapping[str, Any]) -> SizingResult:
+    terms = account_terms_from_snapshot(gateway.account_snapshot(ref))
+    symbol = request["symbol"]
+    spec = gateway.symbol_spec(ref, symbol) if isinstance(symbol, str) else spec_from_fields(symbol)
+    trade = dict(request["trade"])
+    check_trade_grid(spec, trade)
+    if _order_type(trade) == "market" and trade.get("bid") is None and trade.get("ask") is None:
+        tick = gateway.tick(ref, spec.name)
+        # The terminal's floats come back as 2350.0; written on the symbol's digits they read
+        # as the terminal displays them.
+        on_grid = Decimal(1).scaleb(-spec.digits)
+        trade.update(bid=tick.bid.quantize(on_grid), ask=tick.ask.quantize(on_grid))
+    return _size(request, terms, spec, trade, dict(request.get("rates") or {}), [])
 
 
-def account_terms_from_snapshot(snapshot: AccountSnapshot) -> AccountTerms:
-    """The sizing view of a live account (what ``account_info`` returned)."""
-    return AccountTerms(
-        currency=snapshot.currency,
-        balance=snapshot.balance,
-        equity=snapshot.equity,
-        free_margin=snapshot.margin_free,
-        leverage=Decimal(snapshot.leverage),
-        currency_digits=snapshot.currency_digits,
-    )
+def _calculate_offline(request: Mapping[str, Any]) -> SizingResult:
+    terms = account_terms_from_fields(request["account"])
+    given_rates = request.get("rates")
+    rates = default_rates() if given_rates is None else dict(given_rates)
+    warnings: list[str] = []
+    symbol = request["symbol"]
+    spec = catalog_contract(symbol) if isinstance(symbol, str) else spec_from_fields(symbol)
+    check_trade_grid(spec, request["trade"])
+    if given_rates is None and _needs_conversion(spec, terms.currency):
+        warnings.append(
+            "No rates given: currencies were converted at the catalog's reference quotes, "
+            "not live prices."
+        )
+    return _size(request, terms, spec, dict(request["trade"]), rates, warnings)
 
 
-def size_for_account(
-    *,
-    snapshot: AccountSnapshot,
+def check_trade_grid(spec: SymbolSpec, trade: Mapping[str, Any]) -> None:
+    """The trade's own prices (entry, stop, take profits, a given bid/ask) on the tick grid."""
+    check_price_grid(spec, named_prices(trade, ("entry", "stop_loss", "bid", "ask")))
+
+
+def _needs_conversion(spec: SymbolSpec, currency: str) -> bool:
+    # The US cent is the dollar in hundredths: no quote is involved.
+    real = {"USC": "USD"}
+    return len({real.get(c, c) for c in (spec.profit_currency, spec.margin_currency, currency)}) > 1
+
+
+def _size(
+    request: Mapping[str, Any],
+    terms: AccountTerms,
     spec: SymbolSpec,
-    plan: TradePlan,
-    risk: RiskSpec,
-    risk_base: RiskBase = "balance",
-    costs: Costs = Costs(),
-    policy: Policy = Policy(),
-    rates: Mapping[str, Decimal] = NO_RATES,
+    trade: Mapping[str, Any],
+    rates: Mapping[str, Decimal],
+    warnings: list[str],
 ) -> SizingResult:
-    """``calculate_position`` for one broadcast target, from that account's own snapshot."""
-    return calculate_position(
-        account=account_terms_from_snapshot(snapshot),
+    risk, costs, policy = request["risk"], request.get("costs", {}), request.get("policy", {})
+    result = calculate_position(
+        account=terms,
         spec=spec,
-        plan=plan,
-        risk=risk,
-        risk_base=risk_base,
-        costs=costs,
-        policy=policy,
+        plan=trade_plan(trade),
+        risk=RiskSpec(percent=risk.get("percent"), amount=risk.get("amount")),
+        risk_base=request.get("risk_base", "balance"),
+        costs=Costs(costs.get("commission_per_lot_per_side") or Decimal(0)),
+        policy=Policy(
+            below_min=policy.get("below_min", "reject"),
+            cap_by_margin=policy.get("cap_by_margin", False),
+        ),
         rates=rates,
     )
+    return replace(result, warnings=[*result.warnings, *warnings]) if warnings else result
 
 
-def calculate_position(
-    *,
-    account: AccountTerms,
-    spec: SymbolSpec,
-    plan: TradePlan,
-    risk: RiskSpec,
-    risk_base: RiskBase = "balance",
-    costs: Costs = Costs(),
-    policy: Policy = Policy(),
-    rates: Mapping[str, Decimal] = NO_RATES,
-) -> SizingResult:
-    """Size a position so that hitting the stop loses at most the risk money.
+def _order_type(trade: Mapping[str, Any]) -> str:
+    default = "pending" if trade.get("entry") is not None else "market"
+    return str(trade.get("order_type") or default)
 
-    Steps (position-sizing.md): check the spec and terms; side and entry; stop distance and the
-    stops level; take-profit sides and shares; risk money; tick value in account currency; loss
-    per lot; lots floored to the step, clamped to volume_max, below-minimum policy; margin and
-    the optional free-margin cap; take-profit legs with reward and reward:risk. Every refusal is
-    a ``CalculationError`` with a stable ``code``. Rounding is described on ``SizingResult``.
+
+def trade_plan(trade: Mapping[str, Any]) -> TradePlan:
+    """The request's ``trade`` object as a ``TradePlan``."""
+    return TradePlan(
+        stop_loss=trade["stop_loss"],
+        side=trade.get("side"),
+        order_type="market" if _order_type(trade) == "market" else "pending",
+        entry=trade.get("entry"),
+        bid=trade.get("bid"),
+        ask=trade.get("ask"),
+        take_profits=[(tp["price"], tp["share_percent"]) for tp in trade.get("take_profits") or []],
+    )
+
+
+def account_terms_from_fields(account: Mapping[str, Any]) -> AccountTerms:
+    return AccountTerms(
+        currency=account["currency"],
+        balance=account["balance"],
+        equity=account.get("equity"),
+        free_margin=account.get("free_margin"),
+        leverage=_or_default(account.get("leverage"), Decimal(100)),
+        currency_digits=account["currency_digits"],
+    )
+
+
+def spec_from_fields(symbol: Mapping[str, Any]) -> SymbolSpec:
+    """A symbol spec given in full; omitted point, tick size and currencies take their defaults."""
+    calc_mode = CALC_MODE_NUMBERS[symbol["calc_mode"]]
+    point = symbol.get("point") or Decimal(1).scaleb(-symbol["digits"])
+    margin_default = (
+        symbol["base_currency"] if calc_mode in FOREX_MODES else symbol["profit_currency"]
+    )
+    return SymbolSpec(
+        name=symbol["name"],
+        calc_mode=calc_mode,
+        digits=symbol["digits"],
+        point=point,
+        tick_size=symbol.get("tick_size") or point,
+        tick_value=symbol.get("tick_value") or Decimal(0),
+        tick_value_loss=symbol.get("tick_value_loss"),
+        tick_value_profit=symbol.get("tick_value_profit"),
+        contract_size=symbol["contract_size"],
+        base_currency=symbol["base_currency"],
+        profit_currency=symbol["profit_currency"],
+        margin_currency=symbol.get("margin_currency") or margin_default,
+        volume_min=symbol["volume_min"],
+        volume_step=symbol["volume_step"],
+        volume_max=symbol["volume_max"],
+        margin_rate=_or_default(symbol.get("margin_rate"), Decimal(1)),
+        margin_initial=_or_default(symbol.get("margin_initial"), Decimal(0)),
+        trade_stops_level=symbol["trade_stops_level"],
+        trade_freeze_level=symbol["trade_freeze_level"],
+        filling_mode=symbol["filling_mode"],
+        trade_mode=symbol["trade_mode"],
+        description=symbol["description"],
+    )
+
+
+def _or_default(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+def catalog_contract(name: str) -> SymbolSpec:
+    """A catalog symbol's contract with no tick value, so sizing derives it from the rates.
+
+    Sizing then converts the loss at the stop-loss price when the symbol is its own conversion
+    pair (USDJPY on a USD account), as MT5 does; the catalog's tick value uses a fixed quote.
     """
-    check_symbol_spec(spec)
-    check_account_terms(account, costs)
-    with localcontext(_SIZING_CONTEXT):
-        return _calculate(account, spec, plan, risk, risk_base, costs, policy, rates)
-
-
-def _calculate(
-    account: AccountTerms,
-    spec: SymbolSpec,
-    plan: TradePlan,
-    risk: RiskSpec,
-    risk_base: RiskBase,
-    costs: Costs,
-    policy: Policy,
-    rates: Mapping[str, Decimal],
-) -> SizingResult:
-    side, entry, warnings = resolve_side_and_entry(plan)
-    warnings = list(warnings)
-    distance = abs(entry - plan.stop_loss)
-    check_stops_level(distance / spec.point, spec)
-    take_profits = check_take_profits(plan.take_profits, side, entry)
-    base = risk_base_value(account, risk_base)
-    budget = risk_money(base, risk, account.currency_digits)
-    ticks = distance / spec.tick_size
-    if ticks != ticks.to_integral_value():
-        warnings.append(f"The stop distance {distance} is not a whole number of ticks.")
-    tick_value = _loss_tick_value(spec, account, rates, plan.stop_loss, entry, warnings)
-    per_lot = loss_per_lot(ticks, tick_value, costs.commission_per_lot_per_side)
-    lots, flags = _lots_for_budget(budget, per_lot, spec, policy, base, account.currency_digits)
-    margin_per_lot = margin_per_lot_or_none(spec, entry, account, rates, policy, warnings)
-    max_by_margin = account_max_lots(account, margin_per_lot, spec)
-    lots, capped = cap_by_free_margin(lots, max_by_margin, spec, policy, account)
-    legs, total_reward = build_legs(lots, take_profits, spec, account, rates, costs, entry, per_lot)
-    flags, warnings = note_dropped_legs(legs, flags + capped, warnings)
-    digits = account.currency_digits
-    actual_risk = lots * per_lot
-    margin = None if margin_per_lot is None else money_half_up(margin_per_lot * lots, digits)
-    if FLAG_RAISED_TO_VOLUME_MIN in flags:
-        warnings.append(
-            f"Raised to the minimum lot {lots}: it risks {money_half_up(actual_risk, digits)} "
-            f"{account.currency}, more than the {budget} asked."
-        )
-    return SizingResult(
-        lots=lots,
-        risk_money=budget,
-        actual_risk_money=money_half_up(actual_risk, digits),
-        actual_risk_percent=percent_of(actual_risk, base) if base > 0 else None,
-        effective_entry=entry,
-        side=side,
-        sl_distance_price=distance,
-        sl_distance_points=distance / spec.point,
-        sl_distance_ticks=ticks,
-        tick_value=tick_value,
-        loss_per_lot=per_lot,
-        margin_required=margin,
-        max_lots_by_margin=max_by_margin,
-        orders=legs,
-        total_reward_money=None if total_reward is None else money_half_up(total_reward, digits),
-        reward_to_risk=None if total_reward is None else ratio_half_up(total_reward / actual_risk),
-        flags=flags,
-        warnings=warnings,
-    )
-
-
-def _loss_tick_value(
-    spec: SymbolSpec,
-    account: AccountTerms,
-    rates: Mapping[str, Decimal],
-    stop: Decimal,
-    entry: Decimal,
-    warnings: list[str],
-) -> Decimal:
-    """Tick value for the loss; a symbol that is its own conversion pair converts at the stop."""
-    value, source = tick_value_with_source(spec, account.currency, rates, close_price=stop)
-    if source == "symbol_price":
-        at_entry = tick_value_in_account(spec, account.currency, rates, close_price=entry)
-        digits = account.currency_digits
-        warnings.append(
-            f"{spec.name} converts its loss into {account.currency} at the stop-loss price "
-            f"{stop}: {per_lot_figure(value, digits)} per tick per lot (at the entry price "
-            f"{entry} it would be {per_lot_figure(at_entry, digits)})."
-        )
-    return value
-
-
-def _lots_for_budget(
-    budget: Decimal,
-    per_lot: Decimal,
-    spec: SymbolSpec,
-    policy: Policy,
-    base: Decimal,
-    digits: int,
-) -> tuple[Decimal, list[str]]:
-    lots = lots_within_budget(budget, per_lot, spec.volume_step)
-    lots, flags = clamp_to_volume_max(lots, spec)
-    lots, raised = apply_below_min_policy(
-        lots, spec, policy, loss_per_lot=per_lot, risk_base=base, money_digits=digits
-    )
-    return written_on_step(lots, spec.volume_step), flags + raised
+    symbol = CATALOG.get(name)
+    if symbol is None:
+        raise unknown_symbol(name, status_code=422)
+    spec = catalog_spec(name, account_currency=symbol.profit_currency, rates={})
+    assert spec is not None  # the name is in CATALOG
+    return replace(spec, tick_value=Decimal(0), tick_value_loss=None, tick_value_profit=None)

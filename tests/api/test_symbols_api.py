@@ -72,6 +72,14 @@ def test_get_symbol_unknown_returns_404_unknown_symbol(client, headers):
     assert error["details"]["symbol"] == "NOSUCH"
 
 
+def test_get_symbol_unknown_lists_same_stem_candidates(client, headers):
+    response = client.get("/api/symbols/XAUEUR", headers=headers)
+
+    error = assert_error(response, 404, "unknown_symbol")
+    assert "XAUUSD" in error["details"]["candidates"]
+    assert all(name.startswith("XAU") for name in error["details"]["candidates"])
+
+
 def test_get_symbol_unsupported_currency_returns_422(client, headers):
     response = client.get("/api/symbols/XAUUSD?currency=GBP", headers=headers)
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from errors import CalculationError
+from services.calculation.volume import BUDGET_TOLERANCE
 from services.calculation_service import (
     AccountTerms,
     Costs,
@@ -20,7 +21,6 @@ from services.calculation_service import (
     split_across_take_profits,
 )
 from services.mt5.dto import CALC_MODE_CFDLEVERAGE, SymbolSpec
-from services.sizing.volume import BUDGET_TOLERANCE
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

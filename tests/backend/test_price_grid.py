@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from errors import CalculationError
+from services.calculation_service import check_price_grid, named_prices
 from services.mt5.catalog import CATALOG, catalog_spec
-from services.sizing.prices import check_price_grid, named_prices
 
 GOLD = catalog_spec("XAUUSD")
 assert GOLD is not None and GOLD.tick_size == Decimal("0.01")

@@ -6,18 +6,22 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from errors import CalculationError
-from services.mt5.dto import (
-    CALC_MODE_CFD,
-    CALC_MODE_CFDINDEX,
-    CALC_MODE_CFDLEVERAGE,
-    CALC_MODE_FOREX,
-    CALC_MODE_FOREX_NO_LEVERAGE,
-    CALC_MODE_FUTURES,
-    SymbolSpec,
+from services.calculation.conversion import symbol_conversion
+from services.calculation.terms import AccountTerms, Policy
+from services.calculation.volume import (
+    FLAG_CAPPED_BY_FREE_MARGIN,
+    lots_within_budget,
+    written_on_step,
 )
-from services.sizing.conversion import symbol_conversion
-from services.sizing.terms import AccountTerms, Policy
-from services.sizing.volume import FLAG_CAPPED_BY_FREE_MARGIN, lots_within_budget, written_on_step
+from services.mt5.constants import (
+    SYMBOL_CALC_MODE_CFD,
+    SYMBOL_CALC_MODE_CFDINDEX,
+    SYMBOL_CALC_MODE_CFDLEVERAGE,
+    SYMBOL_CALC_MODE_FOREX,
+    SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE,
+    SYMBOL_CALC_MODE_FUTURES,
+)
+from services.mt5.dto import SymbolSpec
 
 
 def margin_in_own_currency(
@@ -31,20 +35,20 @@ def margin_in_own_currency(
     """
     size, rate = lots * spec.contract_size, spec.margin_rate
     margin_ccy = spec.margin_currency or spec.base_currency
-    if spec.calc_mode == CALC_MODE_FOREX:
+    if spec.calc_mode == SYMBOL_CALC_MODE_FOREX:
         return size / leverage * rate, margin_ccy
-    if spec.calc_mode == CALC_MODE_FOREX_NO_LEVERAGE:
+    if spec.calc_mode == SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE:
         return size * rate, margin_ccy
-    if spec.calc_mode == CALC_MODE_CFD:
+    if spec.calc_mode == SYMBOL_CALC_MODE_CFD:
         return size * price * rate, spec.profit_currency
-    if spec.calc_mode == CALC_MODE_CFDINDEX:
+    if spec.calc_mode == SYMBOL_CALC_MODE_CFDINDEX:
         # MT5's TickPrice here is one tick of one lot in the profit currency (tick_size x
         # contract_size), not the account-currency tick_value, which would convert twice.
         tick_price = spec.tick_size * spec.contract_size
         return size * price * tick_price / spec.tick_size * rate, spec.profit_currency
-    if spec.calc_mode == CALC_MODE_CFDLEVERAGE:
+    if spec.calc_mode == SYMBOL_CALC_MODE_CFDLEVERAGE:
         return size * price / leverage * rate, spec.profit_currency
-    if spec.calc_mode == CALC_MODE_FUTURES:
+    if spec.calc_mode == SYMBOL_CALC_MODE_FUTURES:
         return lots * spec.margin_initial * rate, spec.margin_currency or spec.profit_currency
     raise ValueError(f"unknown calc mode {spec.calc_mode}")
 

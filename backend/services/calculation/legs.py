@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from services.mt5.dto import SymbolSpec
-from services.sizing.conversion import tick_value_in_account
-from services.sizing.result import OrderLeg, money_half_up, ratio_half_up
-from services.sizing.terms import AccountTerms, Costs
-from services.sizing.volume import (
+from services.calculation.conversion import tick_value_in_account
+from services.calculation.result import OrderLeg, money_half_up, ratio_half_up
+from services.calculation.terms import AccountTerms, Costs
+from services.calculation.volume import (
     FLAG_LEG_DROPPED_BELOW_MIN,
     split_across_take_profits,
     written_on_step,
 )
+from services.mt5.dto import SymbolSpec
 
 
 def reward_per_lot(

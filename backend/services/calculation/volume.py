@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from errors import CalculationError
+from services.calculation.terms import Policy
 from services.mt5.dto import SymbolSpec
-from services.sizing.terms import Policy
 
 FLAG_CLAMPED_TO_VOLUME_MAX = "clamped_to_volume_max"
 FLAG_RAISED_TO_VOLUME_MIN = "raised_to_volume_min"

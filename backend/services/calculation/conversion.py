@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Literal
 
 from errors import CalculationError
-from services.mt5.dto import CALC_MODE_FUTURES, SymbolSpec
+from services.mt5.constants import SYMBOL_CALC_MODE_FUTURES
+from services.mt5.dto import SymbolSpec
 
 # Cent accounts report money in hundredths of a real currency; converting here means callers
 # never multiply or divide by 100 themselves (a classic source of 100x lot errors).
@@ -112,7 +113,7 @@ def tick_value_with_source(
     given = _given_tick_value(spec, for_profit=for_profit)
     if given is not None:
         return given, "given"
-    if spec.calc_mode == CALC_MODE_FUTURES:
+    if spec.calc_mode == SYMBOL_CALC_MODE_FUTURES:
         # Futures ticks are priced by the exchange, not by tick_size * contract_size.
         raise CalculationError(
             f"{spec.name} is a futures symbol and its spec gives no tick value.",

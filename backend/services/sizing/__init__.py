@@ -1,1 +1,0 @@
-"""Position sizing internals; import the public API from ``services.calculation_service``."""
