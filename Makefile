@@ -12,7 +12,7 @@ WEB_DEPS_STAMP := web/node_modules/.installed
 WEB_STAMP := web/dist/.built
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: run test lint fmt bench fuzz worker init-db env clean-venv web
+.PHONY: run test lint fmt bench fuzz worker init-db env clean-venv web screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ run: init-db web
 
 test: $(TEST_STAMP) web
 	$(PY) -m pytest tests
+
+# The dashboard's pictures in docs/screenshots, taken by the browser tests.
+screenshots: $(TEST_STAMP) web
+	DASHBOARD_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser
 
 lint: $(TEST_STAMP) $(WEB_DEPS_STAMP)
 	$(VENV)/bin/ruff check backend tests bench scripts

@@ -10,7 +10,7 @@ the median of each figure over the runs, each run in a fresh browser context (no
   bytes it transferred;
 - the broadcast page ``/#/broadcasts/<id>`` of a logged-in super admin, from navigation start to
   every target row on screen (the page restores the session from its cookie, reads the
-  broadcast's N targets and renders them);
+  broadcast's N targets and renders them), and to the end of the targets' download;
 - baselines from the same run: a navigation to ``/api/status`` (a small JSON document) and to a
   static file (``/docs/static/docs.css``), with the ratios of the dashboard's figures to them.
 """
@@ -217,7 +217,16 @@ def broadcast_page(broadcast_id: int, rows: int) -> Callable[[Any], dict[str, fl
         # A selector, not wait_for_function: the page's CSP refuses the eval that would need.
         page.wait_for_selector(f"[data-testid=targets] tbody tr:nth-child({rows})", timeout=120_000)
         rendered = page.evaluate("() => performance.now()")
-        return {"rows_on_screen": rendered, **page.evaluate(PAINT_TIMINGS)}
+        fetched = page.evaluate(
+            """() => performance.getEntriesByType("resource")
+                .filter(r => r.name.includes("/api/broadcast_status"))
+                .map(r => r.responseEnd)[0]"""
+        )
+        return {
+            "rows_on_screen": rendered,
+            "targets_fetched": fetched,
+            **page.evaluate(PAINT_TIMINGS),
+        }
 
     return measure
 
