@@ -1,9 +1,11 @@
 """Broadcast fan-out: time from POST /api/broadcast_orders to the last fill, N target accounts.
 
 Run from the repository root: ``python bench/broadcast_fanout.py [--n 100 500 1000]
-[--latency-ms 50] [--executor threads|celery] [--netting]``. Prints, per N: time to the last
-fill, the spread of fill times (first, median, p99, last), and the two reference points measured
-from the same simulator latency: the sequential baseline (N round trips) and the limit (one).
+[--latency-ms 50] [--executor threads|celery] [--netting] [--then close]``. Prints, per N: time
+to the last fill, the spread of fill times (first, median, p99, last), and the two reference points
+measured from the same simulator latency: the sequential baseline (N round trips) and the limit
+(one). ``--then close`` follows the broadcast with ``{"action": "close"}`` and prints the same
+figures for the close, from the action request to the last position closed.
 ``--netting`` opens the simulated accounts as netting accounts (fills add to one position per
 symbol; embedded executor only: a Celery worker has its own simulator file).
 """
@@ -106,7 +108,25 @@ def warm_up(app: Any, accounts: list[Any], *, netting: bool = False) -> None:
         list(pool.map(lambda r: (gateway.connect(r), gateway.symbol_spec(r, "XAUUSD")), refs))
 
 
-def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[str, float]:
+def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[str, Any]:
+    body = {
+        "targets": {"all": True},
+        "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.01"},
+        "sizing": {"mode": "fixed_volume", "volume": "0.01"},
+        "expires_in_s": 120,
+    }
+    return timed(app, admin_id, n, "/api/broadcast_orders", body, "broadcast_id", measured)
+
+
+def close_all(app: Any, admin_id: int, broadcast_id: int, n: int) -> dict[str, Any]:
+    url = f"/api/broadcasts/{broadcast_id}/actions"
+    return timed(app, admin_id, n, url, {"action": "close"}, "action_id", True)
+
+
+def timed(
+    app: Any, admin_id: int, n: int, url: str, body: dict[str, Any], id_key: str, measured: bool
+) -> dict[str, Any]:
+    """POST the dispatch, wait until every row is final; when each row finished, from the POST."""
     from flask_jwt_extended import create_access_token
     from sqlalchemy import func, select
 
@@ -116,24 +136,16 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
     client = app.test_client()
     token = create_access_token(identity=str(admin_id), additional_claims={"sid": "bench"})
     db.session.remove()  # the poll below must not drag a session full of set-up objects along
-    body = {
-        "targets": {"all": True},
-        "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.01"},
-        "sizing": {"mode": "fixed_volume", "volume": "0.01"},
-        "expires_in_s": 120,
-    }
     started = time.time()
-    response = client.post(
-        "/api/broadcast_orders", json=body, headers={"Authorization": f"Bearer {token}"}
-    )
+    response = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 202, response.get_json()
-    broadcast_id = response.get_json()["broadcast_id"]
-    final = {"executed", "failed", "expired", "cancelled"}
+    dispatch_id = response.get_json()[id_key]
     while True:
         db.session.rollback()
         left = db.session.scalar(
             select(func.count()).where(
-                BroadcastQueue.dispatch_id == broadcast_id, BroadcastQueue.status.not_in(final)
+                BroadcastQueue.dispatch_id == dispatch_id,
+                BroadcastQueue.status.in_(("pending", "in_flight")),
             )
         )
         if not left:
@@ -147,10 +159,10 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
             BroadcastQueue.executed_at,
             BroadcastQueue.error_message,
             BroadcastQueue.attempts,
-        ).where(BroadcastQueue.dispatch_id == broadcast_id)
+        ).where(BroadcastQueue.dispatch_id == dispatch_id)
     ).all()
     if not measured:
-        return {}
+        return {"id": dispatch_id}
     errors = Counter(r.error_message for r in rows if r.status != "executed")
     if errors:
         print("  failures:", dict(errors.most_common(3)))
@@ -158,6 +170,7 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
     failed = len(rows) - len(executed)
     executed.sort()
     return {
+        "id": dispatch_id,
         "n": n,
         "failed": failed,
         "last": executed[-1],
@@ -168,8 +181,14 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
 
 
 def run_one(
-    n: int, latency_ms: int, executor: str, threads: int, db_url: str | None, netting: bool
-) -> dict[str, float]:
+    n: int,
+    latency_ms: int,
+    executor: str,
+    threads: int,
+    db_url: str | None,
+    netting: bool,
+    then_close: bool,
+) -> list[tuple[str, dict[str, Any]]]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         app = build_app(tmp, latency_ms, executor, threads, db_url)
@@ -182,13 +201,15 @@ def run_one(
                 worker = start_worker(tmp, latency_ms, db_url)
             try:
                 fan_out(app, admin_id, n, measured=False)  # the worker's terminal sessions log in
-                result = fan_out(app, admin_id, n)
+                results = [("open", fan_out(app, admin_id, n))]
+                if then_close:
+                    results.append(("close", close_all(app, admin_id, results[0][1]["id"], n)))
             finally:
                 if worker is not None:
                     worker.terminate()
                     worker.wait(30)
                 app.extensions["executor"].stop()
-        return result
+        return results
 
 
 def start_worker(tmp: Path, latency_ms: int, db_url: str | None) -> subprocess.Popen[bytes]:
@@ -258,6 +279,9 @@ def main() -> None:
         help="use a fresh schema in PostgreSQL database `test` on 127.0.0.1",
     )
     parser.add_argument("--netting", action="store_true", help="netting accounts (default hedging)")
+    parser.add_argument(
+        "--then", choices=["close"], help="follow the broadcast up: close every position it opened"
+    )
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     print(
@@ -266,18 +290,22 @@ def main() -> None:
         f"accounts={'netting' if args.netting else 'hedging'}"
     )
     print(
-        f"{'N':>6} {'last fill':>10} {'first':>8} {'median':>8} {'p99':>8} {'sequential':>11} "
-        f"{'limit':>7} {'x faster':>9} {'failed':>7}"
+        f"{'N':>6} {'what':>6} {'last':>9} {'first':>8} {'median':>8} {'p99':>8} "
+        f"{'sequential':>11} {'limit':>7} {'x faster':>9} {'failed':>7}"
     )
     for n in args.n:
         with postgres_schema(args.postgres) as db_url:
-            r = run_one(n, args.latency_ms, args.executor, args.threads, db_url, args.netting)
+            results = run_one(
+                n, args.latency_ms, args.executor, args.threads, db_url, args.netting,
+                args.then == "close",
+            )  # fmt: skip
         sequential = n * latency
-        print(
-            f"{n:>6} {r['last']:>9.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s {r['p99']:>7.3f}s "
-            f"{sequential:>10.1f}s {latency:>6.3f}s "
-            f"{sequential / r['last']:>8.1f}x {r['failed']:>7}"
-        )
+        for what, r in results:
+            print(
+                f"{n:>6} {what:>6} {r['last']:>8.3f}s {r['first']:>7.3f}s {r['median']:>7.3f}s "
+                f"{r['p99']:>7.3f}s {sequential:>10.1f}s {latency:>6.3f}s "
+                f"{sequential / r['last']:>8.1f}x {r['failed']:>7}"
+            )
 
 
 if __name__ == "__main__":

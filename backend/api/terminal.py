@@ -16,6 +16,7 @@ from schemas.terminal import (
     PositionsQuery,
     SymbolOut,
 )
+from schemas.trades import PendingOrderListOut
 from services import terminal_service
 from services.crypto import secret_box
 from services.mt5_service import get_gateway
@@ -51,6 +52,17 @@ def list_positions(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """Open positions on an MT5 account"""
     positions = terminal_service.list_positions(**_context(account_id), symbol=query.get("symbol"))
     return {"positions": positions}
+
+
+@bp.get("/accounts/<int:account_id>/orders")
+@auth_required()
+@bp.input(PositionsQuery, location="query", arg_name="query")
+@bp.output(PendingOrderListOut)
+@bp.doc(responses=MT5_ERRORS)
+def list_orders(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
+    """Pending orders on an MT5 account (not filled yet)"""
+    orders = terminal_service.list_orders(**_context(account_id), symbol=query.get("symbol"))
+    return {"orders": orders}
 
 
 @bp.get("/accounts/<int:account_id>/deals")

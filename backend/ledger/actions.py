@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ledger.types import decimal_or_none, invalid, text_or_none
 from services.mt5.dto import AccountRef
@@ -64,6 +64,11 @@ class TradeAction:
     symbol: str | None = None  # close_all: only this symbol
     side: Literal["buy", "sell"] | None = None  # close_all: only this side
 
+    def prices(self) -> dict[str, Decimal | None]:
+        """The prices it sets, by field name (for the tick-grid check)."""
+        named = {"stop_loss": self.stop_loss, "take_profit": self.take_profit, "price": self.price}
+        return {name: value for name, value in named.items() if isinstance(value, Decimal)}
+
     @property
     def closes_all(self) -> bool:
         return self.kind is ActionKind.CLOSE and self.volume is None and self.percent is None
@@ -108,6 +113,8 @@ class TradeAction:
         if "expiration" in data:
             raw = data["expiration"]
             expiration = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+            if expiration is not None and expiration.tzinfo is None:
+                expiration = expiration.replace(tzinfo=UTC)  # naive times are UTC
         return cls(
             kind=ActionKind(data["action"]),
             stop_loss=_change_in(data, "stop_loss"),
@@ -141,7 +148,26 @@ class ActionJob:
     # The open row this follows up, when it does: on a netting account several legs share one
     # position, so a close never takes more than this leg put on and has not closed yet.
     leg_open_volume: Decimal | None = None
+    parent_row_id: int | None = None
+    open_symbol: str | None = None  # the open row's symbol (the broker's name) and side
+    open_side: str | None = None
     from_pending_order: bool = False  # the ticket is the open's order: find its position
     outcome_unknown: bool = False
     cancelled: bool = False
     account_problem: str | None = None
+
+
+class ActionTarget(NamedTuple):
+    """One row of an action: an account and the position or order it acts on."""
+
+    account_id: int
+    user_id: int
+    terminal: str
+    leg: int  # the open's leg it follows up (or a running number on one account)
+    ticket: int
+    parent_row_id: int | None = None
+
+
+def legs_wanted(action: TradeAction, leg: int) -> bool:
+    """The action's ``legs`` are 1-based take-profit legs; none given means every leg."""
+    return not action.legs or leg + 1 in action.legs

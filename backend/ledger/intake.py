@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -17,11 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from errors import AppError, Conflict
 from extensions import DbSession
 from ledger import store
+from ledger.actions import ACTION_EXPIRY_S, ActionTarget, TradeAction
 from ledger.types import Sizing, TargetAccount, TradeOrder
 from models import Dispatch, MT5Account, User
 from models.columns import utcnow
 from services.audit_service import record_event
-from services.calculation_service import check_price_grid
+from services.calculation.price_grid import check_price_grid
 from services.mt5.catalog import CATALOG
 from utils.decimals import decimal_text
 
@@ -31,6 +32,8 @@ def _canonical(value: Any) -> Any:
         return decimal_text(value.normalize())
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _canonical({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, dict):
@@ -48,18 +51,24 @@ def request_hash(kind: str, request: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_order_grid(order: TradeOrder, targets: Sequence[TargetAccount | MT5Account]) -> None:
+def check_catalog_grid(
+    symbol: str, prices: Mapping[str, Decimal | None], terminals: Iterable[str]
+) -> None:
     """``price_off_tick_grid`` (422) when a price is off the catalog symbol's tick grid.
 
     Checked at request time only when every target is on a simulated terminal, whose symbols
     are the catalog's: a real broker may quote the same name on a finer grid (gold to 0.001),
     so real terminals are checked by the executor against their live spec before sending.
     """
-    if not all(account.terminal.startswith("sim://") for account in targets):
+    if not all(terminal.startswith("sim://") for terminal in terminals):
         return
-    contract = CATALOG.get(order.symbol)
+    contract = CATALOG.get(symbol)
     if contract is not None:
-        check_price_grid(contract, order.prices())
+        check_price_grid(contract, prices)
+
+
+def check_order_grid(order: TradeOrder, targets: Sequence[TargetAccount | MT5Account]) -> None:
+    check_catalog_grid(order.symbol, order.prices(), (t.terminal for t in targets))
 
 
 def find_existing(
@@ -125,6 +134,54 @@ def create_dispatch(
             "symbol": order.symbol,
             "side": order.side,
         },
+    )
+    session.commit()
+    return dispatch
+
+
+def create_action(
+    *,
+    session: DbSession,
+    creator: User,
+    action: TradeAction,
+    targets: Sequence[ActionTarget],
+    parent: Dispatch | None,
+    idempotency_key: str | None,
+    body_hash: str,
+    expires_in_s: int | None,
+    ip: str | None,
+) -> Dispatch:
+    """An action dispatch and one row per (account, position or order), atomically.
+
+    Actions do not go stale unless the caller says so: a close or a stop move stays worth
+    doing however long a terminal was away.
+    """
+    if not targets:
+        raise AppError("Nothing this acts on is open.", code="no_open_trades", status_code=422)
+    now = utcnow()
+    dispatch = Dispatch(
+        kind="action",
+        parent_id=parent.id if parent is not None else None,
+        creator_id=creator.id,
+        order_data=action.to_json(),
+        sizing=None,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+        status="pending",
+        target_count=len(targets),
+        created_at=now,
+        expires_at=now + timedelta(seconds=expires_in_s or ACTION_EXPIRY_S),
+    )
+    _add_dispatch(session, dispatch)
+    rows = store.insert_action_rows(session, dispatch, action.kind.value, targets)
+    record_event(
+        session=session,
+        event="action_created",
+        actor_id=creator.id,
+        target_type="dispatch",
+        target_id=dispatch.id,
+        ip=ip,
+        details={"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": rows},
     )
     session.commit()
     return dispatch

@@ -1,4 +1,4 @@
-"""Turn claimed ledger rows into RowJobs: one query for rows and accounts, one for dispatches."""
+"""Turn claimed ledger rows into jobs (opens: RowJob, follow-ups: ActionJob) in a few queries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import DbSession
-from ledger.types import AccountSizing, RowJob, Sizing, TradeOrder
+from ledger.actions import ActionJob, TradeAction
+from ledger.sending import failed
+from ledger.types import AccountSizing, RowJob, RowOutcome, Sizing, TradeOrder
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from services.mt5.dto import AccountRef
 from services.mt5_service import account_ref
@@ -28,7 +31,40 @@ class _StoredAccount(NamedTuple):
     password_encrypted: str
 
 
-def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> list[RowJob]:
+Job = RowJob | ActionJob
+
+
+def load_jobs_or_fail(
+    session: DbSession, row_ids: Sequence[int], box: SecretBox
+) -> tuple[list[Job], list[RowOutcome]]:
+    """The claimed rows as jobs; a row that cannot be read (a bug, a stored order this version
+    cannot parse) fails with ``internal_error`` instead of coming back after every lease.
+
+    A database error is not the row's fault: it propagates, and the caller backs off.
+    """
+    try:
+        return load_jobs(session, row_ids, box), []
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        logger.exception("rows %s: could not be read as jobs; trying one by one", list(row_ids))
+        session.rollback()
+    jobs: list[Job] = []
+    broken: list[RowOutcome] = []
+    for row_id in row_ids:
+        try:
+            jobs.extend(load_jobs(session, [row_id], box))
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            session.rollback()
+            broken.append(
+                failed(row_id, "internal_error", f"unreadable row ({type(exc).__name__})")
+            )
+    return jobs, broken
+
+
+def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> list[Job]:
     """Plain column reads (no ORM instances): a 1000-row fan-out loads in a few milliseconds."""
     if not row_ids:
         return []
@@ -45,6 +81,8 @@ def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> lis
             q.volume,
             q.symbol,
             q.outcome_unknown,
+            q.ticket,
+            q.parent_row_id,
             a.id.label("account_id"),
             a.terminal,
             a.login,
@@ -62,15 +100,37 @@ def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> lis
         .order_by(q.id)
     ).all()
     dispatches = _dispatches(session, {row.dispatch_id for row in rows})
+    parents = _open_rows(session, {row.parent_row_id for row in rows} - {None})
     session.rollback()  # read-only; release the snapshot
-    return [_job(row, dispatches[row.dispatch_id], box) for row in rows]
+    return [
+        _action_job(row, dispatches[row.dispatch_id], parents.get(row.parent_row_id), box)
+        if isinstance(dispatches[row.dispatch_id].instruction, TradeAction)
+        else _job(row, dispatches[row.dispatch_id], box)
+        for row in rows
+    ]
 
 
 class _DispatchTerms(NamedTuple):
-    order: TradeOrder
+    instruction: TradeOrder | TradeAction
     sizing: Sizing
     expires_at: Any
     cancelled: bool
+
+
+def _open_rows(session: DbSession, row_ids: set[int]) -> dict[int, Any]:
+    """The open rows that action rows follow up: what each leg put on and has closed since."""
+    if not row_ids:
+        return {}
+    q = BroadcastQueue
+    found = session.execute(
+        select(
+            q.id, q.status, q.volume, q.fill_volume, q.closed_volume, q.symbol,
+            Dispatch.order_data,
+        )
+        .join(Dispatch, Dispatch.id == q.dispatch_id)
+        .where(q.id.in_(row_ids))
+    )  # fmt: skip
+    return {row.id: row for row in found}
 
 
 def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _DispatchTerms]:
@@ -78,6 +138,7 @@ def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _Dispat
     found = session.execute(
         select(
             Dispatch.id,
+            Dispatch.kind,
             Dispatch.order_data,
             Dispatch.sizing,
             Dispatch.expires_at,
@@ -86,7 +147,9 @@ def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _Dispat
     )
     return {
         d.id: _DispatchTerms(
-            TradeOrder.from_json(d.order_data),
+            TradeAction.from_json(d.order_data)
+            if d.kind == "action"
+            else TradeOrder.from_json(d.order_data),
             Sizing.from_json(d.sizing),
             d.expires_at,
             d.cancelled_at is not None,
@@ -97,12 +160,13 @@ def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _Dispat
 
 def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> RowJob:
     ref, problem = _account(row, box)
+    assert isinstance(dispatch.instruction, TradeOrder)
     return RowJob(
         row_id=row.id,
         dispatch_id=row.dispatch_id,
         account_id=row.account_id,
         leg=row.leg,
-        order=dispatch.order,
+        order=dispatch.instruction,
         sizing=dispatch.sizing,
         account_settings=AccountSizing(*(getattr(row, name) for name in SETTINGS)),
         magic=row.magic,
@@ -113,6 +177,37 @@ def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> RowJob:
         account_problem=problem,
         volume=row.volume,
         symbol=row.symbol,
+        outcome_unknown=row.outcome_unknown,
+        cancelled=dispatch.cancelled,
+    )
+
+
+def _action_job(row: Any, dispatch: _DispatchTerms, parent: Any, box: SecretBox) -> ActionJob:
+    ref, problem = _account(row, box)
+    assert isinstance(dispatch.instruction, TradeAction)
+    leg_open = None
+    if parent is not None:
+        # A placed order fills later without the ledger hearing of it: its sized volume then.
+        put_on = parent.fill_volume if parent.status == "executed" else parent.volume
+        leg_open = None if put_on is None else put_on - (parent.closed_volume or 0)
+    return ActionJob(
+        row_id=row.id,
+        dispatch_id=row.dispatch_id,
+        account_id=row.account_id,
+        leg=row.leg,
+        action=dispatch.instruction,
+        ticket=row.ticket,
+        magic=row.magic,
+        tag=row.comment_tag,
+        created_at=row.created_at,
+        expires_at=row.expires_at or dispatch.expires_at,
+        account=ref,
+        account_problem=problem,
+        leg_open_volume=leg_open,
+        parent_row_id=row.parent_row_id,
+        open_symbol=parent.symbol if parent is not None else None,
+        open_side=parent.order_data.get("side") if parent is not None else None,
+        from_pending_order=parent is not None and parent.status == "placed",
         outcome_unknown=row.outcome_unknown,
         cancelled=dispatch.cancelled,
     )

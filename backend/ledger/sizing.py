@@ -16,15 +16,10 @@ from decimal import Decimal
 
 from errors import CalculationError
 from ledger.types import AccountSizing, Sizing, SizingMode, TradeOrder
-from services.calculation_service import (
-    Policy,
-    RiskSpec,
-    TradePlan,
-    check_price_grid,
-    floor_to_step,
-    size_for_account,
-    split_across_take_profits,
-)
+from services.calculation.position import size_for_account
+from services.calculation.price_grid import check_price_grid
+from services.calculation.terms import Policy, RiskSpec, TradePlan
+from services.calculation.volume import floor_to_step, split_across_take_profits
 from services.mt5.dto import AccountSnapshot, SymbolSpec, Tick
 
 SPEC_MAX_AGE_S = 60.0  # volume rules do not move: a spec read in the last minute will do

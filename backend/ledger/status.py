@@ -22,15 +22,22 @@ MAX_STREAM_S = 3600.0
 
 
 def get_dispatch(
-    session: DbSession, *, user: User, dispatch_id: int, kind: str | None = None
+    session: DbSession, *, user: User, dispatch_id: int, broadcasts_only: bool = False
 ) -> Dispatch:
-    """The caller's own dispatch (super admins see every broadcast); others are 404."""
+    """The caller's own dispatch; super admins also see every broadcast and its actions.
+
+    ``broadcasts_only``: a broadcast or an action following one up (the broadcast routes).
+    Anything else is a 404, so no one learns what exists.
+    """
     dispatch = session.get(Dispatch, dispatch_id)
-    visible = dispatch is not None and (
-        dispatch.creator_id == user.id
-        or (dispatch.kind == "broadcast" and user.has_role("super_admin"))
-    )
-    if dispatch is None or not visible or (kind is not None and dispatch.kind != kind):
+    if dispatch is None:
+        raise NotFound("No such dispatch.", code="dispatch_not_found")
+    root = dispatch
+    if dispatch.parent_id is not None:
+        root = session.get(Dispatch, dispatch.parent_id) or dispatch
+    is_broadcast = root.kind == "broadcast"
+    visible = dispatch.creator_id == user.id or (is_broadcast and user.has_role("super_admin"))
+    if not visible or (broadcasts_only and not is_broadcast):
         raise NotFound("No such dispatch.", code="dispatch_not_found")
     return dispatch
 
@@ -49,6 +56,9 @@ def dispatch_view(
     return {
         "dispatch_id": dispatch.id,
         "kind": dispatch.kind,
+        "parent_id": dispatch.parent_id,
+        "action": dispatch.order_data if dispatch.kind == "action" else None,
+        "actions": actions_of(session, dispatch.id),
         "status": summary_status(counts),
         "created_at": dispatch.created_at,
         "expires_at": dispatch.expires_at,
@@ -76,7 +86,32 @@ def summary_view(session: DbSession, dispatch: Dispatch) -> dict[str, Any]:
     }
 
 
+def actions_of(session: DbSession, dispatch_id: int) -> list[dict[str, Any]]:
+    """The follow-ups of a dispatch, oldest first: what each did and where it stands."""
+    found = session.execute(
+        select(Dispatch.id, Dispatch.order_data, Dispatch.status, Dispatch.created_at)
+        .where(Dispatch.parent_id == dispatch_id)
+        .order_by(Dispatch.id)
+    )
+    return [
+        {
+            "action_id": row.id,
+            "action": row.order_data.get("action"),
+            "status": row.status if row.status != "pending" else _live_status(session, row.id),
+            "created_at": row.created_at,
+        }
+        for row in found
+    ]
+
+
+def _live_status(session: DbSession, dispatch_id: int) -> str:
+    return summary_status(store.counts_by_status(session, dispatch_id))
+
+
 def target_view(row: BroadcastQueue) -> dict[str, Any]:
+    reason = None
+    if row.error_message and row.status in ("failed", "skipped"):
+        reason = row.error_message.partition(":")[0]
     return {
         "row_id": row.id,
         "account_id": row.account_id,
@@ -94,6 +129,12 @@ def target_view(row: BroadcastQueue) -> dict[str, Any]:
         "attempts": row.attempts,
         "latency_ms": row.latency_ms,
         "error": row.error_message,
+        "reason": reason,
+        "details": row.error_details,
+        "action": row.action,
+        "ticket": row.ticket,
+        "closed_volume": row.closed_volume,
+        "remaining_volume": row.remaining_volume,
         "executed_at": row.executed_at,
     }
 

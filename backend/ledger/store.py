@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, updat
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
+from ledger.actions import ActionTarget
 from ledger.leases import LEASE_SECONDS, owner_is_dead
 from ledger.types import (
     FINAL_ROW_STATUSES,
@@ -63,6 +64,53 @@ def insert_rows(
     ]
     session.execute(insert(BroadcastQueue), rows)
     return len(rows)
+
+
+def insert_action_rows(
+    session: DbSession, dispatch: Dispatch, action: str, targets: Sequence[ActionTarget]
+) -> int:
+    """One pending row per (account, position or order) an action dispatch acts on."""
+    order_text = json.dumps(dispatch.order_data, sort_keys=True)
+    rows = [
+        {
+            "dispatch_id": dispatch.id,
+            "account_id": target.account_id,
+            "leg": target.leg,
+            "admin_user_id": dispatch.creator_id,
+            "target_user_id": target.user_id,
+            "order_data": order_text,
+            "status": "pending",
+            "created_at": dispatch.created_at,
+            "expires_at": dispatch.expires_at,
+            "magic": magic_for(dispatch.id),
+            "comment_tag": tag_for(dispatch.id, target.account_id, target.leg),
+            "attempts": 0,
+            "action": action,
+            "ticket": target.ticket,
+            "parent_row_id": target.parent_row_id,
+        }
+        for target in targets
+    ]
+    if rows:
+        session.execute(insert(BroadcastQueue), rows)
+    return len(rows)
+
+
+def open_rows_of(session: DbSession, dispatch_id: int, *, on_orders: bool) -> list[Any]:
+    """The rows of an open dispatch that hold something now: filled positions (and placed
+    orders, which may have filled since), or only the placed orders for order actions."""
+    q, a = BroadcastQueue, MT5Account
+    statuses = ("placed",) if on_orders else ("executed", "placed")
+    query = (
+        select(
+            q.id, q.account_id, q.target_user_id, q.leg, q.status, q.position_ticket,
+            q.order_ticket, a.terminal,
+        )
+        .join(a, a.id == q.account_id)
+        .where(q.dispatch_id == dispatch_id, q.status.in_(statuses))
+        .order_by(q.id)
+    )  # fmt: skip
+    return list(session.execute(query))
 
 
 def cancel_pending_rows(session: DbSession, dispatch_id: int, now: datetime) -> int:
@@ -200,6 +248,9 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
             symbol=func.coalesce(bindparam("b_symbol", type_=table.c.symbol.type), table.c.symbol),
             volume=func.coalesce(bindparam("b_volume", type_=table.c.volume.type), table.c.volume),
             executed_at=bindparam("b_executed_at"),
+            error_details=bindparam("b_details", type_=table.c.error_details.type),
+            closed_volume=bindparam("b_closed", type_=table.c.closed_volume.type),
+            remaining_volume=bindparam("b_remaining", type_=table.c.remaining_volume.type),
             lease_owner=None,
             lease_expires_at=None,
             updated_at=now,
@@ -224,6 +275,9 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
                 "b_symbol": o.symbol,
                 "b_volume": o.volume,
                 "b_executed_at": now if o.status in FINAL_ROW_STATUSES else None,
+                "b_details": o.error_details,
+                "b_closed": o.closed_volume,
+                "b_remaining": o.remaining_volume,
             }
             for o in outcomes
         ],
@@ -231,8 +285,34 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
     for outcome in outcomes:
         if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
             _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
+    _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
     _finalise_dispatches(session, [o.row_id for o in outcomes], now)
     session.commit()
+
+
+def _sum_closes_into_opens(session: DbSession, open_row_ids: set[int | None]) -> None:
+    """An open row's closed_volume is the sum of its executed closes, recomputed from them
+    (so a fenced or repeated record cannot count a close twice); summed as Decimals."""
+    ids = sorted(i for i in open_row_ids if i is not None)
+    if not ids:
+        return
+    closes = session.execute(
+        select(BroadcastQueue.parent_row_id, BroadcastQueue.closed_volume).where(
+            BroadcastQueue.parent_row_id.in_(ids),
+            BroadcastQueue.status == "executed",
+            BroadcastQueue.closed_volume.is_not(None),
+        )
+    ).all()
+    totals = dict.fromkeys(ids, Decimal(0))
+    for parent, volume in closes:  # both non-null by the query
+        totals[parent] += volume  # type: ignore[index,operator]
+    table = BroadcastQueue.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(closed_volume=bindparam("b_total", type_=table.c.closed_volume.type)),
+        [{"b_id": row_id, "b_total": total} for row_id, total in totals.items()],
+    )
 
 
 def _store_sibling_volumes(session: DbSession, row_id: int, volumes: dict[int, Decimal]) -> None:

@@ -374,22 +374,35 @@ class RowOutcome:
     volume: Decimal | None = None
     outcome_unknown: bool = False
     sibling_volumes: dict[int, Decimal] | None = field(default=None)  # leg -> volume when sized
+    error_details: dict[str, Any] | None = None  # the broker's numbers behind a refusal
+    closed_volume: Decimal | None = None  # a close: the lots it closed
+    remaining_volume: Decimal | None = None  # a close: what the position still holds
+    parent_row_id: int | None = None  # a close of an open row: that row gets closed_volume added
+
+
+SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})
+NEUTRAL_ROW_STATUSES = frozenset({"skipped"})  # nothing to do: neither a success nor a failure
 
 
 def summary_status(counts: Mapping[str, int]) -> str:
-    """One word for a dispatch from its rows' counts by status (one of DISPATCH_STATUSES)."""
+    """One word for a dispatch from its rows' counts by status (one of DISPATCH_STATUSES).
+
+    ``completed`` when no row failed, expired or was cancelled (skipped rows had nothing to do);
+    ``partial`` when some did and some succeeded.
+    """
     total = sum(counts.values())
     if total == 0:
         return "completed"
     final = sum(n for s, n in counts.items() if s in FINAL_ROW_STATUSES)
     if final < total:
         return "pending" if counts.get("pending", 0) == total else "in_progress"
-    executed = counts.get("executed", 0)
-    if executed == total:
+    succeeded = sum(n for s, n in counts.items() if s in SUCCEEDED_ROW_STATUSES)
+    neutral = sum(n for s, n in counts.items() if s in NEUTRAL_ROW_STATUSES)
+    if succeeded + neutral == total:
         return "completed"
-    if executed:
+    if succeeded:
         return "partial"
     for status in ("cancelled", "expired"):
-        if counts.get(status, 0) == total:
+        if counts.get(status, 0) + neutral == total:
             return status
     return "failed"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from extensions import db
 from models.columns import ExactDecimal, UTCDateTime, utcnow
 
-DISPATCH_KINDS = ("orders", "broadcast")
+DISPATCH_KINDS = ("orders", "broadcast", "action")
 
 
 class RowStatus(StrEnum):
@@ -31,6 +32,8 @@ class RowStatus(StrEnum):
     PENDING = "pending"
     IN_FLIGHT = "in_flight"
     EXECUTED = "executed"
+    PLACED = "placed"  # a pending order is on the book: not a fill
+    SKIPPED = "skipped"  # nothing to do (the position was already closed, a filtered symbol)
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
@@ -49,6 +52,10 @@ class Dispatch(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
+    # An action follows up an earlier dispatch (its parent); opens have none.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), default=None, index=True
+    )
     creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     order_data: Mapped[dict[str, Any]] = mapped_column(JSON)
     sizing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -99,14 +106,26 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     retcode: Mapped[int | None] = mapped_column(Integer, default=None)
-    order_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
-    deal_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
-    position_ticket: Mapped[int | None] = mapped_column(Integer, default=None)
+    # MT5 tickets are 64-bit (ulong); some brokers' pass 2**31.
+    order_ticket: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    deal_ticket: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    position_ticket: Mapped[int | None] = mapped_column(BigInteger, default=None)
     fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
     fill_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Actions: what the row did to which position or order, and the open row it follows up.
+    action: Mapped[str | None] = mapped_column(String(20), default=None)
+    ticket: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    parent_row_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcast_queue.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # Closes: the lots this row closed, and what the position still held afterwards. On an
+    # open row, closed_volume adds up what its follow-ups closed of it.
+    closed_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    remaining_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
 
     @property
     def is_final(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from datetime import time as day_time
 from decimal import Decimal
@@ -179,6 +179,22 @@ class Books:
     def set_trade_mode(self, symbol: str, mode: int) -> None:
         with self.lock:
             self.trade_modes[symbol] = mode
+
+    def set_levels(
+        self, symbol: str, *, stops_level: int | None = None, freeze_level: int | None = None
+    ) -> None:
+        """The symbol's trade_stops_level / trade_freeze_level in points, as a broker sets them
+        (some widen them around news): stops must keep that distance from the price, and
+        nothing within the freeze level of the price may be modified."""
+        with self.lock:
+            current = self.symbols[symbol]
+            self.symbols[symbol] = replace(
+                current,
+                trade_stops_level=current.trade_stops_level if stops_level is None else stops_level,
+                trade_freeze_level=(
+                    current.trade_freeze_level if freeze_level is None else freeze_level
+                ),
+            )
 
     def trade_mode(self, symbol: str) -> int:
         return self.trade_modes.get(symbol, self.symbols[symbol].trade_mode)

@@ -182,6 +182,14 @@ def check_stops(
             raise Rejected(c.TRADE_RETCODE_INVALID_STOPS)
 
 
+def check_freeze(symbol: CatalogSymbol, price: Decimal, *levels: Decimal) -> None:
+    """FROZEN when the price is within the freeze level of any of these (SL, TP, order price):
+    the broker is about to fill them and refuses to move them."""
+    freeze = symbol.trade_freeze_level * symbol.point
+    if freeze and any(level and abs(price - level) <= freeze for level in levels):
+        raise Rejected(c.TRADE_RETCODE_FROZEN)
+
+
 def check_pending_price(
     symbol: CatalogSymbol, order_type: int, price: Decimal, bid: Decimal, ask: Decimal
 ) -> None:

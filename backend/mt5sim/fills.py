@@ -210,7 +210,7 @@ def new_order(
         state=state, volume_initial=req.volume, volume_current=req.volume, price_open=price,
         sl=req.sl, tp=req.tp, magic=req.magic, comment=req.comment,
         type_filling=req.type_filling, type_time=req.type_time, position_id=req.position,
-        time_setup_msc=broker.now_msc(),
+        time_setup_msc=broker.now_msc(), time_expiration=req.expiration,
     )  # fmt: skip
 
 

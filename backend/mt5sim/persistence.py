@@ -86,12 +86,26 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=30000")
         for record_type in _TABLES:
             self._conn.execute(_create_sql(record_type))
+            self._add_new_columns(record_type)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS quotes (name TEXT PRIMARY KEY, bid TEXT, ask TEXT)"
         )
         self._conn.execute(_ADMIN_REQUESTS_SQL)
         self._conn.commit()
         self._upserts = {t: _upsert_sql(t) for t in _TABLES}
+
+    def _add_new_columns(self, record_type: type) -> None:
+        """A file written by an older simulator lacks fields added since: add them, with the
+        field's default (every field added after the first release has one)."""
+        table = _TABLES[record_type]
+        have = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+        for f in fields(record_type):
+            if f.name not in have:
+                default = f.default if isinstance(f.default, int | str) else 0
+                self._conn.execute(
+                    f'ALTER TABLE {table} ADD COLUMN "{f.name}" '
+                    f"{_SQL_TYPES[str(f.type)]} DEFAULT {default!r}"
+                )
 
     def load(self, record_type: type[Record]) -> list[Record]:
         rows = self._conn.execute(f"SELECT * FROM {_TABLES[record_type]}").fetchall()  # noqa: S608

@@ -115,7 +115,8 @@ def order(broker: Books, o: Order) -> Any:
     return r.build(
         r.TradeOrder, ticket=o.ticket, time_setup=o.time_setup_msc // 1000,
         time_setup_msc=o.time_setup_msc, time_done=o.time_done_msc // 1000,
-        time_done_msc=o.time_done_msc, type=o.type, type_time=o.type_time,
+        time_done_msc=o.time_done_msc, time_expiration=o.time_expiration, type=o.type,
+        type_time=o.type_time,
         type_filling=o.type_filling, state=o.state, magic=o.magic, position_id=o.position_id,
         reason=o.reason, volume_initial=float(o.volume_initial),
         volume_current=float(o.volume_current), price_open=float(o.price_open), sl=float(o.sl),

@@ -43,6 +43,7 @@ class Order:
     time_setup_msc: int
     time_done_msc: int = 0
     reason: int = 3  # ORDER_REASON_EXPERT: placed through the API
+    time_expiration: int = 0  # seconds; 0 = good till cancelled
 
 
 @dataclass

@@ -12,6 +12,7 @@ from mt5sim.checks import (
     Rejected,
     TradeRequestData,
     check_filling,
+    check_freeze,
     check_pending_price,
     check_stops,
     check_trade_mode,
@@ -77,7 +78,9 @@ def modify_position(broker: Books, account: Account, req: TradeRequestData) -> O
     symbol = broker.symbols[position.symbol]
     bid, ask = broker.prices.quote(symbol.price_source)
     is_buy = position.type == c.POSITION_TYPE_BUY
-    check_stops(symbol, is_buy=is_buy, reference=bid if is_buy else ask, sl=req.sl, tp=req.tp)
+    close_price = bid if is_buy else ask
+    check_freeze(symbol, close_price, position.sl, position.tp)
+    check_stops(symbol, is_buy=is_buy, reference=close_price, sl=req.sl, tp=req.tp)
     if (position.sl, position.tp) == (req.sl, req.tp):
         raise Rejected(c.TRADE_RETCODE_NO_CHANGES, "No changes")
     position.sl, position.tp, position.time_update_msc = req.sl, req.tp, broker.now_msc()
@@ -91,9 +94,15 @@ def modify_order(broker: Books, account: Account, req: TradeRequestData) -> Outc
         raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)
     symbol = broker.symbols[order.symbol]
     bid, ask = broker.prices.quote(symbol.price_source)
+    check_freeze(symbol, ask if order.type % 2 == 0 else bid, order.price_open)
     check_pending_price(symbol, order.type, req.price, bid, ask)
     check_stops(symbol, is_buy=order.type % 2 == 0, reference=req.price, sl=req.sl, tp=req.tp)
-    order.price_open, order.sl, order.tp = req.price, req.sl, req.tp
+    expiration = req.expiration if req.type_time == c.ORDER_TIME_SPECIFIED else 0
+    wanted = (req.price, req.sl, req.tp, expiration)
+    if (order.price_open, order.sl, order.tp, order.time_expiration) == wanted:
+        raise Rejected(c.TRADE_RETCODE_NO_CHANGES, "No changes")
+    order.price_open, order.sl, order.tp, order.time_expiration = wanted
+    order.type_time = req.type_time
     broker.store.write(order)
     return Outcome(DONE, c.RETCODE_COMMENTS[DONE], order=order.ticket)
 
@@ -102,6 +111,9 @@ def remove_order(broker: Books, account: Account, req: TradeRequestData) -> Outc
     order = broker.pending.get(req.order)
     if order is None or order.login != account.login:
         raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)
+    symbol = broker.symbols[order.symbol]
+    bid, ask = broker.prices.quote(symbol.price_source)
+    check_freeze(symbol, ask if order.type % 2 == 0 else bid, order.price_open)
     order.state, order.time_done_msc = c.ORDER_STATE_CANCELED, broker.now_msc()
     del broker.pending[order.ticket]
     broker.store.write(order)

@@ -197,12 +197,41 @@ class TargetOut(Schema):
     attempts = fields.Integer()
     latency_ms = fields.Integer(allow_none=True)
     error = fields.String(allow_none=True)
+    reason = fields.String(
+        allow_none=True,
+        metadata={"description": "Failed or skipped: the code, e.g. position_closed."},
+    )
+    details = fields.Dict(allow_none=True, metadata={"description": "The broker's numbers."})
+    action = fields.String(
+        allow_none=True, metadata={"description": "Actions: what this row did (close, ...)."}
+    )
+    ticket = fields.Integer(
+        allow_none=True, metadata={"description": "Actions: the position or order acted on."}
+    )
+    closed_volume = DecimalString(allow_none=True)
+    remaining_volume = DecimalString(
+        allow_none=True, metadata={"description": "A close: what the position still holds."}
+    )
     executed_at = fields.DateTime(allow_none=True)
+
+
+class ActionSummaryOut(Schema):
+    action_id = fields.Integer()
+    action = fields.String()
+    status = fields.String(metadata={"enum": list(DISPATCH_STATUSES)})
+    created_at = fields.DateTime()
 
 
 class DispatchOut(Schema):
     dispatch_id = fields.Integer()
-    kind = fields.String(metadata={"enum": ["orders", "broadcast"]})
+    kind = fields.String(metadata={"enum": ["orders", "broadcast", "action"]})
+    parent_id = fields.Integer(
+        allow_none=True, metadata={"description": "An action: the dispatch it follows up."}
+    )
+    action = fields.Dict(allow_none=True, metadata={"description": "An action: what it does."})
+    actions = fields.List(
+        fields.Nested(ActionSummaryOut), metadata={"description": "Its follow-ups, oldest first."}
+    )
     status = fields.String(metadata={"enum": list(DISPATCH_STATUSES)})
     created_at = fields.DateTime()
     expires_at = fields.DateTime()

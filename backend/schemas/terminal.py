@@ -60,6 +60,9 @@ class PositionOut(Schema):
     magic = fields.Integer()
     comment = fields.String()
     time = fields.DateTime(metadata={"description": "Opening time (the broker's server clock)."})
+    identifier = fields.Integer(
+        metadata={"description": "POSITION_IDENTIFIER: the opening order's ticket, for life."}
+    )
 
 
 class PositionsQuery(Schema):

@@ -109,7 +109,7 @@ def list_broadcasts(session: DbSession, *, limit: int = 50) -> list[dict[str, An
 
 
 def _broadcast(session: DbSession, admin: User, broadcast_id: int) -> Dispatch:
-    return status.get_dispatch(session, user=admin, dispatch_id=broadcast_id, kind="broadcast")
+    return status.get_dispatch(session, user=admin, dispatch_id=broadcast_id, broadcasts_only=True)
 
 
 def broadcast_view(

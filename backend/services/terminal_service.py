@@ -9,7 +9,7 @@ from errors import MT5Error, ValidationFailed
 from extensions import DbSession
 from models import MT5Account, User
 from services.accounts_service import get_account
-from services.mt5.dto import AccountRef, Deal, Position
+from services.mt5.dto import AccountRef, Deal, PendingOrder, Position
 from services.mt5.gateway import MT5Gateway
 from services.mt5_service import account_ref
 from utils.security import SecretBox
@@ -56,6 +56,14 @@ def list_positions(
 ) -> list[Position]:  # fmt: skip
     ref = _reach(session=session, user=user, account_id=account_id, box=box)
     return gateway.positions(ref, symbol)
+
+
+def list_orders(
+    *, session: DbSession, gateway: MT5Gateway, user: User, account_id: int, box: SecretBox,
+    symbol: str | None = None,
+) -> list[PendingOrder]:  # fmt: skip
+    ref = _reach(session=session, user=user, account_id=account_id, box=box)
+    return gateway.orders(ref, symbol)
 
 
 def deals_window(

@@ -25,7 +25,7 @@ from config import load_config
 from extensions import db
 from ledger import leases, store
 from ledger.execution import execute_job
-from ledger.jobs import load_jobs
+from ledger.jobs import load_jobs_or_fail
 from services.metrics import observe_outcomes, serve_worker_metrics
 
 logger = logging.getLogger("workers.celery")
@@ -73,12 +73,12 @@ def execute_rows(row_ids: Sequence[int]) -> int:
     with app.app_context():
         try:
             claimed = store.claim_rows(db.session, owner=OWNER, row_ids=list(row_ids))
-            jobs = load_jobs(db.session, claimed, app.extensions["secret_box"])
+            jobs, broken = load_jobs_or_fail(db.session, claimed, app.extensions["secret_box"])
             gateway = app.extensions["mt5_gateway"]
             hooks = app.config.get("EXECUTOR_HOOKS")
             # The rows of one task belong to different accounts (different terminals): send them
             # side by side, then record them in one transaction.
-            outcomes = list(
+            outcomes = broken + list(
                 _job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs)
             )
             store.record_outcomes(db.session, outcomes, owner=OWNER)

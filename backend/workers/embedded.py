@@ -21,9 +21,9 @@ from flask import Flask
 
 from extensions import db
 from ledger import leases, store
-from ledger.execution import execute_job
-from ledger.jobs import load_jobs
-from ledger.types import RowJob, RowOutcome
+from ledger.execution import Hook, execute_job
+from ledger.jobs import Job, load_jobs_or_fail
+from ledger.types import RowOutcome
 from services.metrics import observe_outcomes
 
 logger = logging.getLogger("workers.embedded")
@@ -58,7 +58,7 @@ class ThreadExecutor:
         threads: int,
         gateway_getter: Callable[[], Any],
         sweep_interval_s: float = SWEEP_INTERVAL_S,
-        hooks: Callable[[str, RowJob | None], None] | None = None,
+        hooks: Hook | None = None,
     ) -> None:
         self.app = app
         self.threads = threads
@@ -211,9 +211,13 @@ class ThreadExecutor:
             row_ids=sorted(inbox.rows),
         )
         if claimed:
-            self._start_jobs(
-                load_jobs(session, sorted(set(claimed)), self.app.extensions["secret_box"])
-            )
+            box = self.app.extensions["secret_box"]
+            jobs, broken = load_jobs_or_fail(session, sorted(set(claimed)), box)
+            self._start_jobs(jobs)
+            with self._lock:
+                self._in_flight += len(broken)
+            for outcome in broken:  # recorded with the next batch, like any outcome
+                self._inbox.put(("outcome", outcome))
 
     def _record(self, outcomes: list[RowOutcome]) -> set[int]:
         if not outcomes:
@@ -235,7 +239,7 @@ class ThreadExecutor:
         accounts = {self._accounts.pop(o.row_id, None) for o in outcomes}
         return {a for a in accounts if a is not None}
 
-    def _start_jobs(self, jobs: list[RowJob]) -> None:
+    def _start_jobs(self, jobs: list[Job]) -> None:
         pool = self._pool
         if pool is None or self._stopping.is_set():
             store.release_rows(db.session, [j.row_id for j in jobs], owner=self.owner)
@@ -250,7 +254,7 @@ class ThreadExecutor:
             except RuntimeError:  # the pool shut down meanwhile: hand the row back untouched
                 store.release_rows(db.session, [job.row_id], owner=self.owner)
 
-    def _execute(self, job: RowJob) -> None:
+    def _execute(self, job: Job) -> None:
         outcome = execute_job(job, self._gateway(), hooks=self._hooks)
         self._inbox.put(("outcome", outcome))
 

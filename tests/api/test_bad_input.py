@@ -62,6 +62,16 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
         "order": LIMIT_ORDER,
     },
     ("POST", "/api/broadcasts/<int:broadcast_id>/cancel"): NO_BODY,
+    ("PATCH", "/api/accounts/<int:account_id>/positions/<int:ticket>"): {"stop_loss": "2290.00"},
+    ("POST", "/api/accounts/<int:account_id>/positions/<int:ticket>/close"): {"percent": "50"},
+    ("POST", "/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven"): {
+        "offset_points": 10
+    },
+    ("POST", "/api/accounts/<int:account_id>/positions/close_all"): {"symbol": "XAUUSD"},
+    ("PATCH", "/api/accounts/<int:account_id>/orders/<int:ticket>"): {"price": "2300.00"},
+    ("DELETE", "/api/accounts/<int:account_id>/orders/<int:ticket>"): NO_BODY,
+    ("POST", "/api/dispatches/<int:dispatch_id>/actions"): {"action": "close", "percent": "50"},
+    ("POST", "/api/broadcasts/<int:broadcast_id>/actions"): {"action": "close", "percent": "50"},
     ("POST", "/api/calculate"): {
         "account": {"currency": "USD", "balance": "10000", "leverage": "100"},
         "symbol": "XAUUSD",
@@ -74,6 +84,11 @@ NUMBERS: dict[str, list[Path]] = {
     "/api/send_orders": [("volume",), ("price",), ("deviation",), ("wait_s",), ("account_ids", 0)],
     "/api/broadcast_orders": [("order", "volume"), ("order", "price"), ("expires_in_s",)],
     "/api/calculate": [("account", "balance"), ("risk", "percent"), ("trade", "entry")],
+    "/api/accounts/<int:account_id>/positions/<int:ticket>": [("stop_loss",)],
+    "/api/accounts/<int:account_id>/positions/<int:ticket>/close": [("percent",)],
+    "/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven": [("offset_points",)],
+    "/api/accounts/<int:account_id>/orders/<int:ticket>": [("price",)],
+    "/api/dispatches/<int:dispatch_id>/actions": [("percent",)],
 }
 VOLUMES: dict[str, list[Path]] = {
     "/api/send_orders": [("volume",)],
@@ -85,6 +100,8 @@ PRICES: dict[str, list[Path]] = {
     "/api/send_orders": [("price",), ("stop_loss",)],
     "/api/broadcast_orders": [("order", "price"), ("order", "stop_loss")],
     "/api/calculate": [("trade", "entry"), ("trade", "stop_loss")],
+    "/api/accounts/<int:account_id>/positions/<int:ticket>": [("stop_loss",)],
+    "/api/accounts/<int:account_id>/orders/<int:ticket>": [("price",)],
 }
 
 
@@ -263,7 +280,9 @@ def world(app: Any, client: Any) -> World:
         headers=headers,
     )
     assert broadcast.status_code == 202, broadcast.get_json()
-    assert client.post("/api/send_orders", json=order, headers=headers).status_code in (200, 202)
+    sent = client.post("/api/send_orders", json={**order, "wait_s": 10}, headers=headers)
+    assert sent.status_code == 200, sent.get_json()
+    placed = sent.get_json()["targets"][0]
     tokens = client.post(
         "/api/login", json={"username": owner.username, "password": "correct horse battery staple"}
     ).get_json()
@@ -275,6 +294,8 @@ def world(app: Any, client: Any) -> World:
             "account_id": account["id"],
             "user_id": other.id,
             "broadcast_id": broadcast.get_json()["broadcast_id"],
+            "dispatch_id": sent.get_json()["dispatch_id"],
+            "ticket": placed["order"],
             "username": owner.username,
         },
     )

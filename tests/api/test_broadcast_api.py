@@ -240,6 +240,8 @@ def test_broadcast_status_with_id_shows_every_target_and_counts(
         "pending": 0,
         "in_flight": 0,
         "executed": 5,
+        "placed": 0,
+        "skipped": 0,
         "failed": 0,
         "expired": 0,
         "cancelled": 0,

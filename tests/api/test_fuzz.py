@@ -84,6 +84,7 @@ class FuzzWorld:
             "user_id": self.user_ids[role],
             "dispatch_id": self.dispatch_id,
             "broadcast_id": self.broadcast_id,
+            "ticket": 1,  # the fuzzer names real tickets by chance; this one answers 404
             "symbol": "XAUUSD",
             "name": "XAUUSD",
         }

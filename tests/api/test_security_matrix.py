@@ -57,12 +57,20 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): USER,
     ("/api/accounts/<int:account_id>/positions", "GET"): USER,
     ("/api/accounts/<int:account_id>/deals", "GET"): USER,
+    ("/api/accounts/<int:account_id>/orders", "GET"): USER,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): USER,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): USER,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven", "POST"): USER,
+    ("/api/accounts/<int:account_id>/positions/close_all", "POST"): USER,
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "PATCH"): USER,
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "DELETE"): USER,
     ("/api/accounts/<int:account_id>/symbols/<symbol>", "GET"): USER,
     ("/api/calculate", "POST"): USER,
     ("/api/symbols", "GET"): USER,
     ("/api/symbols/<name>", "GET"): USER,
     ("/api/send_orders", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>", "GET"): USER,
+    ("/api/dispatches/<int:dispatch_id>/actions", "POST"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
     ("/api/users/<int:user_id>/mfa", "DELETE"): SUPER,
@@ -71,6 +79,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcast_status", "GET"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): SUPER,
+    ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): SUPER,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
 
@@ -95,12 +104,20 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): TRADE,
     ("/api/accounts/<int:account_id>/positions", "GET"): READ,
     ("/api/accounts/<int:account_id>/deals", "GET"): READ,
+    ("/api/accounts/<int:account_id>/orders", "GET"): READ,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): TRADE,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): TRADE,
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven", "POST"): TRADE,
+    ("/api/accounts/<int:account_id>/positions/close_all", "POST"): TRADE,
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "PATCH"): TRADE,
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "DELETE"): TRADE,
     ("/api/accounts/<int:account_id>/symbols/<symbol>", "GET"): READ,
     ("/api/calculate", "POST"): CALCULATE,
     ("/api/symbols", "GET"): READ,
     ("/api/symbols/<name>", "GET"): READ,
     ("/api/send_orders", "POST"): TRADE,
     ("/api/dispatches/<int:dispatch_id>", "GET"): READ,
+    ("/api/dispatches/<int:dispatch_id>/actions", "POST"): TRADE,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
     ("/api/users/<int:user_id>/mfa", "DELETE"): FRESH,
@@ -109,6 +126,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/broadcast_status", "GET"): READ,
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): TRADE,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): READ,
+    ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): TRADE,
 }
 # Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
 FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -443,10 +461,25 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): ("account", None),
     ("/api/accounts/<int:account_id>/positions", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/deals", "GET"): ("account", None),
+    ("/api/accounts/<int:account_id>/orders", "GET"): ("account", None),
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): (
+        "account",
+        {"stop_loss": "2340.00"},
+    ),
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): ("account", {}),
+    ("/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven", "POST"): ("account", {}),
+    ("/api/accounts/<int:account_id>/positions/close_all", "POST"): ("account", {}),
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "PATCH"): (
+        "account",
+        {"price": "2340.00"},
+    ),
+    ("/api/accounts/<int:account_id>/orders/<int:ticket>", "DELETE"): ("account", None),
     ("/api/accounts/<int:account_id>/symbols/<symbol>", "GET"): ("account", None),
     ("/api/dispatches/<int:dispatch_id>", "GET"): ("dispatch", None),
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): ("dispatch", None),
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): ("dispatch", None),
+    ("/api/dispatches/<int:dispatch_id>/actions", "POST"): ("dispatch", {"action": "close"}),
+    ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): ("dispatch", {"action": "close"}),
 }
 NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found"}
 

@@ -166,7 +166,7 @@ def test_send_orders_two_take_profits_creates_one_row_per_leg(client, app, heade
     assert len(positions(client, headers, account["id"])) == 2
 
 
-def test_send_orders_buy_limit_is_placed_with_10008(client, app, headers, account):
+def test_send_orders_buy_limit_is_placed_not_executed(client, app, headers, account):
     freeze_gold(app)
 
     response = send(
@@ -177,8 +177,8 @@ def test_send_orders_buy_limit_is_placed_with_10008(client, app, headers, accoun
 
     assert response.status_code == 200, response.get_json()
     target = response.get_json()["targets"][0]
-    assert (target["status"], target["retcode"]) == ("executed", 10008)
-    assert target["order"]
+    assert (target["status"], target["retcode"]) == ("placed", 10008)
+    assert target["order"] and target["filled_volume"] is None and target["position"] is None
     assert positions(client, headers, account["id"]) == []
 
 

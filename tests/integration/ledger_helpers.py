@@ -136,11 +136,24 @@ def wait_final(dispatch_id: int, timeout: float = 20.0) -> list[Any]:
 
 def broker_fills(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> Counter[str]:
     """Opening deals at the simulated broker, counted by the ledger tag leading their comment."""
+    return broker_book(sim_db, accounts, server).opens
+
+
+class BrokerBook:
+    """What the simulated broker holds for some accounts: deals by tag and open positions."""
+
+    def __init__(self) -> None:
+        self.opens: Counter[str] = Counter()  # DEAL_ENTRY_IN deals by tag
+        self.closes: Counter[str] = Counter()  # DEAL_ENTRY_OUT deals by tag
+        self.positions: dict[int, list[Any]] = {}  # login -> open positions
+
+
+def broker_book(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> BrokerBook:
     from mt5sim.broker import Broker
     from mt5sim.sim_terminal import SimTerminal
 
     broker = Broker(sim_db, name="default", step_ms=0)
-    fills: Counter[str] = Counter()
+    book = BrokerBook()
     try:
         for account in accounts:
             login = account if isinstance(account, int) else int(account.login)
@@ -154,11 +167,15 @@ def broker_fills(sim_db: str, accounts: list[Any], server: str = "Sim-Demo") -> 
                 or ()
             )
             for deal in deals:
+                tag = deal.comment.split(" ", 1)[0]
                 if deal.type in (0, 1) and deal.entry == 0:
-                    fills[deal.comment.split(" ", 1)[0]] += 1
+                    book.opens[tag] += 1
+                elif deal.type in (0, 1) and deal.entry == 1:
+                    book.closes[tag] += 1
+            book.positions[login] = list(terminal.positions_get() or ())
     finally:
         broker.close()
-    return fills
+    return book
 
 
 def run_worker(

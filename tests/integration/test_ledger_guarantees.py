@@ -344,3 +344,18 @@ def test_concurrent_duplicate_idempotency_key_is_409_and_creates_nothing(ledger)
     assert caught.value.status_code == 409 and caught.value.code == "idempotency_conflict"
     assert db.session.scalar(select(func.count(Dispatch.id))) == 1
     assert len(rows_of(first)) == 2
+
+
+def test_a_row_that_cannot_be_read_fails_instead_of_coming_back_forever(ledger):
+    admin, accounts = seed_accounts(ledger, 2)
+    broken = new_dispatch(ledger, admin, accounts[:1])
+    healthy = new_dispatch(ledger, admin, accounts[1:])
+    # An order this version cannot read (as if written by a future one): no side.
+    db.session.execute(update(Dispatch).where(Dispatch.id == broken).values(order_data={"x": 1}))
+    db.session.commit()
+
+    (bad,) = _run(ledger, broken)
+    (good,) = _run(ledger, healthy)
+
+    assert (bad.status, bad.error_message.split(":")[0]) == ("failed", "internal_error")
+    assert good.status == "executed"

@@ -7,12 +7,18 @@ from decimal import Decimal
 from typing import Any
 
 from errors import ValidationFailed
+from services.mt5 import constants as c
 from services.mt5.dto import (
     AccountSnapshot,
     Deal,
+    OrderFate,
     OrderRequest,
     OrderResult,
+    PendingChange,
+    PendingOrder,
+    PendingRemoval,
     Position,
+    StopsChange,
     SymbolSpec,
     TaggedOrder,
     TerminalStatus,
@@ -20,15 +26,16 @@ from services.mt5.dto import (
     to_decimal,
 )
 
-# MetaTrader5 constants (fixed by the API; read here rather than over the wire).
-TRADE_ACTION_DEAL, TRADE_ACTION_PENDING = 1, 5
 ORDER_TYPES = {
-    ("market", "buy"): 0, ("market", "sell"): 1, ("limit", "buy"): 2, ("limit", "sell"): 3,
-    ("stop", "buy"): 4, ("stop", "sell"): 5,
+    ("market", "buy"): c.ORDER_TYPE_BUY, ("market", "sell"): c.ORDER_TYPE_SELL,
+    ("limit", "buy"): c.ORDER_TYPE_BUY_LIMIT, ("limit", "sell"): c.ORDER_TYPE_SELL_LIMIT,
+    ("stop", "buy"): c.ORDER_TYPE_BUY_STOP, ("stop", "sell"): c.ORDER_TYPE_SELL_STOP,
 }  # fmt: skip
-ORDER_FILLING_FOK, ORDER_FILLING_IOC, ORDER_FILLING_RETURN = 0, 1, 2
-SYMBOL_FILLING_FOK, SYMBOL_FILLING_IOC = 1, 2
-ORDER_TIME_GTC = 0
+PENDING_TYPE_NAMES = {
+    c.ORDER_TYPE_BUY_LIMIT: "buy_limit", c.ORDER_TYPE_SELL_LIMIT: "sell_limit",
+    c.ORDER_TYPE_BUY_STOP: "buy_stop", c.ORDER_TYPE_SELL_STOP: "sell_stop",
+    c.ORDER_TYPE_BUY_STOP_LIMIT: "buy_stop_limit", c.ORDER_TYPE_SELL_STOP_LIMIT: "sell_stop_limit",
+}  # fmt: skip
 ORDER_STATE_NAMES = {
     0: "placed", 1: "placed", 2: "canceled", 3: "placed", 4: "filled", 5: "rejected",
     6: "canceled", 7: "placed", 8: "placed", 9: "placed",
@@ -53,12 +60,12 @@ def wire_number(value: Decimal) -> float:
 def filling_for(mask: int, order_type: str) -> int:
     """FOK if the symbol allows it, else IOC, else RETURN; pending orders always RETURN."""
     if order_type != "market":
-        return ORDER_FILLING_RETURN
-    if mask & SYMBOL_FILLING_FOK:
-        return ORDER_FILLING_FOK
-    if mask & SYMBOL_FILLING_IOC:
-        return ORDER_FILLING_IOC
-    return ORDER_FILLING_RETURN
+        return c.ORDER_FILLING_RETURN
+    if mask & c.SYMBOL_FILLING_FOK:
+        return c.ORDER_FILLING_FOK
+    if mask & c.SYMBOL_FILLING_IOC:
+        return c.ORDER_FILLING_IOC
+    return c.ORDER_FILLING_RETURN
 
 
 def build_request(order: OrderRequest, *, price: Decimal, filling: int) -> dict[str, Any]:
@@ -70,7 +77,7 @@ def build_request(order: OrderRequest, *, price: Decimal, filling: int) -> dict[
             details={"order_type": order.order_type, "side": order.side},
         )
     request: dict[str, Any] = {
-        "action": TRADE_ACTION_DEAL if order.order_type == "market" else TRADE_ACTION_PENDING,
+        "action": c.TRADE_ACTION_DEAL if order.order_type == "market" else c.TRADE_ACTION_PENDING,
         "symbol": order.symbol,
         "volume": wire_number(order.volume),
         "type": kind,
@@ -80,12 +87,55 @@ def build_request(order: OrderRequest, *, price: Decimal, filling: int) -> dict[
         "deviation": int(order.deviation),
         "magic": int(order.magic),
         "comment": order.comment[:MAX_COMMENT],
-        "type_time": ORDER_TIME_GTC,
+        "type_time": c.ORDER_TIME_GTC,
         "type_filling": filling,
     }
     if order.position:
         request["position"] = int(order.position)
     return request
+
+
+def build_stops_change(change: StopsChange) -> dict[str, Any]:
+    """TRADE_ACTION_SLTP: MT5 reads sl/tp 0 as *remove*, so both are always sent."""
+    return {
+        "action": c.TRADE_ACTION_SLTP,
+        "position": int(change.position),
+        "symbol": change.symbol,
+        "sl": wire_number(change.sl),
+        "tp": wire_number(change.tp),
+        "magic": int(change.magic),
+        "comment": change.comment[:MAX_COMMENT],
+    }
+
+
+def build_pending_change(change: PendingChange) -> dict[str, Any]:
+    """TRADE_ACTION_MODIFY: price, stops and expiration of a pending order, all resent."""
+    request: dict[str, Any] = {
+        "action": c.TRADE_ACTION_MODIFY,
+        "order": int(change.order),
+        "symbol": change.symbol,
+        "price": wire_number(change.price),
+        "sl": wire_number(change.sl),
+        "tp": wire_number(change.tp),
+        "type_time": c.ORDER_TIME_GTC,
+        "magic": int(change.magic),
+        "comment": change.comment[:MAX_COMMENT],
+    }
+    if change.expiration is not None:
+        request.update(
+            type_time=c.ORDER_TIME_SPECIFIED, expiration=int(change.expiration.timestamp())
+        )
+    return request
+
+
+def build_pending_removal(removal: PendingRemoval) -> dict[str, Any]:
+    return {
+        "action": c.TRADE_ACTION_REMOVE,
+        "order": int(removal.order),
+        "symbol": removal.symbol,
+        "magic": int(removal.magic),
+        "comment": removal.comment[:MAX_COMMENT],
+    }
 
 
 def order_result(raw: dict[str, Any], *, position: int = 0) -> OrderResult:
@@ -172,6 +222,30 @@ def position(raw: dict[str, Any]) -> Position:
         magic=int(raw["magic"]), comment=str(raw["comment"]), time=server_time(raw["time"]),
         identifier=int(raw.get("identifier", 0)),
     )  # fmt: skip
+
+
+def pending_order(raw: dict[str, Any]) -> PendingOrder:
+    kind = int(raw["type"])
+    expiration = int(raw.get("time_expiration", 0) or 0)
+    return PendingOrder(
+        ticket=int(raw["ticket"]), symbol=str(raw["symbol"]),
+        type=PENDING_TYPE_NAMES.get(kind, str(kind)),
+        volume=to_decimal(raw.get("volume_current", raw.get("volume_initial", 0.0))),
+        price_open=to_decimal(raw.get("price_open", 0.0)),
+        price_stoplimit=to_decimal(raw.get("price_stoplimit", 0.0)),
+        sl=to_decimal(raw.get("sl", 0.0)), tp=to_decimal(raw.get("tp", 0.0)),
+        time_setup=server_time(raw.get("time_setup", 0)),
+        expiration=server_time(expiration) if expiration else None,
+        magic=int(raw.get("magic", 0)), comment=str(raw.get("comment", "")),
+    )  # fmt: skip
+
+
+def order_fate(raw: dict[str, Any]) -> OrderFate:
+    return OrderFate(
+        ticket=int(raw["ticket"]),
+        state=ORDER_STATE_NAMES.get(int(raw.get("state", 1)), "placed"),
+        position_id=int(raw.get("position_id", 0)),
+    )
 
 
 def deal(raw: dict[str, Any]) -> Deal:

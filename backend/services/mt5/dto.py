@@ -151,6 +151,40 @@ class Position:
 
 
 @dataclass(frozen=True)
+class PendingOrder:
+    """An order on the book, not filled yet (``orders_get``)."""
+
+    ticket: int
+    symbol: str
+    type: str  # "buy_limit" | "sell_limit" | "buy_stop" | "sell_stop" | "buy_stop_limit" | ...
+    volume: Decimal  # volume_current: what is still to fill
+    price_open: Decimal
+    price_stoplimit: Decimal
+    sl: Decimal
+    tp: Decimal
+    time_setup: datetime
+    expiration: datetime | None
+    magic: int
+    comment: str
+
+    @property
+    def is_buy(self) -> bool:
+        return self.type.startswith("buy")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OrderFate:
+    """What became of an order that left the book (``history_orders_get``)."""
+
+    ticket: int
+    state: str  # "filled" | "canceled" | "rejected" | "expired" | "placed" | ...
+    position_id: int  # the position a fill opened or changed (0: none)
+
+
+@dataclass(frozen=True)
 class Deal:
     ticket: int
     order: int
@@ -211,7 +245,46 @@ class OrderRequest:
     deviation: int = 20  # points
     magic: int = 0
     comment: str = ""
-    position: int | None = None  # close/modify this position
+    position: int | None = None  # close this position (a market order of the opposite side)
+
+
+@dataclass(frozen=True)
+class StopsChange:
+    """TRADE_ACTION_SLTP: a position's new stop loss and take profit (0 removes one)."""
+
+    position: int
+    symbol: str  # the broker's name
+    sl: Decimal
+    tp: Decimal
+    magic: int = 0
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """TRADE_ACTION_MODIFY: a pending order's new price, stops and expiration."""
+
+    order: int
+    symbol: str
+    price: Decimal
+    sl: Decimal
+    tp: Decimal
+    expiration: datetime | None = None  # None: good till cancelled
+    magic: int = 0
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class PendingRemoval:
+    """TRADE_ACTION_REMOVE: cancel a pending order."""
+
+    order: int
+    symbol: str
+    magic: int = 0
+    comment: str = ""
+
+
+TradeRequest = OrderRequest | StopsChange | PendingChange | PendingRemoval
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,19 @@ from services.mt5.dto import (
     AccountRef,
     AccountSnapshot,
     Deal,
+    OrderFate,
     OrderRequest,
     OrderResult,
+    PendingChange,
+    PendingOrder,
+    PendingRemoval,
     Position,
+    StopsChange,
     SymbolSpec,
     TaggedOrder,
     TerminalStatus,
     Tick,
+    TradeRequest,
 )
 from services.mt5.retcodes import FILLED_CODES
 from services.mt5.sessions import RpycSettings, TerminalURL
@@ -112,6 +118,13 @@ class MT5Gateway:
         slot.session.margin_modes[account.login] = snapshot.margin_mode
         return snapshot
 
+    def known_margin_mode(self, account: AccountRef) -> str | None:
+        """ "hedging", "netting" or "exchange" as the account's open session last read it; None
+        when no session has read it yet. No terminal call."""
+        slot = self._slot(Sources.session_key(account), account.terminal)
+        with slot.lock:
+            return slot.session.margin_modes.get(account.login) if slot.is_open else None
+
     # -- symbols ----------------------------------------------------------------------------
 
     def resolve_symbol(self, account: AccountRef, symbol: str) -> str:
@@ -178,7 +191,7 @@ class MT5Gateway:
 
     # -- orders -----------------------------------------------------------------------------
 
-    def send_order(self, account: AccountRef, request: OrderRequest) -> OrderResult:
+    def send_order(self, account: AccountRef, request: TradeRequest) -> OrderResult:
         """order_send as asked; any retcode comes back as is (the executor classifies it).
 
         None, a timeout or a lost link during order_send raise OrderOutcomeUnknown: the order may
@@ -201,7 +214,8 @@ class MT5Gateway:
                 raise OrderOutcomeUnknown(
                     last_error=last_error, details={"terminal": account.terminal}
                 )
-            result = convert.order_result(raw, position=request.position or 0)
+            position = getattr(request, "position", None) or 0
+            result = convert.order_result(raw, position=position)
             if result.deal and not result.position and result.retcode in FILLED_CODES:
                 position = self._position_of_fill(slot, account, request.symbol, result)
                 result = replace(result, position=position)
@@ -242,7 +256,13 @@ class MT5Gateway:
             )
         return None
 
-    def _wire_request(self, slot: Slot, account: AccountRef, order: OrderRequest) -> dict[str, Any]:
+    def _wire_request(self, slot: Slot, account: AccountRef, order: TradeRequest) -> dict[str, Any]:
+        if isinstance(order, StopsChange):
+            return convert.build_stops_change(order)
+        if isinstance(order, PendingChange):
+            return convert.build_pending_change(order)
+        if isinstance(order, PendingRemoval):
+            return convert.build_pending_removal(order)
         if order.order_type == "market":
             mask, exemode = self._execution(slot, account, order.symbol)
             price = order.price
@@ -304,6 +324,34 @@ class MT5Gateway:
             else:
                 raw = slot.records("positions_get", symbol=self._resolve(slot, account, symbol))
         return [convert.position(p) for p in raw]
+
+    def position(self, account: AccountRef, ticket: int) -> Position | None:
+        """One open position by ticket, or None when it is closed (or never was)."""
+        with self._attached(account) as slot:
+            raw = slot.records("positions_get", ticket=int(ticket))
+        return convert.position(raw[0]) if raw else None
+
+    def orders(self, account: AccountRef, symbol: str | None = None) -> list[PendingOrder]:
+        """The account's pending orders (all, or one symbol's)."""
+        with self._attached(account) as slot:
+            if symbol is None:
+                raw = slot.records("orders_get")
+            else:
+                raw = slot.records("orders_get", symbol=self._resolve(slot, account, symbol))
+        return [convert.pending_order(o) for o in raw]
+
+    def pending_order(self, account: AccountRef, ticket: int) -> PendingOrder | None:
+        """One pending order by ticket, or None when it has left the book."""
+        with self._attached(account) as slot:
+            raw = slot.records("orders_get", ticket=int(ticket))
+        return convert.pending_order(raw[0]) if raw else None
+
+    def order_fate(self, account: AccountRef, ticket: int) -> OrderFate | None:
+        """What became of an order that left the book (filled into which position, cancelled);
+        None when the history does not know it."""
+        with self._attached(account) as slot:
+            raw = slot.records("history_orders_get", ticket=int(ticket))
+        return convert.order_fate(raw[0]) if raw else None
 
     def deals(self, account: AccountRef, date_from: datetime, date_to: datetime) -> list[Deal]:
         # MT5 takes whole seconds: widen to whole seconds so the edges stay inside the window.
