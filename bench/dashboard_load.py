@@ -33,19 +33,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "backend"
-sys.path.insert(0, str(BACKEND))
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "bench password 123"
+sys.path[:0] = [str(BACKEND), str(ROOT)]
+# Debian's Chromium with the browser tests' flags (nothing of its own goes to the network).
+from tests.browser.conftest import CHROMIUM, chromium_flags  # noqa: E402
+
+PASSWORD = "bench password 123"  # bench/broadcast_fanout.py's users' password
 PAINT_TIMINGS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const paints = performance.getEntriesByType("paint").map(p => [p.name, p.startTime]);
@@ -82,44 +74,18 @@ def server_env(tmp: Path, port: int) -> dict[str, str]:
 
 
 def seed(env: dict[str, str], targets: int) -> None:
-    """A super admin and ``targets`` users with one copying account each, straight into the
-    database (as bench/broadcast_fanout.py does), before the server starts."""
+    """The fan-out benchmark's super admin and ``targets`` traders with one account each,
+    straight into the database before the server starts."""
     os.environ.update(env)
     from app import create_app, init_database
+    from broadcast_fanout import make_targets
 
     from extensions import db
-    from models import User
-    from services.accounts_service import create_account
-    from services.crypto import secret_box
-    from utils.security import hash_password
 
     init_database()
     app = create_app({"EXECUTOR_AUTOSTART": False})
     with app.app_context():
-        pw = hash_password(PASSWORD, 4)
-        db.session.add(
-            User(username="admin", email="admin@bench.local", password_hash=pw, role="super_admin")
-        )
-        for i in range(targets):
-            owner = User(username=f"trader{i}", email=f"t{i}@bench.local", password_hash=pw)
-            db.session.add(owner)
-            db.session.flush()
-            create_account(
-                session=db.session,
-                user=owner,
-                box=secret_box(),
-                default_terminal="sim://default",
-                allowed_terminals=[],
-                ip=None,
-                fields={
-                    "account_name": f"acc{i}",
-                    "login": str(50_000_000 + i),
-                    "password": "sim-pass",
-                    "server": "Sim-Demo",
-                    "copy_enabled": True,
-                },
-            )
-        db.session.commit()
+        make_targets(app, targets)
         db.session.remove()
         db.engine.dispose()
     app.extensions["mt5_gateway"].close()
@@ -166,7 +132,8 @@ def running_server(targets: int) -> Iterator[str]:
 
 def broadcast_to_all(url: str) -> int:
     """A broadcast to every account, waited for until final; its id."""
-    token = call(url + "/api/login", {"username": "admin", "password": PASSWORD})["access_token"]
+    login = {"username": "bench_admin", "password": PASSWORD}
+    token = call(url + "/api/login", login)["access_token"]
     body = {
         "targets": {"all": True},
         "order": {"symbol": "XAUUSD", "side": "buy", "deviation": 100},
@@ -208,7 +175,7 @@ def navigation(path: str) -> Callable[[Any], dict[str, float]]:
 def broadcast_page(broadcast_id: int, rows: int) -> Callable[[Any], dict[str, float]]:
     def measure(page: Any) -> dict[str, float]:
         page.goto("/")
-        page.fill("input[name=username]", "admin")
+        page.fill("input[name=username]", "bench_admin")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_selector("text=MT5 accounts")
@@ -253,7 +220,7 @@ def main() -> None:
 
     with running_server(args.targets) as url, sync_playwright() as playwright:
         broadcast_id = broadcast_to_all(url)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_flags())
         pages = {
             "baseline /api/status": navigation("/api/status"),
             "baseline /docs/static/docs.css": navigation("/docs/static/docs.css"),

@@ -1,6 +1,7 @@
 // Every target row of a dispatch (one account x take-profit leg) and where it stands.
 import { formatTime, t } from "../i18n";
 import type { Target } from "../api/types";
+import { HeaderRow, num, type Column } from "./forms";
 import { StatusBadge } from "./StatusBadge";
 
 export function Counts({ counts, total }: { counts: Record<string, number>; total: number }) {
@@ -20,22 +21,13 @@ export function Counts({ counts, total }: { counts: Record<string, number>; tota
   );
 }
 
+const COLUMNS: Column[] = ["dispatch.account", "dispatch.leg", "dispatch.symbol", num("dispatch.volume"), "dispatch.status"];
+COLUMNS.push(num("dispatch.price"), "dispatch.position", "dispatch.executedAt", "dispatch.error");
+
 export function TargetsTable({ targets }: { targets: Target[] }) {
   return (
     <table class="targets" data-testid="targets">
-      <thead>
-        <tr>
-          <th>{t("dispatch.account")}</th>
-          <th>{t("dispatch.leg")}</th>
-          <th>{t("dispatch.symbol")}</th>
-          <th class="num">{t("dispatch.volume")}</th>
-          <th>{t("dispatch.status")}</th>
-          <th class="num">{t("dispatch.price")}</th>
-          <th>{t("dispatch.position")}</th>
-          <th>{t("dispatch.executedAt")}</th>
-          <th>{t("dispatch.error")}</th>
-        </tr>
-      </thead>
+      <HeaderRow columns={COLUMNS} />
       <tbody>
         {targets.map((row) => (
           <tr key={row.row_id} data-row={row.row_id}>

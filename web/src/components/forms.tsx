@@ -3,6 +3,8 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { ApiError } from "../api/http";
 import { errorText, t } from "../i18n";
+import type { MessageKey } from "../i18n/en";
+import { href, type Route } from "../router";
 
 export function Field({ label, children, hint }: { label: string; children: ComponentChildren; hint?: string }) {
   return (
@@ -12,6 +14,123 @@ export function Field({ label, children, hint }: { label: string; children: Comp
       {hint && <small class="muted">{hint}</small>}
     </label>
   );
+}
+
+interface InputProps {
+  required?: boolean;
+  autoComplete?: string;
+  autoFocus?: boolean;
+  inputMode?: "text" | "numeric" | "decimal";
+  placeholder?: string;
+  maxLength?: number;
+}
+
+/** A labelled text input bound to a string (decimals stay strings: the server parses them). */
+export function TextField(
+  props: InputProps & { label: string; name: string; value: string; onChange: (value: string) => void; hint?: string; secret?: boolean },
+) {
+  const { label, hint, value, onChange, secret, ...input } = props;
+  const onInput = (e: Event) => onChange(valueOf(e));
+  return (
+    <Field label={label} hint={hint}>
+      {secret ? <input {...input} type="password" value={value} onInput={onInput} /> : <input {...input} type="text" value={value} onInput={onInput} />}
+    </Field>
+  );
+}
+
+/** A labelled choice among ``options`` ([value, text] pairs). */
+export function SelectField<T extends string>(props: { label: string; name: string; value: T; options: [T, string][]; onChange: (value: T) => void }) {
+  return (
+    <Field label={props.label}>
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(valueOf(e) as T)}>
+        {props.options.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+/** A numeric column's header: its cells align right. */
+export interface NumericColumn {
+  numeric: MessageKey;
+}
+
+export const num = (key: MessageKey): NumericColumn => ({ numeric: key });
+
+/** A column's header: a message key ("" for none), or ``num(key)``. */
+export type Column = MessageKey | "" | NumericColumn;
+
+export function HeaderRow({ columns }: { columns: Column[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column, index) =>
+          typeof column === "string" ? (
+            <th key={index}>{column && t(column)}</th>
+          ) : (
+            <th key={index} class="num">
+              {t(column.numeric)}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** A page's title, with a link to another page and whatever else stands beside it. */
+export function PageHead(props: { title: string; link?: { to: Route; label: string }; children?: ComponentChildren }) {
+  return (
+    <div class="page-head">
+      <h1>{props.title}</h1>
+      {props.link && (
+        <a class="button" href={href(props.link.to)}>
+          {props.link.label}
+        </a>
+      )}
+      {props.children}
+    </div>
+  );
+}
+
+/** A form's last lines: what went wrong, and the button, off while the action runs. */
+export function Submit({ action, label, disabled = false }: { action: Action; label: string; disabled?: boolean }) {
+  return (
+    <>
+      <ErrorBox error={action.error} />
+      <button type="submit" disabled={action.busy || disabled}>
+        {label}
+      </button>
+    </>
+  );
+}
+
+export interface Action {
+  busy: boolean;
+  error: unknown;
+  run: (event?: Event) => Promise<void>;
+}
+
+/** A button's or a form's action: busy while it runs, its failure kept for an ErrorBox. */
+export function useAction(action: () => Promise<void>): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  async function run(event?: Event) {
+    event?.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, run };
 }
 
 /** The error a user can act on: the catalogue's text for its code, and each invalid field. */

@@ -134,6 +134,8 @@ export const en = {
   "positions.current": "Current",
   "positions.profit": "Profit",
   "positions.swap": "Swap",
+  "positions.sl": "SL",
+  "positions.tp": "TP",
   "positions.time": "Opened",
 
   "broadcast.title": "New broadcast",
@@ -162,6 +164,7 @@ export const en = {
 
   "history.title": "Broadcasts",
   "history.none": "No broadcasts yet.",
+  "history.id": "#",
   "history.created": "Created",
 
   "status.never": "never connected",

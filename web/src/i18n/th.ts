@@ -136,6 +136,8 @@ export const th: Messages = {
   "positions.current": "ราคาปัจจุบัน",
   "positions.profit": "กำไร",
   "positions.swap": "สวอป",
+  "positions.sl": "SL",
+  "positions.tp": "TP",
   "positions.time": "เวลาเปิด",
 
   "broadcast.title": "บรอดแคสต์ใหม่",
@@ -164,6 +166,7 @@ export const th: Messages = {
 
   "history.title": "บรอดแคสต์",
   "history.none": "ยังไม่มีบรอดแคสต์",
+  "history.id": "#",
   "history.created": "สร้างเมื่อ",
 
   "status.never": "ยังไม่เคยเชื่อมต่อ",

@@ -4,8 +4,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Account } from "../api/types";
-import { ErrorBox, Field, valueOf } from "../components/forms";
+import { ErrorBox, SelectField, Submit, TextField, useAction } from "../components/forms";
 import { t } from "../i18n";
+import type { MessageKey } from "../i18n/en";
 import { navigate } from "../router";
 
 interface Draft {
@@ -37,6 +38,7 @@ const EMPTY: Draft = {
   volume_multiplier: "",
   max_volume: "",
 };
+type TextKey = Exclude<keyof Draft, "copy_enabled" | "account_type">;
 const OPTIONAL_TEXT = ["broker", "terminal"] as const;
 const DECIMALS = ["risk_percent", "fixed_volume", "volume_multiplier", "max_volume"] as const;
 
@@ -73,61 +75,43 @@ export function accountBody(draft: Draft, before: Draft | null): Record<string, 
 export function AccountFormPage({ id }: { id?: number }) {
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const [before, setBefore] = useState<Draft | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const [loadError, setLoadError] = useState<unknown>(null);
   useEffect(() => {
     if (id === undefined) return;
     api.get<Account>(`/accounts/${id}`).then((account) => {
       setDraft(draftOf(account));
       setBefore(draftOf(account));
-    }, setError);
+    }, setLoadError);
   }, [id]);
   const set = (patch: Partial<Draft>) => setDraft({ ...draft, ...patch });
-  const text = (key: keyof Draft) => ({ name: key, value: String(draft[key]), onInput: (e: Event) => set({ [key]: valueOf(e) }) });
-
-  async function submit(event: Event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      if (id === undefined) await api.post("/accounts", accountBody(draft, null));
-      else await api.patch(`/accounts/${id}`, accountBody(draft, before));
-      navigate({ name: "accounts" });
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const text = (key: TextKey, label: MessageKey) => ({ label: t(label), name: key, value: draft[key], onChange: (value: string) => set({ [key]: value }) });
+  const save = useAction(async () => {
+    if (id === undefined) await api.post("/accounts", accountBody(draft, null));
+    else await api.patch(`/accounts/${id}`, accountBody(draft, before));
+    navigate({ name: "accounts" });
+  });
+  const types: [Draft["account_type"], string][] = [
+    ["demo", t("accounts.demo")],
+    ["live", t("accounts.live")],
+  ];
 
   return (
-    <form class="card" onSubmit={submit} data-testid="account-form">
+    <form class="card" onSubmit={save.run} data-testid="account-form">
       <h1>{id === undefined ? t("account.addTitle") : t("account.editTitle")}</h1>
       <div class="grid">
-        <Field label={t("account.name")}>
-          <input required {...text("account_name")} />
-        </Field>
-        <Field label={t("account.login")}>
-          <input required inputMode="numeric" {...text("login")} />
-        </Field>
-        <Field label={t("account.password")} hint={id === undefined ? undefined : t("account.passwordKeep")}>
-          <input type="password" autoComplete="new-password" required={id === undefined} {...text("password")} />
-        </Field>
-        <Field label={t("account.server")}>
-          <input required {...text("server")} />
-        </Field>
-        <Field label={t("account.broker")}>
-          <input {...text("broker")} />
-        </Field>
-        <Field label={t("account.type")}>
-          <select name="account_type" value={draft.account_type} onChange={(e) => set({ account_type: valueOf(e) as Draft["account_type"] })}>
-            <option value="demo">{t("accounts.demo")}</option>
-            <option value="live">{t("accounts.live")}</option>
-          </select>
-        </Field>
-        <Field label={t("account.terminal")} hint={t("account.terminalHint")}>
-          <input placeholder="sim://default" {...text("terminal")} />
-        </Field>
+        <TextField required {...text("account_name", "account.name")} />
+        <TextField required inputMode="numeric" {...text("login", "account.login")} />
+        <TextField
+          secret
+          autoComplete="new-password"
+          required={id === undefined}
+          hint={id === undefined ? undefined : t("account.passwordKeep")}
+          {...text("password", "account.password")}
+        />
+        <TextField required {...text("server", "account.server")} />
+        <TextField {...text("broker", "account.broker")} />
+        <SelectField label={t("account.type")} name="account_type" value={draft.account_type} options={types} onChange={(account_type) => set({ account_type })} />
+        <TextField placeholder="sim://default" hint={t("account.terminalHint")} {...text("terminal", "account.terminal")} />
       </div>
       <fieldset>
         <legend>{t("account.copySettings")}</legend>
@@ -136,24 +120,14 @@ export function AccountFormPage({ id }: { id?: number }) {
           {t("account.copyEnabled")}
         </label>
         <div class="grid">
-          <Field label={t("account.riskPercent")}>
-            <input inputMode="decimal" {...text("risk_percent")} />
-          </Field>
-          <Field label={t("account.fixedVolume")}>
-            <input inputMode="decimal" {...text("fixed_volume")} />
-          </Field>
-          <Field label={t("account.multiplier")}>
-            <input inputMode="decimal" {...text("volume_multiplier")} />
-          </Field>
-          <Field label={t("account.maxVolume")}>
-            <input inputMode="decimal" {...text("max_volume")} />
-          </Field>
+          <TextField inputMode="decimal" {...text("risk_percent", "account.riskPercent")} />
+          <TextField inputMode="decimal" {...text("fixed_volume", "account.fixedVolume")} />
+          <TextField inputMode="decimal" {...text("volume_multiplier", "account.multiplier")} />
+          <TextField inputMode="decimal" {...text("max_volume", "account.maxVolume")} />
         </div>
       </fieldset>
-      <ErrorBox error={error} />
-      <button type="submit" disabled={busy}>
-        {t("account.save")}
-      </button>
+      <ErrorBox error={loadError} />
+      <Submit action={save} label={t("account.save")} />
     </form>
   );
 }

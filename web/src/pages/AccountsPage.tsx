@@ -1,10 +1,10 @@
 // The caller's MT5 accounts: connection state, the last known balance and equity, connect,
 // edit, positions, and the equity chart of the chosen account.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Account, ConnectResult } from "../api/types";
 import { EquityChart } from "../components/EquityChart";
-import { ErrorBox, useLoad } from "../components/forms";
+import { ErrorBox, HeaderRow, num, PageHead, useAction, useLoad } from "../components/forms";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatTime, t } from "../i18n";
 import { href } from "../router";
@@ -34,46 +34,29 @@ export function AccountsPage() {
   const accounts = useLoad(() => api.get<{ accounts: Account[] }>("/accounts").then((b) => b.accounts));
   const connects = useStore(lastConnect);
   const [chartOf, setChartOf] = useState<number | null>(null);
-  const [busy, setBusy] = useState<number | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  async function connect(id: number) {
-    setBusy(id);
-    setError(null);
+  const [connecting, setConnecting] = useState<number | null>(null);
+  const connect = useAction(async () => {
+    const id = connecting as number;
     try {
       const result = (await api.post<ConnectResult>(`/accounts/${id}/connect`)).body;
       lastConnect.set({ ...lastConnect.get(), [id]: result });
-    } catch (failure) {
-      setError(failure);
     } finally {
-      setBusy(null);
+      setConnecting(null);
       accounts.reload();
     }
-  }
+  });
+  useEffect(() => {
+    if (connecting !== null) void connect.run();
+  }, [connecting]);
 
   return (
     <section>
-      <div class="page-head">
-        <h1>{t("accounts.title")}</h1>
-        <a class="button" href={href({ name: "account-new" })}>
-          {t("accounts.add")}
-        </a>
-      </div>
-      <ErrorBox error={accounts.error ?? error} />
+      <PageHead title={t("accounts.title")} link={{ to: { name: "account-new" }, label: t("accounts.add") }} />
+      <ErrorBox error={accounts.error ?? connect.error} />
       {accounts.data && accounts.data.length === 0 && <p class="empty">{t("accounts.none")}</p>}
       {accounts.data && accounts.data.length > 0 && (
         <table data-testid="accounts">
-          <thead>
-            <tr>
-              <th>{t("accounts.name")}</th>
-              <th>{t("accounts.login")}</th>
-              <th>{t("accounts.state")}</th>
-              <th class="num">{t("accounts.balance")}</th>
-              <th class="num">{t("accounts.equity")}</th>
-              <th class="num">{t("accounts.freeMargin")}</th>
-              <th />
-            </tr>
-          </thead>
+          <HeaderRow columns={["accounts.name", "accounts.login", "accounts.state", num("accounts.balance"), num("accounts.equity"), num("accounts.freeMargin"), ""]} />
           <tbody>
             {accounts.data.map((account) => {
               const figures = figuresOf(account, connects[account.id]);
@@ -93,8 +76,8 @@ export function AccountsPage() {
                   <td class="num" data-field="equity">{figures ? figures.equity : "—"}</td>
                   <td class="num">{figures ? figures.margin_free : "—"}</td>
                   <td class="actions">
-                    <button type="button" disabled={busy === account.id} onClick={() => void connect(account.id)}>
-                      {busy === account.id ? t("accounts.connecting") : t("accounts.connect")}
+                    <button type="button" disabled={connecting !== null} onClick={() => setConnecting(account.id)}>
+                      {connecting === account.id ? t("accounts.connecting") : t("accounts.connect")}
                     </button>
                     <a href={href({ name: "positions", id: account.id })}>{t("accounts.positions")}</a>
                     <a href={href({ name: "account-edit", id: account.id })}>{t("accounts.edit")}</a>

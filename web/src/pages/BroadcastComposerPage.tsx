@@ -3,17 +3,17 @@
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
-import { ErrorBox, Field, valueOf } from "../components/forms";
+import { SelectField, Submit, TextField, useAction } from "../components/forms";
 import { DryRunPreview } from "../components/later";
 import { TakeProfits } from "../components/TakeProfits";
 import { t } from "../i18n";
 import { navigate } from "../router";
-import { SideAndType } from "./CalculatorPage";
-import { orderFields } from "./SendOrderPage";
+import { OrderFields, orderFields } from "./SendOrderPage";
 import { tradeDraft, type TradeDraft } from "./tradeDraft";
 
 export type TargetMode = "all" | "user_ids" | "account_ids";
-export type SizingMode = "account_risk" | "risk_percent" | "fixed_volume" | "multiplier";
+const SIZING_MODES = ["account_risk", "risk_percent", "fixed_volume", "multiplier"] as const;
+export type SizingMode = (typeof SIZING_MODES)[number];
 
 export interface BroadcastDraft {
   targetMode: TargetMode;
@@ -56,27 +56,22 @@ export function BroadcastComposerPage() {
     expiresInS: "60",
   });
   const [order, setOrder] = useState<TradeDraft>({ ...tradeDraft.get(), accountIds: [] });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const set = (patch: Partial<BroadcastDraft>) => setDraft({ ...draft, ...patch });
   const setOrderFields = (patch: Partial<TradeDraft>) => setOrder({ ...order, ...patch });
   const body = broadcastBody(draft, order);
-
-  async function submit(event: Event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const created = await api.post<{ broadcast_id: number }>("/broadcast_orders", body, { "Idempotency-Key": idempotencyKey() });
-      navigate({ name: "broadcast", id: created.body.broadcast_id });
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  const send = useAction(async () => {
+    const created = await api.post<{ broadcast_id: number }>("/broadcast_orders", body, { "Idempotency-Key": idempotencyKey() });
+    navigate({ name: "broadcast", id: created.body.broadcast_id });
+  });
+  const field = (key: "percent" | "volume" | "defaultPercent" | "deviation" | "comment" | "expiresInS" | "ids") => ({
+    name: key,
+    value: draft[key],
+    onChange: (value: string) => set({ [key]: value }),
+  });
+  const sizingModes = SIZING_MODES.map((mode): [SizingMode, string] => [mode, t(`broadcast.sizing.${mode}`)]);
 
   return (
-    <form class="card" onSubmit={submit} data-testid="broadcast-form">
+    <form class="card" onSubmit={send.run} data-testid="broadcast-form">
       <h1>{t("broadcast.title")}</h1>
       <fieldset>
         <legend>{t("broadcast.targets")}</legend>
@@ -86,68 +81,36 @@ export function BroadcastComposerPage() {
             {t(`broadcast.target.${mode}`)}
           </label>
         ))}
-        {draft.targetMode !== "all" && (
-          <Field label={t("broadcast.ids")} hint={t("broadcast.idsHint")}>
-            <input name="ids" required value={draft.ids} onInput={(e) => set({ ids: valueOf(e) })} />
-          </Field>
-        )}
+        {draft.targetMode !== "all" && <TextField label={t("broadcast.ids")} hint={t("broadcast.idsHint")} required {...field("ids")} />}
       </fieldset>
       <fieldset>
         <legend>{t("broadcast.order")}</legend>
         <div class="grid">
-          <Field label={t("trade.symbol")}>
-            <input name="symbol" required value={order.symbol} onInput={(e) => setOrderFields({ symbol: valueOf(e).toUpperCase() })} />
-          </Field>
-          <SideAndType draft={order} set={setOrderFields} />
-          <Field label={t("trade.stopLoss")}>
-            <input name="stop_loss" inputMode="decimal" value={order.stopLoss} onInput={(e) => setOrderFields({ stopLoss: valueOf(e) })} />
-          </Field>
-          <Field label={t("broadcast.deviation")}>
-            <input name="deviation" inputMode="numeric" value={draft.deviation} onInput={(e) => set({ deviation: valueOf(e) })} />
-          </Field>
-          <Field label={t("broadcast.comment")}>
-            <input name="comment" maxLength={20} value={draft.comment} onInput={(e) => set({ comment: valueOf(e) })} />
-          </Field>
+          <OrderFields draft={order} set={setOrderFields} />
+          <TextField label={t("broadcast.deviation")} inputMode="numeric" {...field("deviation")} />
+          <TextField label={t("broadcast.comment")} maxLength={20} {...field("comment")} />
         </div>
         <TakeProfits value={order.takeProfits} onChange={(takeProfits) => setOrderFields({ takeProfits })} />
       </fieldset>
       <fieldset>
         <legend>{t("broadcast.sizing")}</legend>
         <div class="grid">
-          <Field label={t("broadcast.sizingMode")}>
-            <select name="sizing_mode" value={draft.sizingMode} onChange={(e) => set({ sizingMode: valueOf(e) as SizingMode })}>
-              {(["account_risk", "risk_percent", "fixed_volume", "multiplier"] as const).map((mode) => (
-                <option key={mode} value={mode}>
-                  {t(`broadcast.sizing.${mode}`)}
-                </option>
-              ))}
-            </select>
-          </Field>
-          {draft.sizingMode === "risk_percent" && (
-            <Field label={t("calc.riskPercent")}>
-              <input name="percent" inputMode="decimal" required value={draft.percent} onInput={(e) => set({ percent: valueOf(e) })} />
-            </Field>
-          )}
+          <SelectField label={t("broadcast.sizingMode")} name="sizing_mode" value={draft.sizingMode} options={sizingModes} onChange={(sizingMode) => set({ sizingMode })} />
+          {draft.sizingMode === "risk_percent" && <TextField label={t("calc.riskPercent")} inputMode="decimal" required {...field("percent")} />}
           {(draft.sizingMode === "fixed_volume" || draft.sizingMode === "multiplier") && (
-            <Field label={draft.sizingMode === "multiplier" ? t("broadcast.multiplierVolume") : t("send.volume")}>
-              <input name="volume" inputMode="decimal" required value={draft.volume} onInput={(e) => set({ volume: valueOf(e) })} />
-            </Field>
+            <TextField
+              label={draft.sizingMode === "multiplier" ? t("broadcast.multiplierVolume") : t("send.volume")}
+              inputMode="decimal"
+              required
+              {...field("volume")}
+            />
           )}
-          {draft.sizingMode === "account_risk" && (
-            <Field label={t("broadcast.defaultPercent")}>
-              <input name="default_percent" inputMode="decimal" value={draft.defaultPercent} onInput={(e) => set({ defaultPercent: valueOf(e) })} />
-            </Field>
-          )}
-          <Field label={t("broadcast.expiresIn")}>
-            <input name="expires_in_s" inputMode="numeric" value={draft.expiresInS} onInput={(e) => set({ expiresInS: valueOf(e) })} />
-          </Field>
+          {draft.sizingMode === "account_risk" && <TextField label={t("broadcast.defaultPercent")} inputMode="decimal" {...field("defaultPercent")} />}
+          <TextField label={t("broadcast.expiresIn")} inputMode="numeric" {...field("expiresInS")} />
         </div>
       </fieldset>
       <DryRunPreview body={body} />
-      <ErrorBox error={error} />
-      <button type="submit" disabled={busy}>
-        {t("broadcast.submit")}
-      </button>
+      <Submit action={send} label={t("broadcast.submit")} />
     </form>
   );
 }

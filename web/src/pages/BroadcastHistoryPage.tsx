@@ -2,7 +2,7 @@
 // broadcast join this table once GET /api/broadcasts/{id}/results exists.
 import { api } from "../api/client";
 import type { BroadcastSummary } from "../api/types";
-import { ErrorBox, useLoad } from "../components/forms";
+import { ErrorBox, HeaderRow, num, PageHead, useLoad } from "../components/forms";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatTime, t } from "../i18n";
 import { href } from "../router";
@@ -11,27 +11,12 @@ export function BroadcastHistoryPage() {
   const list = useLoad(() => api.get<{ broadcasts: BroadcastSummary[] }>("/broadcast_status").then((b) => b.broadcasts));
   return (
     <section>
-      <div class="page-head">
-        <h1>{t("history.title")}</h1>
-        <a class="button" href={href({ name: "broadcast-new" })}>
-          {t("nav.broadcast")}
-        </a>
-      </div>
+      <PageHead title={t("history.title")} link={{ to: { name: "broadcast-new" }, label: t("nav.broadcast") }} />
       <ErrorBox error={list.error} />
       {list.data?.length === 0 && <p class="empty">{t("history.none")}</p>}
       {list.data && list.data.length > 0 && (
         <table data-testid="history">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>{t("history.created")}</th>
-              <th>{t("trade.symbol")}</th>
-              <th>{t("trade.side")}</th>
-              <th>{t("dispatch.status")}</th>
-              <th class="num">{t("status.executed")}</th>
-              <th class="num">{t("status.failed")}</th>
-            </tr>
-          </thead>
+          <HeaderRow columns={["history.id", "history.created", "trade.symbol", "trade.side", "dispatch.status", num("status.executed"), num("status.failed")]} />
           <tbody>
             {list.data.map((b) => (
               <tr key={b.broadcast_id} data-broadcast={b.broadcast_id}>

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { readEvents } from "../api/sse";
 import { FINAL_DISPATCH_STATUSES, type Dispatch, type Target } from "../api/types";
-import { ErrorBox } from "../components/forms";
+import { ErrorBox, PageHead } from "../components/forms";
 import { BroadcastResults } from "../components/later";
 import { StatusBadge } from "../components/StatusBadge";
 import { Counts, TargetsTable } from "../components/TargetsTable";
@@ -81,15 +81,14 @@ export function BroadcastProgressPage({ id }: { id: number }) {
   const total = view?.total ?? targets.length;
   return (
     <section class="card" data-testid="broadcast-progress" data-status={done ? status : "live"}>
-      <div class="page-head">
-        <h1>{t("broadcast.progressTitle", { id })}</h1>
+      <PageHead title={t("broadcast.progressTitle", { id })}>
         <StatusBadge status={status} />
         {!done && view && (
           <button type="button" class="danger" onClick={() => void cancel()}>
             {t("broadcast.cancel")}
           </button>
         )}
-      </div>
+      </PageHead>
       <ErrorBox error={error} />
       {view && <Counts counts={done?.counts ?? countsOf(targets)} total={total} />}
       {total > PER_PAGE && <p class="muted">{t("broadcast.shownOf", { shown: targets.length, total })}</p>}

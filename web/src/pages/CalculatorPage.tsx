@@ -3,12 +3,12 @@
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Account, Calculation, SymbolSummary } from "../api/types";
-import { ErrorBox, Field, useLoad, valueOf } from "../components/forms";
+import { ErrorBox, HeaderRow, num, SelectField, Submit, TextField, useAction, useLoad } from "../components/forms";
 import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
 import { t } from "../i18n";
 import { navigate } from "../router";
 import { useStore } from "../store";
-import { tradeDraft, type OrderType, type TradeDraft } from "./tradeDraft";
+import { ORDER_TYPES, SIDES, tradeDraft, type TradeDraft } from "./tradeDraft";
 
 export function calculateBody(draft: TradeDraft, accountId: number): Record<string, unknown> {
   const trade: Record<string, unknown> = {
@@ -26,65 +26,32 @@ export function CalculatorPage() {
   const accounts = useLoad(() => api.get<{ accounts: Account[] }>("/accounts").then((b) => b.accounts));
   const symbols = useLoad(() => api.get<{ symbols: SymbolSummary[] }>("/symbols").then((b) => b.symbols));
   const [result, setResult] = useState<Calculation | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const set = (patch: Partial<TradeDraft>) => tradeDraft.set({ ...tradeDraft.get(), ...patch });
   const accountId = draft.accountIds[0] ?? accounts.data?.[0]?.id;
-
-  async function submit(event: Event) {
-    event.preventDefault();
+  const calculate = useAction(async () => {
     if (accountId === undefined) return;
-    setBusy(true);
-    setError(null);
-    try {
-      setResult((await api.post<Calculation>("/calculate", calculateBody(draft, accountId))).body);
-      set({ accountIds: [accountId] });
-    } catch (failure) {
-      setResult(null);
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  }
+    setResult(null);
+    setResult((await api.post<Calculation>("/calculate", calculateBody(draft, accountId))).body);
+    set({ accountIds: [accountId] });
+  });
+  const accountOptions = (accounts.data ?? []).map((a): [string, string] => [String(a.id), `${a.account_name} (${a.login})`]);
+  const symbolOptions = (symbols.data ?? [{ name: draft.symbol }]).map((s): [string, string] => [s.name, s.name]);
 
   return (
     <section class="two-columns">
-      <form class="card" onSubmit={submit} data-testid="calculator-form">
+      <form class="card" onSubmit={calculate.run} data-testid="calculator-form">
         <h1>{t("calc.title")}</h1>
         <ErrorBox error={accounts.error ?? symbols.error} />
         {accounts.data?.length === 0 && <p class="empty">{t("calc.noAccount")}</p>}
         <div class="grid">
-          <Field label={t("calc.account")}>
-            <select name="account" value={String(accountId ?? "")} onChange={(e) => set({ accountIds: [Number(valueOf(e))] })}>
-              {accounts.data?.map((a) => (
-                <option key={a.id} value={String(a.id)}>
-                  {a.account_name} ({a.login})
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field label={t("trade.symbol")}>
-            <select name="symbol" value={draft.symbol} onChange={(e) => set({ symbol: valueOf(e) })}>
-              {(symbols.data ?? [{ name: draft.symbol, description: "" }]).map((s) => (
-                <option key={s.name} value={s.name}>
-                  {s.name}
-                </option>
-              ))}
-            </select>
-          </Field>
+          <SelectField label={t("calc.account")} name="account" value={String(accountId ?? "")} options={accountOptions} onChange={(id) => set({ accountIds: [Number(id)] })} />
+          <SelectField label={t("trade.symbol")} name="symbol" value={draft.symbol} options={symbolOptions} onChange={(symbol) => set({ symbol })} />
           <SideAndType draft={draft} set={set} />
-          <Field label={t("calc.riskPercent")}>
-            <input name="risk_percent" inputMode="decimal" required value={draft.riskPercent} onInput={(e) => set({ riskPercent: valueOf(e) })} />
-          </Field>
-          <Field label={t("trade.stopLoss")}>
-            <input name="stop_loss" inputMode="decimal" required value={draft.stopLoss} onInput={(e) => set({ stopLoss: valueOf(e) })} />
-          </Field>
+          <TextField label={t("calc.riskPercent")} name="risk_percent" inputMode="decimal" required value={draft.riskPercent} onChange={(riskPercent) => set({ riskPercent })} />
+          <TextField label={t("trade.stopLoss")} name="stop_loss" inputMode="decimal" required value={draft.stopLoss} onChange={(stopLoss) => set({ stopLoss })} />
         </div>
         <TakeProfits value={draft.takeProfits} onChange={(takeProfits) => set({ takeProfits })} />
-        <ErrorBox error={error} />
-        <button type="submit" disabled={busy || accountId === undefined}>
-          {t("calc.submit")}
-        </button>
+        <Submit action={calculate} label={t("calc.submit")} disabled={accountId === undefined} />
       </form>
       {result && <CalculationResult result={result} />}
     </section>
@@ -95,23 +62,10 @@ export function CalculatorPage() {
 export function SideAndType({ draft, set }: { draft: TradeDraft; set: (patch: Partial<TradeDraft>) => void }) {
   return (
     <>
-      <Field label={t("trade.side")}>
-        <select name="side" value={draft.side} onChange={(e) => set({ side: valueOf(e) as TradeDraft["side"] })}>
-          <option value="buy">{t("trade.buy")}</option>
-          <option value="sell">{t("trade.sell")}</option>
-        </select>
-      </Field>
-      <Field label={t("trade.orderType")}>
-        <select name="order_type" value={draft.orderType} onChange={(e) => set({ orderType: valueOf(e) as OrderType })}>
-          <option value="market">{t("trade.market")}</option>
-          <option value="limit">{t("trade.limit")}</option>
-          <option value="stop">{t("trade.stop")}</option>
-        </select>
-      </Field>
+      <SelectField label={t("trade.side")} name="side" value={draft.side} options={SIDES.map((side) => [side, t(`trade.${side}`)])} onChange={(side) => set({ side })} />
+      <SelectField label={t("trade.orderType")} name="order_type" value={draft.orderType} options={ORDER_TYPES.map((type) => [type, t(`trade.${type}`)])} onChange={(orderType) => set({ orderType })} />
       {draft.orderType !== "market" && (
-        <Field label={t("trade.price")}>
-          <input name="price" inputMode="decimal" required value={draft.price} onInput={(e) => set({ price: valueOf(e) })} />
-        </Field>
+        <TextField label={t("trade.price")} name="price" inputMode="decimal" required value={draft.price} onChange={(price) => set({ price })} />
       )}
     </>
   );
@@ -141,17 +95,7 @@ function CalculationResult({ result }: { result: Calculation }) {
       </dl>
       {result.orders.length > 0 && (
         <table data-testid="legs">
-          <thead>
-            <tr>
-              <th>{t("calc.leg")}</th>
-              <th class="num">{t("calc.takeProfit")}</th>
-              <th class="num">{t("calc.share")}</th>
-              <th class="num">{t("calc.lots")}</th>
-              <th class="num">{t("calc.riskMoney")}</th>
-              <th class="num">{t("calc.reward")}</th>
-              <th class="num">{t("calc.rr")}</th>
-            </tr>
-          </thead>
+          <HeaderRow columns={["calc.leg", num("calc.takeProfit"), num("calc.share"), num("calc.lots"), num("calc.riskMoney"), num("calc.reward"), num("calc.rr")]} />
           <tbody>
             {result.orders.map((leg, index) => (
               <tr key={index} class={leg.sent ? undefined : "dropped"}>

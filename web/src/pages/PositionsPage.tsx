@@ -3,43 +3,30 @@
 // PendingOrders (components/later.tsx) once their API exists.
 import { api } from "../api/client";
 import type { Account, Position } from "../api/types";
-import { ErrorBox, useLoad } from "../components/forms";
+import { ErrorBox, HeaderRow, num, PageHead, useLoad, type Column } from "../components/forms";
 import { PendingOrders, PositionActions } from "../components/later";
 import { formatTime, t } from "../i18n";
 import { href } from "../router";
+
+const COLUMNS: Column[] = ["positions.ticket", "trade.symbol", "trade.side", num("send.volume"), num("positions.open")];
+COLUMNS.push(num("positions.current"), num("positions.sl"), num("positions.tp"), num("positions.profit"), num("positions.swap"), "positions.time", "");
 
 export function PositionsPage({ accountId }: { accountId: number }) {
   const account = useLoad(() => api.get<Account>(`/accounts/${accountId}`), [accountId]);
   const positions = useLoad(() => api.get<{ positions: Position[] }>(`/accounts/${accountId}/positions`).then((b) => b.positions), [accountId]);
   return (
     <section>
-      <div class="page-head">
-        <h1>{t("positions.title", { name: account.data?.account_name ?? String(accountId) })}</h1>
+      <PageHead title={t("positions.title", { name: account.data?.account_name ?? String(accountId) })}>
         <button type="button" class="secondary" onClick={positions.reload}>
           {t("positions.reload")}
         </button>
         <a href={href({ name: "accounts" })}>{t("positions.back")}</a>
-      </div>
+      </PageHead>
       <ErrorBox error={account.error ?? positions.error} />
       {positions.data && positions.data.length === 0 && <p class="empty">{t("positions.none")}</p>}
       {positions.data && positions.data.length > 0 && (
         <table data-testid="positions">
-          <thead>
-            <tr>
-              <th>{t("positions.ticket")}</th>
-              <th>{t("trade.symbol")}</th>
-              <th>{t("trade.side")}</th>
-              <th class="num">{t("send.volume")}</th>
-              <th class="num">{t("positions.open")}</th>
-              <th class="num">{t("positions.current")}</th>
-              <th class="num">SL</th>
-              <th class="num">TP</th>
-              <th class="num">{t("positions.profit")}</th>
-              <th class="num">{t("positions.swap")}</th>
-              <th>{t("positions.time")}</th>
-              <th />
-            </tr>
-          </thead>
+          <HeaderRow columns={COLUMNS} />
           <tbody>
             {positions.data.map((p) => (
               <tr key={p.ticket} data-ticket={p.ticket}>

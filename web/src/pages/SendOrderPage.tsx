@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
 import { FINAL_DISPATCH_STATUSES, type Account, type Dispatch } from "../api/types";
-import { ErrorBox, Field, useLoad, valueOf } from "../components/forms";
+import { ErrorBox, SelectField, Submit, TextField, useAction, useLoad } from "../components/forms";
 import { StatusBadge } from "../components/StatusBadge";
 import { Counts, TargetsTable } from "../components/TargetsTable";
 import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
@@ -35,30 +35,22 @@ export function SendOrderPage() {
   const draft = useStore(tradeDraft);
   const accounts = useLoad(() => api.get<{ accounts: Account[] }>("/accounts").then((b) => b.accounts));
   const [dispatch, setDispatch] = useState<Dispatch | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const set = (patch: Partial<TradeDraft>) => tradeDraft.set({ ...tradeDraft.get(), ...patch });
   const toggle = (id: number, on: boolean) =>
     set({ accountIds: on ? [...draft.accountIds, id] : draft.accountIds.filter((a) => a !== id) });
-
-  async function submit(event: Event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const send = useAction(async () => {
     setDispatch(null);
-    try {
-      const sent = await api.post<Dispatch>("/send_orders", sendOrdersBody(draft), { "Idempotency-Key": idempotencyKey() });
-      setDispatch(sent.body);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  }
+    const sent = await api.post<Dispatch>("/send_orders", sendOrdersBody(draft), { "Idempotency-Key": idempotencyKey() });
+    setDispatch(sent.body);
+  });
+  const sizings: [TradeDraft["sizing"], string][] = [
+    ["risk", t("send.byRisk")],
+    ["volume", t("send.byVolume")],
+  ];
 
   return (
     <section class="two-columns">
-      <form class="card" onSubmit={submit} data-testid="send-form">
+      <form class="card" onSubmit={send.run} data-testid="send-form">
         <h1>{t("send.title")}</h1>
         <ErrorBox error={accounts.error} />
         <fieldset>
@@ -71,37 +63,30 @@ export function SendOrderPage() {
           ))}
         </fieldset>
         <div class="grid">
-          <Field label={t("trade.symbol")}>
-            <input name="symbol" required value={draft.symbol} onInput={(e) => set({ symbol: valueOf(e).toUpperCase() })} />
-          </Field>
-          <SideAndType draft={draft} set={set} />
-          <Field label={t("trade.stopLoss")}>
-            <input name="stop_loss" inputMode="decimal" value={draft.stopLoss} onInput={(e) => set({ stopLoss: valueOf(e) })} />
-          </Field>
-          <Field label={t("send.sizing")}>
-            <select name="sizing" value={draft.sizing} onChange={(e) => set({ sizing: valueOf(e) as TradeDraft["sizing"] })}>
-              <option value="risk">{t("send.byRisk")}</option>
-              <option value="volume">{t("send.byVolume")}</option>
-            </select>
-          </Field>
+          <OrderFields draft={draft} set={set} />
+          <SelectField label={t("send.sizing")} name="sizing" value={draft.sizing} options={sizings} onChange={(sizing) => set({ sizing })} />
           {draft.sizing === "risk" ? (
-            <Field label={t("calc.riskPercent")}>
-              <input name="risk_percent" inputMode="decimal" required value={draft.riskPercent} onInput={(e) => set({ riskPercent: valueOf(e) })} />
-            </Field>
+            <TextField label={t("calc.riskPercent")} name="risk_percent" inputMode="decimal" required value={draft.riskPercent} onChange={(riskPercent) => set({ riskPercent })} />
           ) : (
-            <Field label={t("send.volume")}>
-              <input name="volume" inputMode="decimal" required value={draft.volume} onInput={(e) => set({ volume: valueOf(e) })} />
-            </Field>
+            <TextField label={t("send.volume")} name="volume" inputMode="decimal" required value={draft.volume} onChange={(volume) => set({ volume })} />
           )}
         </div>
         <TakeProfits value={draft.takeProfits} onChange={(takeProfits) => set({ takeProfits })} />
-        <ErrorBox error={error} />
-        <button type="submit" disabled={busy || draft.accountIds.length === 0}>
-          {t("send.submit")}
-        </button>
+        <Submit action={send} label={t("send.submit")} disabled={draft.accountIds.length === 0} />
       </form>
       {dispatch && <DispatchView initial={dispatch} />}
     </section>
+  );
+}
+
+/** Symbol, side, type, price and stop loss: the order form's and the broadcast composer's. */
+export function OrderFields({ draft, set }: { draft: TradeDraft; set: (patch: Partial<TradeDraft>) => void }) {
+  return (
+    <>
+      <TextField label={t("trade.symbol")} name="symbol" required value={draft.symbol} onChange={(symbol) => set({ symbol: symbol.toUpperCase() })} />
+      <SideAndType draft={draft} set={set} />
+      <TextField label={t("trade.stopLoss")} name="stop_loss" inputMode="decimal" value={draft.stopLoss} onChange={(stopLoss) => set({ stopLoss })} />
+    </>
   );
 }
 

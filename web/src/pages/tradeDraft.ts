@@ -3,12 +3,14 @@
 import type { TakeProfitDraft } from "../components/TakeProfits";
 import { createStore } from "../store";
 
-export type OrderType = "market" | "limit" | "stop";
+export const SIDES = ["buy", "sell"] as const;
+export const ORDER_TYPES = ["market", "limit", "stop"] as const;
+export type OrderType = (typeof ORDER_TYPES)[number];
 
 export interface TradeDraft {
   accountIds: number[];
   symbol: string;
-  side: "buy" | "sell";
+  side: (typeof SIDES)[number];
   orderType: OrderType;
   price: string;
   stopLoss: string;
