@@ -6,6 +6,7 @@ import random
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from browser.conftest import log_in, screenshot
 
@@ -13,6 +14,24 @@ FOLLOWERS = 3
 # Each call to the simulated terminal takes this long, so a broadcast is still filling when its
 # page opens the event stream.
 SERVER_ENV = {"MT5_SIM_LATENCY_MS": "150"}
+
+
+TOKENS: dict[int, str] = {}
+
+
+MAGIC_BASE = 770_000_000  # a position's magic is this plus the dispatch that opened it
+
+
+def magics_of(server, account: int) -> set[int]:
+    status, body = server.call("GET", f"/api/accounts/{account}/positions", None, TOKENS[account])
+    assert status == 200, body
+    return {p["magic"] for p in body["positions"]}
+
+
+@pytest.fixture(scope="module")
+def admin(server) -> str:
+    """A super admin (made by `flask create-user`, as an operator does); the username."""
+    return server.user(role="super_admin", prefix="admin")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +56,7 @@ def followers(server) -> list[int]:
         )
         assert status == 201, body
         accounts.append(int(body["id"]))
+        TOKENS[int(body["id"])] = token
     return accounts
 
 
@@ -51,8 +71,8 @@ def compose(page, account_ids: list[int]) -> None:
     page.fill("input[name=volume]", "0.10")
 
 
-def test_super_admin_broadcasts_and_watches_every_target_fill(page, server, followers):
-    log_in(page, server.user(role="super_admin", prefix="admin"))
+def test_super_admin_broadcasts_and_watches_every_target_fill(page, server, admin, followers):
+    log_in(page, admin)
     compose(page, followers)
     screenshot(page, "broadcast-composer")
 
@@ -71,8 +91,37 @@ def test_super_admin_broadcasts_and_watches_every_target_fill(page, server, foll
     screenshot(page, "broadcast-progress")
 
 
-def test_broadcast_history_lists_the_broadcast_and_opens_it(page, server, followers):
-    log_in(page, server.user(role="super_admin", prefix="admin"))
+def test_super_admin_follows_a_finished_broadcast_up_with_breakeven_then_close_all(
+    page, server, admin, followers
+):
+    log_in(page, admin)
+    compose(page, followers)
+    page.click("[data-testid=broadcast-form] button[type=submit]")
+    page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
+    broadcast_id = int(re.search(r"#/broadcasts/(\d+)", page.url).group(1))
+    assert all(MAGIC_BASE + broadcast_id in magics_of(server, a) for a in followers)
+    server.cli("mt5", "set-quote", "XAUUSD", "2360.00", "2360.20", "--freeze")  # in profit
+    try:
+        follow_ups = page.locator("[data-testid=follow-ups]")
+        follow_ups.get_by_role("button", name="Breakeven").click()
+
+        action = follow_ups.locator("[data-testid=dispatch][data-kind=action]")
+        expect(action).to_have_attribute("data-status", "completed", timeout=30_000)
+        executed = action.locator("[data-testid=targets] [data-status=executed]")
+        expect(executed).to_have_count(FOLLOWERS)
+        screenshot(page, "broadcast-follow-up")
+        breakeven = action.get_attribute("data-dispatch")
+        follow_ups.get_by_role("button", name="Close all").click()
+        close_all = follow_ups.locator(f"[data-kind=action]:not([data-dispatch='{breakeven}'])")
+        expect(close_all).to_have_attribute("data-status", "completed", timeout=30_000)
+    finally:
+        server.cli("mt5", "set-quote", "XAUUSD", "2349.80", "2350.00", "--freeze")
+    for account in followers:  # every follower's position of this broadcast is closed
+        assert MAGIC_BASE + broadcast_id not in magics_of(server, account)
+
+
+def test_broadcast_history_lists_the_broadcast_and_opens_it(page, server, admin, followers):
+    log_in(page, admin)
     compose(page, followers[:1])
     page.click("[data-testid=broadcast-form] button[type=submit]")
     page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
@@ -88,9 +137,9 @@ def test_broadcast_history_lists_the_broadcast_and_opens_it(page, server, follow
     page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
 
 
-def test_broadcast_to_no_matching_account_shows_the_error(page, server, page_guard):
+def test_broadcast_to_no_matching_account_shows_the_error(page, admin, page_guard):
     page_guard.expect(r"/api/broadcast_orders$", 422)
-    log_in(page, server.user(role="super_admin", prefix="admin"))
+    log_in(page, admin)
     compose(page, [987_654])
 
     page.click("[data-testid=broadcast-form] button[type=submit]")

@@ -165,3 +165,80 @@ def test_changing_the_mt5_password_right_after_login_is_saved(page, server):
     page.click("button[type=submit]")
 
     page.wait_for_selector("text=MT5 accounts")  # a fresh login right now: saved
+
+
+def price(value: int) -> re.Pattern[str]:
+    """The price as the terminal writes it (2330, 2330.0 or 2330.00)."""
+    return re.compile(rf"^{value}(\.0+)?$")
+
+
+def open_position(server, username: str, account: int, **order) -> None:
+    body = {"account_ids": [account], "symbol": "XAUUSD", "side": "buy", "wait_s": 10, **order}
+    status, sent = server.call("POST", "/api/send_orders", body, server.token(username))
+    assert status == 200 and sent["status"] == "completed", sent
+
+
+@pytest.fixture
+def gold_up(server):
+    """Gold ten dollars up for one test, so a buy opened before is in profit."""
+    yield lambda: server.cli("mt5", "set-quote", "XAUUSD", "2360.00", "2360.20", "--freeze")
+    server.cli("mt5", "set-quote", "XAUUSD", BID, ASK, "--freeze")
+
+
+def test_manage_a_position_breakeven_close_half_then_close(page, server, gold_up):
+    username = server.user()
+    account = account_via_api(server, username)
+    open_position(server, username, account, volume="0.20", stop_loss="2340.00")
+    log_in(page, username)
+    page.goto(f"/#/accounts/{account}/positions")
+    row = page.locator("[data-testid=positions] tbody tr")
+    row.wait_for()
+    open_price = row.locator("td:nth-child(5)").inner_text()
+
+    row.get_by_role("button", name="Breakeven").click()  # still at a loss: the terminal refuses
+    expect(row.locator("[role=alert]")).to_have_attribute("data-code", "action_failed")
+    gold_up()
+    row.get_by_role("button", name="Breakeven").click()
+    expect(row.locator("td:nth-child(7)")).to_have_text(open_price)  # SL moved to the open
+    row.get_by_role("button", name="Close half").click()
+    expect(row.locator("td:nth-child(4)")).to_have_text("0.1")
+    screenshot(page, "positions-managed")
+    row.get_by_role("button", name="Close", exact=True).click()
+
+    page.get_by_text("No open positions").wait_for()
+
+
+def test_modify_a_positions_stops(page, server):
+    username = server.user()
+    account = account_via_api(server, username)
+    open_position(server, username, account, volume="0.10")
+    log_in(page, username)
+    page.goto(f"/#/accounts/{account}/positions")
+    row = page.locator("[data-testid=positions] tbody tr")
+
+    row.get_by_role("button", name="SL/TP").click()
+    row.locator("input[name=new_sl]").fill("2330.00")
+    row.locator("input[name=new_tp]").fill("2380.00")
+    row.get_by_role("button", name="Save").click()
+
+    expect(row.locator("td:nth-child(7)")).to_have_text(price(2330))
+    expect(row.locator("td:nth-child(8)")).to_have_text(price(2380))
+
+
+def test_pending_order_is_listed_modified_and_cancelled(page, server):
+    username = server.user()
+    account = account_via_api(server, username)
+    open_position(server, username, account, order_type="limit", price="2300.00", volume="0.10")
+    log_in(page, username)
+    page.goto(f"/#/accounts/{account}/positions")
+    order = page.locator("[data-testid=orders] tbody tr")
+    order.wait_for()
+    assert "buy_limit" in order.inner_text()
+
+    order.get_by_role("button", name="SL/TP").click()
+    order.locator("input[name=new_sl]").fill("2290.00")
+    order.get_by_role("button", name="Save").click()
+    expect(order.locator("td:nth-child(6)")).to_have_text(price(2290))
+    order.get_by_role("button", name="Cancel order").click()
+
+    expect(page.locator("[data-testid=orders]")).to_have_count(0)

@@ -67,6 +67,18 @@ export interface Position {
   time: string;
 }
 
+export interface PendingOrder {
+  ticket: number;
+  symbol: string;
+  type: "buy_limit" | "sell_limit" | "buy_stop" | "sell_stop" | "buy_stop_limit" | "sell_stop_limit";
+  volume: string;
+  price_open: string;
+  sl: string;
+  tp: string;
+  time_setup: string;
+  expiration: string | null;
+}
+
 export interface SymbolSummary {
   name: string;
   description: string;
@@ -123,7 +135,7 @@ export interface Target {
 
 export interface Dispatch {
   dispatch_id: number;
-  kind: "orders" | "broadcast";
+  kind: "orders" | "broadcast" | "action";
   status: string;
   created_at: string;
   finished_at: string | null;

@@ -81,6 +81,22 @@ export function HeaderRow({ columns }: { columns: Column[] }) {
   );
 }
 
+/** A table of ``rows``: the header, then one row each, marked data-ticket (or ``mark``) = its key. */
+export function DataTable<T>(props: { testId: string; columns: Column[]; rows: T[]; keyOf: (row: T) => number; cells: (row: T) => ComponentChildren; mark?: string }) {
+  return (
+    <table data-testid={props.testId}>
+      <HeaderRow columns={props.columns} />
+      <tbody>
+        {props.rows.map((row) => (
+          <tr key={props.keyOf(row)} {...{ [`data-${props.mark ?? "ticket"}`]: props.keyOf(row) }}>
+            {props.cells(row)}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 /** A page's title, with a link to another page and whatever else stands beside it. */
 export function PageHead(props: { title: string; link?: { to: Route; label: string }; children?: ComponentChildren }) {
   return (
@@ -111,26 +127,32 @@ export function Submit({ action, label, disabled = false }: { action: Action; la
 export interface Action {
   busy: boolean;
   error: unknown;
+  /** Run the action given to useAction (a form's onSubmit). */
   run: (event?: Event) => Promise<void>;
+  /** Run another task under the same busy flag and error (a row's buttons). */
+  runTask: (task: () => Promise<void>) => Promise<void>;
 }
 
-/** A button's or a form's action: busy while it runs, its failure kept for an ErrorBox. */
-export function useAction(action: () => Promise<void>): Action {
+/** A form's or a button's action: busy while it runs, its failure kept for an ErrorBox. */
+export function useAction(action: () => Promise<void> = async () => undefined): Action {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  async function run(event?: Event) {
-    event?.preventDefault();
+  async function runTask(task: () => Promise<void>) {
     setBusy(true);
     setError(null);
     try {
-      await action();
+      await task();
     } catch (failure) {
       setError(failure);
     } finally {
       setBusy(false);
     }
   }
-  return { busy, error, run };
+  const run = (event?: Event) => {
+    event?.preventDefault();
+    return runTask(action);
+  };
+  return { busy, error, run, runTask };
 }
 
 /** The error a user can act on: the catalogue's text for its code, and each invalid field. */

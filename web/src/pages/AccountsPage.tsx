@@ -1,6 +1,6 @@
 // The caller's MT5 accounts: connection state, the last known balance and equity, connect,
 // edit, positions, and the equity chart of the chosen account.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Account, ConnectResult } from "../api/types";
 import { EquityChart } from "../components/EquityChart";
@@ -35,19 +35,19 @@ export function AccountsPage() {
   const connects = useStore(lastConnect);
   const [chartOf, setChartOf] = useState<number | null>(null);
   const [connecting, setConnecting] = useState<number | null>(null);
-  const connect = useAction(async () => {
-    const id = connecting as number;
-    try {
-      const result = (await api.post<ConnectResult>(`/accounts/${id}/connect`)).body;
-      lastConnect.set({ ...lastConnect.get(), [id]: result });
-    } finally {
-      setConnecting(null);
-      accounts.reload();
-    }
-  });
-  useEffect(() => {
-    if (connecting !== null) void connect.run();
-  }, [connecting]);
+  const connect = useAction();
+  const connectAccount = (id: number) => {
+    setConnecting(id);
+    void connect.runTask(async () => {
+      try {
+        const result = (await api.post<ConnectResult>(`/accounts/${id}/connect`)).body;
+        lastConnect.set({ ...lastConnect.get(), [id]: result });
+      } finally {
+        setConnecting(null);
+        accounts.reload();
+      }
+    });
+  };
 
   return (
     <section>
@@ -76,7 +76,7 @@ export function AccountsPage() {
                   <td class="num" data-field="equity">{figures ? figures.equity : "—"}</td>
                   <td class="num">{figures ? figures.margin_free : "—"}</td>
                   <td class="actions">
-                    <button type="button" disabled={connecting !== null} onClick={() => setConnecting(account.id)}>
+                    <button type="button" disabled={connecting !== null} onClick={() => connectAccount(account.id)}>
                       {connecting === account.id ? t("accounts.connecting") : t("accounts.connect")}
                     </button>
                     <a href={href({ name: "positions", id: account.id })}>{t("accounts.positions")}</a>

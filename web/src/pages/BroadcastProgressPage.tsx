@@ -1,11 +1,13 @@
 // One broadcast, live: its targets as they fill (Server-Sent Events read with fetch(), so the
-// bearer token goes in a header), the counts, and cancel while rows are still pending.
+// bearer token goes in a header), the counts, cancel while rows are still pending, and once it
+// is final the follow-ups on every follower's position (breakeven, close half, close all).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { readEvents } from "../api/sse";
 import { FINAL_DISPATCH_STATUSES, type Dispatch, type Target } from "../api/types";
 import { ErrorBox, PageHead } from "../components/forms";
 import { BroadcastResults } from "../components/later";
+import { BroadcastFollowUps } from "../components/trades";
 import { StatusBadge } from "../components/StatusBadge";
 import { Counts, TargetsTable } from "../components/TargetsTable";
 import { t } from "../i18n";
@@ -93,6 +95,7 @@ export function BroadcastProgressPage({ id }: { id: number }) {
       {view && <Counts counts={done?.counts ?? countsOf(targets)} total={total} />}
       {total > PER_PAGE && <p class="muted">{t("broadcast.shownOf", { shown: targets.length, total })}</p>}
       <TargetsTable targets={targets} />
+      {done && <BroadcastFollowUps broadcastId={id} />}
       {done && <BroadcastResults broadcastId={id} />}
     </section>
   );

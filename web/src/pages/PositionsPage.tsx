@@ -1,10 +1,9 @@
-// An account's open positions, read from its terminal. The trade-management actions (modify,
-// breakeven, close, close half) and the pending orders plug in at PositionActions and
-// PendingOrders (components/later.tsx) once their API exists.
+// An account's open positions, read from its terminal, each with modify SL/TP, breakeven, close
+// half and close; then its pending orders with modify and cancel (components/trades.tsx).
 import { api } from "../api/client";
 import type { Account, Position } from "../api/types";
-import { ErrorBox, HeaderRow, num, PageHead, useLoad, type Column } from "../components/forms";
-import { PendingOrders, PositionActions } from "../components/later";
+import { DataTable, ErrorBox, num, PageHead, useLoad, type Column } from "../components/forms";
+import { PendingOrders, PositionActions } from "../components/trades";
 import { formatTime, t } from "../i18n";
 import { href } from "../router";
 
@@ -25,29 +24,30 @@ export function PositionsPage({ accountId }: { accountId: number }) {
       <ErrorBox error={account.error ?? positions.error} />
       {positions.data && positions.data.length === 0 && <p class="empty">{t("positions.none")}</p>}
       {positions.data && positions.data.length > 0 && (
-        <table data-testid="positions">
-          <HeaderRow columns={COLUMNS} />
-          <tbody>
-            {positions.data.map((p) => (
-              <tr key={p.ticket} data-ticket={p.ticket}>
-                <td>{p.ticket}</td>
-                <td>{p.symbol}</td>
-                <td class={`side-${p.type}`}>{t(p.type === "buy" ? "trade.buy" : "trade.sell")}</td>
-                <td class="num">{p.volume}</td>
-                <td class="num">{p.price_open}</td>
-                <td class="num">{p.price_current}</td>
-                <td class="num">{p.sl}</td>
-                <td class="num">{p.tp}</td>
-                <td class={`num ${Number(p.profit) < 0 ? "loss" : "gain"}`}>{p.profit}</td>
-                <td class="num">{p.swap}</td>
-                <td>{formatTime(p.time)}</td>
-                <td>
-                  <PositionActions accountId={accountId} position={p} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          testId="positions"
+          columns={COLUMNS}
+          rows={positions.data}
+          keyOf={(p) => p.ticket}
+          cells={(p) => (
+            <>
+              <td>{p.ticket}</td>
+              <td>{p.symbol}</td>
+              <td class={`side-${p.type}`}>{t(p.type === "buy" ? "trade.buy" : "trade.sell")}</td>
+              <td class="num">{p.volume}</td>
+              <td class="num">{p.price_open}</td>
+              <td class="num">{p.price_current}</td>
+              <td class="num">{p.sl}</td>
+              <td class="num">{p.tp}</td>
+              <td class={`num ${Number(p.profit) < 0 ? "loss" : "gain"}`}>{p.profit}</td>
+              <td class="num">{p.swap}</td>
+              <td>{formatTime(p.time)}</td>
+              <td>
+                <PositionActions accountId={accountId} position={p} onDone={positions.reload} />
+              </td>
+            </>
+          )}
+        />
       )}
       <PendingOrders accountId={accountId} />
     </section>

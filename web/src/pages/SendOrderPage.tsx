@@ -1,20 +1,16 @@
 // Send one order to some of the caller's own accounts (POST /api/send_orders), then follow
 // its dispatch until every target is final.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
-import { FINAL_DISPATCH_STATUSES, type Account, type Dispatch } from "../api/types";
+import type { Account, Dispatch } from "../api/types";
+import { DispatchView } from "../components/DispatchView";
 import { ErrorBox, SelectField, Submit, TextField, useAction, useLoad } from "../components/forms";
-import { StatusBadge } from "../components/StatusBadge";
-import { Counts, TargetsTable } from "../components/TargetsTable";
 import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
 import { t } from "../i18n";
-import { href } from "../router";
 import { useStore } from "../store";
 import { SideAndType } from "./CalculatorPage";
 import { tradeDraft, type TradeDraft } from "./tradeDraft";
-
-const POLL_MS = 1000;
 
 /** The order's fields as send_orders and broadcast_orders both take them. */
 export function orderFields(draft: TradeDraft): Record<string, unknown> {
@@ -74,7 +70,7 @@ export function SendOrderPage() {
         <TakeProfits value={draft.takeProfits} onChange={(takeProfits) => set({ takeProfits })} />
         <Submit action={send} label={t("send.submit")} disabled={draft.accountIds.length === 0} />
       </form>
-      {dispatch && <DispatchView initial={dispatch} />}
+      {dispatch && <DispatchView initial={dispatch} linkPositions />}
     </section>
   );
 }
@@ -87,36 +83,5 @@ export function OrderFields({ draft, set }: { draft: TradeDraft; set: (patch: Pa
       <SideAndType draft={draft} set={set} />
       <TextField label={t("trade.stopLoss")} name="stop_loss" inputMode="decimal" value={draft.stopLoss} onChange={(stopLoss) => set({ stopLoss })} />
     </>
-  );
-}
-
-/** A dispatch's counts and targets, polled until it is final. */
-function DispatchView({ initial }: { initial: Dispatch }) {
-  const [dispatch, setDispatch] = useState(initial);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    if (FINAL_DISPATCH_STATUSES.has(dispatch.status)) return;
-    const timer = setTimeout(() => {
-      api.get<Dispatch>(`/dispatches/${dispatch.dispatch_id}`).then(setDispatch, setError);
-    }, POLL_MS);
-    return () => clearTimeout(timer);
-  }, [dispatch]);
-  const accountIds = [...new Set(dispatch.targets.map((row) => row.account_id))];
-  return (
-    <div class="card" data-testid="dispatch" data-status={dispatch.status}>
-      <h2>
-        {t("dispatch.title", { id: dispatch.dispatch_id })} <StatusBadge status={dispatch.status} />
-      </h2>
-      <Counts counts={dispatch.counts} total={dispatch.total} />
-      <TargetsTable targets={dispatch.targets} />
-      <ErrorBox error={error} />
-      <p>
-        {accountIds.map((id) => (
-          <a key={id} class="button secondary" href={href({ name: "positions", id })}>
-            {t("send.seePositions", { id })}
-          </a>
-        ))}
-      </p>
-    </div>
   );
 }
