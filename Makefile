@@ -56,6 +56,7 @@ lint: $(TEST_STAMP) $(WEB_DEPS_STAMP)
 	$(VENV)/bin/ruff check backend tests bench scripts
 	$(VENV)/bin/ruff format --check backend tests bench scripts
 	$(VENV)/bin/mypy backend
+	cd backend && ../$(VENV)/bin/lint-imports ../.importlinter
 	cd web && $(NPM) run --silent typecheck
 
 fmt: $(TEST_STAMP)
@@ -69,7 +70,7 @@ fuzz: $(TEST_STAMP)
 	FUZZ_EXAMPLES=500 $(PY) -m pytest tests/api/test_fuzz.py
 
 worker: init-db
-	cd backend && exec ../$(VENV)/bin/celery -A workers.celery_app worker --pool threads -Q ledger --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-64}
+	cd backend && EXECUTOR=celery exec ../$(VENV)/bin/celery -A wsgi worker --pool threads -Q ledger --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-64}
 
 clean-venv:
 	rm -rf $(VENV)

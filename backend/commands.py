@@ -9,9 +9,14 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from errors import AppError
-from extensions import auth_settings, db
+from extensions import auth_settings, db, secret_box
+from models import User
 from models.user import ROLES
 from mt5sim import admin_commands, admin_requests
+from services.accounts_service import rotate_encryption
+from services.auth import create_user, reset_mfa, rotate_mfa_encryption
+from services.mt5.sources import sim_db_path
+from utils.security import generate_encryption_key
 
 mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
 
@@ -23,7 +28,6 @@ mt5_cli = AppGroup("mt5", help="MT5 terminals and the simulated broker.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user_command(username: str, email: str, role: str, password: str) -> None:
     """Create a user with any role (the first super admin comes from here)."""
-    from services.auth import create_user
 
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("must be 8 to 128 characters", param_hint="--password")
@@ -55,9 +59,6 @@ def reset_mfa_command(username: str) -> None:
     """
     from sqlalchemy import select
 
-    from models import User
-    from services.auth import reset_mfa
-
     user = db.session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         raise click.ClickException(f"no user named {username!r}")
@@ -79,9 +80,6 @@ def rotate_encryption_key_command() -> None:
     Put the new key in ENCRYPTION_KEY and the old one in ENCRYPTION_KEYS_PREVIOUS, run this,
     then drop the old key.
     """
-    from services.accounts_service import rotate_encryption
-    from services.auth import rotate_mfa_encryption
-    from services.crypto import secret_box
 
     count = rotate_encryption(session=db.session, box=secret_box())
     secrets = rotate_mfa_encryption(session=db.session, box=secret_box())
@@ -94,13 +92,11 @@ def rotate_encryption_key_command() -> None:
 @click.command("generate-key")
 def generate_key_command() -> None:
     """Print a fresh ENCRYPTION_KEY (32 random bytes, URL-safe base64)."""
-    from utils.security import generate_encryption_key
 
     click.echo(generate_encryption_key())
 
 
 def _sim_db(name: str, db: str | None) -> str:
-    from services.mt5.sources import sim_db_path
 
     return db or sim_db_path(current_app.config["MT5_SIM_DB"], name)
 
@@ -221,7 +217,7 @@ def set_quote_command(
     _submit(_sim_db(name, db), name, "quote", payload, wait)
 
 
-def register_cli(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(reset_mfa_command)
     app.cli.add_command(rotate_encryption_key_command)

@@ -1,7 +1,13 @@
-"""Unbound Flask extensions, bound to the app in create_app()."""
+"""Unbound Flask extensions, bound by ``init_app``; one accessor per collaborator in app.extensions.
+
+Collaborators that tests replace (the MT5 gateway, the executor) and those built once from the
+configuration (the secret box, the auth settings) live in ``app.extensions``; routes and
+commands read them through the accessors below and pass them to services as arguments.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from flask import current_app
@@ -16,7 +22,12 @@ from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from utils.jwt_cache import CachingJWTManager
 
 if TYPE_CHECKING:  # services import this module; it imports none of them
+    from flask import Flask
+
     from services.auth import AuthSettings
+    from services.mt5.gateway import MT5Gateway
+    from utils.security import SecretBox
+    from workers import Executor
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -40,9 +51,47 @@ jwt = CachingJWTManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 cors = CORS()
 
-AUTH_SETTINGS = "auth_settings"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+AUTH_SETTINGS, GATEWAY, EXECUTOR, SECRET_BOX = (
+    "auth_settings",
+    "mt5_gateway",
+    "executor",
+    "secret_box",
+)
+
+
+def init_app(app: Flask) -> None:
+    """Bind the extensions to the app (the database engine options come from utils.database)."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    jwt.init_app(app)
+    # A shared store (RATELIMIT_STORAGE_URI=redis://...) that goes away must not turn every
+    # limited route into a 500: the limits then hold per process until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter.init_app(app)
+    origins = app.config["CORS_ORIGINS"]
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": origins}} if origins else {},
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
 
 
 def auth_settings() -> AuthSettings:
     """The app's AuthSettings (services/auth/settings.py), for routes and commands to pass on."""
     return cast("AuthSettings", current_app.extensions[AUTH_SETTINGS])
+
+
+def mt5_gateway() -> MT5Gateway:
+    """The app's MT5 gateway (tests pass their own to create_app)."""
+    return cast("MT5Gateway", current_app.extensions[GATEWAY])
+
+
+def order_executor() -> Executor:
+    """The app's order executor: the embedded thread pool or the Celery front."""
+    return cast("Executor", current_app.extensions[EXECUTOR])
+
+
+def secret_box() -> SecretBox:
+    """The key ring that seals MT5 passwords and MFA secrets."""
+    return cast("SecretBox", current_app.extensions[SECRET_BOX])

@@ -51,10 +51,9 @@ def build_app(tmp: Path, latency_ms: int, executor: str, threads: int, db_url: s
 
 
 def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
-    from extensions import db
+    from extensions import db, secret_box
     from models import User
     from services.accounts_service import create_account
-    from services.crypto import secret_box
     from utils.security import hash_password
 
     pw = hash_password("bench password 123", 4)
@@ -90,8 +89,8 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
 
 def warm_up(app: Any, accounts: list[Any], *, netting: bool = False) -> None:
     """Log every account in once, as live terminals would be: the fan-out measures orders only."""
+    from extensions import secret_box
     from services.accounts_service import account_password
-    from services.crypto import secret_box
     from services.mt5.dto import AccountRef
 
     gateway = app.extensions["mt5_gateway"]
@@ -228,7 +227,7 @@ def start_worker(tmp: Path, latency_ms: int, db_url: str | None) -> subprocess.P
             "-m",
             "celery",
             "-A",
-            "workers.celery_app",
+            "wsgi",
             "worker",
             "--pool",
             "threads",

@@ -8,11 +8,10 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from api.access import auth_required, body_has, client_ip, current_user
-from extensions import db
+from extensions import db, secret_box
 from models import MT5Account
 from schemas.accounts import AccountIn, AccountListOut, AccountOut, AccountPatchIn
 from services import accounts_service
-from services.crypto import secret_box
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 NOT_FOUND = {404: "No such account (or not yours)"}

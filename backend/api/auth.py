@@ -10,7 +10,7 @@ from flask_jwt_extended import get_jwt, jwt_required
 
 from api import session_cookie
 from api.access import auth_required, client_ip, current_user
-from extensions import auth_settings, db, limiter
+from extensions import auth_settings, db, limiter, secret_box
 from models import User
 from schemas.auth import (
     ApiKeyIn,
@@ -29,7 +29,6 @@ from schemas.auth import (
     UserOut,
 )
 from services import auth
-from services.crypto import secret_box
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api", tag="Authentication")
 

@@ -9,7 +9,7 @@ from flask import Response, jsonify, stream_with_context
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
-from extensions import db
+from extensions import db, order_executor
 from ledger.types import BroadcastRequest
 from schemas.orders import (
     BroadcastCreatedOut,
@@ -19,7 +19,6 @@ from schemas.orders import (
     DispatchOut,
 )
 from services import broadcast_service
-from workers import get_executor
 
 bp = APIBlueprint("broadcast", __name__, url_prefix="/api", tag="Broadcast")
 
@@ -38,7 +37,7 @@ def broadcast_orders(body: BroadcastRequest) -> dict[str, Any]:
     """Broadcast one order to many users' accounts, each sized for that account"""
     return broadcast_service.broadcast_orders(
         session=db.session,
-        executor=get_executor(),
+        executor=order_executor(),
         admin=current_user(),
         request=body,
         idempotency_key=idempotency_key(),
@@ -94,7 +93,7 @@ def broadcast_events(broadcast_id: int) -> Response:
         db.session,
         admin=current_user(),
         broadcast_id=broadcast_id,
-        wait_changed=get_executor().wait_changed,
+        wait_changed=order_executor().wait_changed,
     )
     return Response(
         stream_with_context(stream),

@@ -9,7 +9,7 @@ from flask import Response, current_app
 from sqlalchemy.orm import Session
 
 from api.access import auth_required, current_user
-from extensions import db
+from extensions import db, mt5_gateway, secret_box
 from schemas.calculator import (
     ROUNDING_NOTE,
     CalculateIn,
@@ -19,8 +19,6 @@ from schemas.calculator import (
     SymbolSpecOut,
 )
 from services import calculation_service, symbols_service
-from services.crypto import secret_box
-from services.mt5_service import get_gateway
 
 bp = APIBlueprint("calculator", __name__, url_prefix="/api", tag="Calculator")
 
@@ -70,7 +68,7 @@ def calculate(body: dict[str, Any]) -> Response:
     """Position size by risk"""
     result = calculation_service.calculate(
         session=cast(Session, db.session),
-        gateway=get_gateway(),
+        gateway=mt5_gateway(),
         box=secret_box(),
         user=current_user(),
         request=body,

@@ -9,11 +9,10 @@ from flask import request
 
 from api.access import auth_required, client_ip, current_user
 from errors import AppError
-from extensions import db
+from extensions import db, order_executor
 from ledger.types import SendOrdersRequest
 from schemas.orders import DispatchOut, DispatchQuery, SendOrdersIn
 from services import orders_service
-from workers import get_executor
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api", tag="Orders")
 IDEMPOTENCY_DOC = {
@@ -55,7 +54,7 @@ def send_orders(body: SendOrdersRequest) -> tuple[dict[str, Any], int]:
     """Send one order to several of the caller's own MT5 accounts"""
     view, final = orders_service.send_orders(
         session=db.session,
-        executor=get_executor(),
+        executor=order_executor(),
         user=current_user(),
         request=body,
         idempotency_key=idempotency_key(),

@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from api.access import auth_required, current_user
-from extensions import db
+from extensions import db, mt5_gateway, secret_box
 from schemas.terminal import (
     ConnectOut,
     DealListOut,
@@ -18,8 +18,6 @@ from schemas.terminal import (
 )
 from schemas.trades import PendingOrderListOut
 from services import terminal_service
-from services.crypto import secret_box
-from services.mt5_service import get_gateway
 
 bp = APIBlueprint("terminal", __name__, url_prefix="/api", tag="Terminal")
 MT5_ERRORS = {
@@ -30,7 +28,7 @@ MT5_ERRORS = {
 
 
 def _context(account_id: int) -> dict[str, Any]:
-    return {"session": db.session, "gateway": get_gateway(), "user": current_user(),
+    return {"session": db.session, "gateway": mt5_gateway(), "user": current_user(),
             "account_id": account_id, "box": secret_box()}  # fmt: skip
 
 

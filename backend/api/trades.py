@@ -8,7 +8,7 @@ from apiflask import APIBlueprint
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
-from extensions import db
+from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.actions import TradeAction
 from schemas.orders import DispatchOut
 from schemas.trades import (
@@ -22,10 +22,7 @@ from schemas.trades import (
     WaitQuery,
 )
 from services import trades_service
-from services.crypto import secret_box
-from services.mt5_service import get_gateway
 from services.trades_service import AccountAction
-from workers import get_executor
 
 bp = APIBlueprint("trades", __name__, url_prefix="/api", tag="Trades")
 
@@ -54,8 +51,8 @@ def _on_account(
 ) -> tuple[dict[str, Any], int]:
     view, final = trades_service.act_on_account(
         session=db.session,
-        gateway=get_gateway(),
-        executor=get_executor(),
+        gateway=mt5_gateway(),
+        executor=order_executor(),
         box=secret_box(),
         user=current_user(),
         request=AccountAction(account_id=account_id, action=action, ticket=ticket),
@@ -144,7 +141,7 @@ def cancel_order(account_id: int, ticket: int, query: dict[str, Any]) -> tuple[d
 def _on_dispatch(dispatch_id: int, body: dict[str, Any], *, broadcasts_only: bool) -> Any:
     return trades_service.act_on_dispatch(
         session=db.session,
-        executor=get_executor(),
+        executor=order_executor(),
         user=current_user(),
         dispatch_id=dispatch_id,
         action=body["action"],

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
+from extensions import SECRET_BOX
 from utils.security import SecretBox
 
 
-def init_secret_box(app: Flask) -> None:
-    app.extensions["secret_box"] = SecretBox(
+def init_app(app: Flask) -> None:
+    app.extensions[SECRET_BOX] = SecretBox(
         app.config["ENCRYPTION_KEY"], app.config["ENCRYPTION_KEYS_PREVIOUS"]
     )
-
-
-def secret_box() -> SecretBox:
-    box: SecretBox = current_app.extensions["secret_box"]
-    return box

@@ -34,6 +34,7 @@ from extensions import DbSession, db
 from ledger.types import RowOutcome
 from models import BroadcastQueue, Dispatch
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
+from services.mt5_service import gateway_health
 
 logger = logging.getLogger("metrics")
 
@@ -199,7 +200,6 @@ class TerminalCollector(Collector):
         return iter(())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from services.mt5_service import gateway_health
 
         app = self._app_ref()
         if app is None:

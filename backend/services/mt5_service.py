@@ -5,24 +5,21 @@ from __future__ import annotations
 import weakref
 from typing import Any, Protocol
 
-from flask import Flask, current_app
+from flask import Flask
 
+from extensions import GATEWAY
 from services.mt5.dto import AccountRef
 from services.mt5.gateway import MT5Gateway
 from utils.security import SecretBox
 
 
-def init_gateway(app: Flask, gateway: Any = None) -> None:
+def init_app(app: Flask, gateway: Any = None) -> None:
     """Store ``gateway`` (tests pass their own) or, when None, the default built from config."""
     if gateway is None:
         gateway = MT5Gateway.from_config(app.config)
         # The app built it, so the app's end closes it (the simulated brokers flush their files).
         weakref.finalize(app, gateway.close)
-    app.extensions["mt5_gateway"] = gateway
-
-
-def get_gateway() -> MT5Gateway:
-    return current_app.extensions["mt5_gateway"]  # type: ignore[no-any-return]
+    app.extensions[GATEWAY] = gateway
 
 
 def gateway_health(app: Flask) -> dict[str, Any]:

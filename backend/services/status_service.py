@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Flask
 
+from services.mt5_service import gateway_health
 from utils.database import database_reachable
+from workers import executor_health
 
 
 def health(app: Flask) -> dict[str, Any]:
-    from services.mt5_service import gateway_health
-    from workers import executor_health
 
     db_ok = database_reachable()
     backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0].split("+", 1)[0]

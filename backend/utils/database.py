@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from extensions import db
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from extensions import MIGRATIONS_DIR, db
 
 
 @event.listens_for(Engine, "connect")
@@ -39,6 +38,13 @@ def engine_options(uri: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 40}
 
 
+def init_engine_options(app: Flask) -> None:
+    """The engine options for the configured database, before the extension binds it."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    ensure_sqlite_dir(uri)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(uri))
+
+
 def ensure_sqlite_dir(uri: str) -> None:
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +52,6 @@ def ensure_sqlite_dir(uri: str) -> None:
 
 def upgrade_to_head(app: Flask) -> None:
     """Apply every Alembic migration; running it twice changes nothing."""
-    from flask_migrate import upgrade
-
     with app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR))
         db.engine.dispose()  # closes SQLite connections, which checkpoints the WAL

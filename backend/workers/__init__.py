@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from flask import Flask, current_app
+from flask import Flask
+
+from extensions import EXECUTOR, GATEWAY
+from workers.embedded import ThreadExecutor
 
 
 class Executor(Protocol):
+    """What the services ask of a runner: start it, hand it a committed dispatch, wait for
+    its outcomes (the ledger table is the queue; a runner may lose a message without harm)."""
+
     kind: str
 
     def start(self) -> None: ...
@@ -18,26 +24,25 @@ class Executor(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
-def init_executor(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     """Build the configured executor; it starts on the first request (or when serving)."""
     kind = app.config["EXECUTOR"]
     executor: Executor
     if kind == "celery":
+        # Celery and its broker client load only for the scale-out deployment.
         from workers.celery_app import CeleryExecutor
 
         executor = CeleryExecutor(app)
     elif kind == "threads":
-        from workers.embedded import ThreadExecutor
-
         executor = ThreadExecutor(
             app,
             threads=app.config["EXECUTOR_THREADS"],
-            gateway_getter=lambda: app.extensions["mt5_gateway"],
+            gateway_getter=lambda: app.extensions[GATEWAY],
             hooks=app.config.get("EXECUTOR_HOOKS"),
         )
     else:
         raise RuntimeError(f"EXECUTOR must be 'threads' or 'celery', not {kind!r}")
-    app.extensions["executor"] = executor
+    app.extensions[EXECUTOR] = executor
     app.extensions["executor_stop"] = executor.stop
 
     if app.config.get("EXECUTOR_AUTOSTART", True):
@@ -47,13 +52,8 @@ def init_executor(app: Flask) -> None:
             executor.start()
 
 
-def get_executor() -> Executor:
-    executor: Executor = current_app.extensions["executor"]
-    return executor
-
-
 def executor_health(app: Flask) -> dict[str, Any]:
-    executor = app.extensions.get("executor")
+    executor = app.extensions.get(EXECUTOR)
     if executor is None:
         return {"kind": app.config["EXECUTOR"], "running": False}
     return dict(executor.health())

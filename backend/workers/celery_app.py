@@ -2,10 +2,11 @@
 
 Celery's own retries are off (the ledger's retcode policy decides), ``acks_late`` is on and
 the prefetch is 1, so a lost worker costs at most the rows it held, which the sweeper recovers
-from the ledger. Start a worker with ``make worker`` (or ``celery -A workers.celery_app worker``
-from ``backend/``). With ``WORKER_METRICS_PORT`` set, the worker serves the orders it recorded
-and their fan-out latency for Prometheus (``services.metrics.serve_worker_metrics``); run it with
-``--pool threads`` (as ``make worker`` does), so the tasks run in the process that serves them.
+from the ledger. Start a worker with ``make worker`` (or ``celery -A wsgi worker`` from
+``backend/``: ``wsgi.py`` builds the worker's app and binds it here). With
+``WORKER_METRICS_PORT`` set, the worker serves the orders it recorded and their fan-out latency
+for Prometheus (``services.metrics.serve_worker_metrics``); run it with ``--pool threads`` (as
+``make worker`` does), so the tasks run in the process that serves them.
 """
 
 from __future__ import annotations
@@ -55,14 +56,17 @@ SWEEP_INTERVAL_S = 5.0
 REDRIVE_AFTER_S = 30
 
 
-def worker_app() -> Flask:
-    """The Flask app of this worker process, built once (database, gateway, secret box)."""
+def bind_worker_app(app: Flask) -> None:
+    """The Flask app this worker process runs tasks in (wsgi.py binds it)."""
     global _worker_app
     with _worker_lock:
-        if _worker_app is None:
-            from app import create_app
+        _worker_app = app
 
-            _worker_app = create_app({"EXECUTOR": "celery", "EXECUTOR_AUTOSTART": False})
+
+def worker_app() -> Flask:
+    """The Flask app of this worker process (database, gateway, secret box)."""
+    if _worker_app is None:
+        raise RuntimeError("no app bound: start workers with `celery -A wsgi worker`")
     return _worker_app
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import auth_headers, make_account, make_config, make_user
+from factories import auth_headers, make_account, make_config, make_user
 
 MT5_PASSWORD = "Mt5-S3cret!pass"
 NEW_KEY = "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE="  # b"new-key-new-key-new-key-new-key!"
@@ -44,10 +44,9 @@ def test_create_account_raw_database_holds_no_password(client, app, app_config):
 
 
 def test_create_account_ciphertext_decrypts_to_password(client, app):
-    from extensions import db
+    from extensions import db, secret_box
     from models import MT5Account
     from services.accounts_service import account_password
-    from services.crypto import secret_box
 
     account = _accounts(client, app, 1)[0]
 
@@ -56,10 +55,9 @@ def test_create_account_ciphertext_decrypts_to_password(client, app):
 
 
 def test_update_account_password_is_reencrypted(client, app):
-    from extensions import db
+    from extensions import db, secret_box
     from models import MT5Account
     from services.accounts_service import account_password
-    from services.crypto import secret_box
 
     headers = auth_headers(client, make_user(app))
     account = make_account(client, headers)
@@ -71,10 +69,9 @@ def test_update_account_password_is_reencrypted(client, app):
 
 
 def test_ciphertext_copied_to_another_row_fails_to_decrypt(client, app):
-    from extensions import db
+    from extensions import db, secret_box
     from models import MT5Account
     from services.accounts_service import account_password
-    from services.crypto import secret_box
     from utils.security import DecryptionFailed
 
     first, second = _accounts(client, app, 2)
@@ -104,10 +101,9 @@ def _rotate(application: Any) -> Any:
 
 
 def _decrypt_all(application: Any) -> dict[int, str]:
-    from extensions import db
+    from extensions import db, secret_box
     from models import MT5Account
     from services.accounts_service import account_password
-    from services.crypto import secret_box
 
     with application.app_context():
         rows = db.session.query(MT5Account).all()

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import account_body, assert_error, auth_headers, make_account, make_user
+from factories import account_body, assert_error, auth_headers, make_account, make_user
 
 MT5_PASSWORD = "Mt5-S3cret!pass"
 # Every route that names one account; later issues add theirs here.

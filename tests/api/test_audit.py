@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, assert_error, auth_headers, login, make_account, make_user
+from factories import PASSWORD, assert_error, auth_headers, login, make_account, make_user
 
 
 def _events(event: str | None = None) -> list[Any]:

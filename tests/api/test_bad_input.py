@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import auth_headers, make_account, make_config, make_user
+from factories import auth_headers, make_account, make_config, make_user
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MB_STRING = "x" * 1_000_000

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import account_body, assert_error, auth_headers, make_account, make_user
+from factories import account_body, assert_error, auth_headers, make_account, make_user
 
 MT5_PASSWORD = account_body()["password"]
 STOP = "2340.00"  # 10.00 under the frozen Ask of 2350.00

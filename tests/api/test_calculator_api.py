@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user, sim_broker_of
+from factories import assert_error, auth_headers, make_account, make_user, sim_broker_of
 
 RESPONSE_FIELDS = {
     "lots", "risk_money", "actual_risk_money", "actual_risk_percent", "effective_entry", "side",
@@ -349,9 +349,9 @@ def _live_request(account_id: int, **trade: Any) -> dict[str, Any]:
 
 
 def _set_gold_quote(app, bid: str, ask: str) -> None:
-    from services.mt5_service import get_gateway
+    from extensions import mt5_gateway
 
-    sim_broker_of(get_gateway()).set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
+    sim_broker_of(mt5_gateway()).set_quote("XAUUSD", Decimal(bid), Decimal(ask), freeze=True)
 
 
 def test_calculate_with_account_id_sizes_from_live_balance_and_tick(client, app, headers):

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import account_body, assert_error, auth_headers, make_config, make_user
+from factories import account_body, assert_error, auth_headers, make_config, make_user
 
 
 def _post_raw(client, path, data, content_type="application/json", headers=None):

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-from conftest import (
+from factories import (
     PASSWORD,
     assert_error,
     auth_headers,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import assert_error, make_account, make_config, make_user
+from factories import assert_error, make_account, make_config, make_user
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from conftest import assert_error, login, make_user
+from factories import assert_error, login, make_user
 
 from utils.jwt_cache import VerifiedTokenCache
 

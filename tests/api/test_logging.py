@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from conftest import PASSWORD, login, make_account, make_user
+from factories import PASSWORD, login, make_account, make_user
 
 
 def _log_text(app) -> str:
@@ -50,7 +50,7 @@ def test_log_json_format_is_one_object_per_line(client, app, tmp_path, migrated_
     import shutil
 
     from app import create_app
-    from conftest import make_config
+    from factories import make_config
 
     directory = tmp_path / "json"
     directory.mkdir()

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_user
 
 
 def scrape(client: Any, **headers: str) -> str:

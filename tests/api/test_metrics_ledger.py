@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from conftest import auth_headers, make_account, make_user
+from factories import auth_headers, make_account, make_user
 from test_metrics import sample, scrape
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import (
+from factories import (
     PASSWORD,
     assert_error,
     auth_headers,
@@ -19,7 +19,7 @@ from conftest import (
     make_config,
     make_user,
 )
-from conftest import totp_code as code
+from factories import totp_code as code
 
 
 def _events(event: str) -> list[Any]:
@@ -766,8 +766,7 @@ def test_mfa_secret_is_stored_only_sealed_and_recovery_codes_only_hashed(
 
 
 def test_mfa_secret_copied_to_another_user_row_does_not_open(client, app, clock):
-    from extensions import db
-    from services.crypto import secret_box
+    from extensions import db, secret_box
     from utils.security import DecryptionFailed
 
     alice = enrol(client, app, clock)

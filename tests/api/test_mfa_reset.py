@@ -10,7 +10,7 @@ import shutil
 from typing import Any
 
 import pytest
-from conftest import (
+from factories import (
     PASSWORD,
     assert_error,
     auth_headers,
@@ -19,7 +19,7 @@ from conftest import (
     make_config,
     make_user,
 )
-from conftest import totp_code as code
+from factories import totp_code as code
 
 
 def _bearer(token: str) -> dict[str, str]:

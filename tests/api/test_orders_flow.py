@@ -1,6 +1,6 @@
 """send_orders end to end on the embedded executor and the simulated broker."""
 
-from conftest import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_user
 
 
 def _send(client, headers, account_ids, **fields):

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, assert_error, auth_headers, log_text, make_user
+from factories import PASSWORD, assert_error, auth_headers, log_text, make_user
 
 BREACHED = "winter-is-coming-2024"  # not in the local common list; "breached" on the fake server
 CLEAN = "an unbreached passphrase"

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import account_body, assert_error, auth_headers, make_account, make_user
+from factories import account_body, assert_error, auth_headers, make_account, make_user
 
 # --- the role matrix ---------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ def credentials(client: Any, app: Any, role: str, kind: str) -> dict[str, str]:
     if kind == "jwt":
         return headers
     if kind == "stale":
-        from conftest import login
+        from factories import login
 
         refresh = login(client, user.username)["refresh_token"]
         response = client.post("/api/token/refresh", headers={"Authorization": f"Bearer {refresh}"})
@@ -315,7 +315,7 @@ def test_fresh_fields_need_a_fresh_login_and_no_api_key(client, app, rule, metho
 def test_role_matrix_refresh_token_reaches_only_refresh(client, app):
     """The one credential the matrix does not send: a refresh token is refused everywhere else."""
     user = make_user(app, role="super_admin")
-    from conftest import login
+    from factories import login
 
     refresh = {"Authorization": f"Bearer {login(client, user.username)['refresh_token']}"}
     for rule, method in sorted(discovered_routes(app)):
@@ -361,7 +361,7 @@ def held_app(tmp_path, migrated_sqlite):
     import shutil
 
     from app import create_app
-    from conftest import make_config
+    from factories import make_config
 
     from extensions import db
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user, sim_broker_of
+from factories import assert_error, auth_headers, make_account, make_user, sim_broker_of
 
 TARGET_KEYS = {
     "account_id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import PASSWORD, assert_error, login, make_user
+from factories import PASSWORD, assert_error, login, make_user
 
 REFRESH_COOKIE, CSRF_COOKIE = "mt5_refresh", "mt5_csrf"
 

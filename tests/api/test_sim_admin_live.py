@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_user
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 MT5_PASSWORD = "Admin-Made-1!"

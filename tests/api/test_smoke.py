@@ -1,4 +1,4 @@
-from conftest import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_user
 
 
 def test_status_ok(client):

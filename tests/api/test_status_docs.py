@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import make_config
+from factories import make_config
 
 PUBLIC_ROUTES = {
     ("get", "/api/status"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_error, auth_headers, make_user
+from factories import assert_error, auth_headers, make_user
 
 SUMMARY_FIELDS = {
     "name", "description", "calc_mode", "digits", "contract_size", "volume_min", "volume_step",

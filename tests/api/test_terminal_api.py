@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_user
 
 from errors import MT5Timeout, MT5Unavailable
 from services.mt5.dto import AccountRef, OrderRequest

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-from conftest import assert_error, auth_headers, login, make_account, make_user
+from factories import assert_error, auth_headers, login, make_account, make_user
 
 
 def _bearer(token: str) -> dict[str, str]:

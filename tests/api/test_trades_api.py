@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import account_body, assert_error, auth_headers, make_account, make_user
+from factories import account_body, assert_error, auth_headers, make_account, make_user
 
 MT5_PASSWORD = "Mt5-S3cret!pass"
 NETTING, HEDGING = 0, 2

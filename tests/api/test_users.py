@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD, assert_error, auth_headers, make_user
+from factories import PASSWORD, assert_error, auth_headers, make_user
 
 
 def test_list_users_as_user_is_forbidden(client, app):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_error
+from factories import assert_error
 
 from api.web import APP_CSP, DOCS_CSP
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, assert_error, make_user
+from factories import PASSWORD, assert_error, make_user
 
 import config
 from config import load_config

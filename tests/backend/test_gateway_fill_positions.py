@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sim_broker_of
+from factories import sim_broker_of
 
 from services.mt5 import constants as c
 from services.mt5.dto import AccountRef, OrderRequest

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sim_broker_of
+from factories import sim_broker_of
 
 from errors import MT5AuthFailed, MT5Timeout, MT5Unavailable, OrderOutcomeUnknown, ValidationFailed
 from mt5sim.broker import Broker

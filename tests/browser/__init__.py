@@ -1,5 +1,5 @@
 """Browser tests of the dashboard.
 
-A package, so that its conftest.py does not take the place of tests/conftest.py as the module
-`conftest` that other tests import from.
+A package, so that its fixtures and steps are imported as `browser.conftest` and its conftest.py
+never stands in for tests/conftest.py.
 """

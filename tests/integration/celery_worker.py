@@ -16,11 +16,11 @@ def crash_hook(point: str, _job: object) -> None:
 
 
 if __name__ == "__main__":
-    from workers import celery_app
+    os.environ.setdefault("EXECUTOR", "celery")
+    import wsgi
 
-    app = celery_app.worker_app()
-    app.config["EXECUTOR_HOOKS"] = crash_hook
-    celery_app.celery.worker_main(
+    wsgi.app.config["EXECUTOR_HOOKS"] = crash_hook
+    wsgi.celery.worker_main(
         [
             "worker",
             "--pool",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conftest import make_config
+from factories import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
 MT5_PASSWORD = "Mt5-S3cret!pass"
@@ -30,10 +30,9 @@ def seed_accounts(
     app: Any, count: int, *, server: str = "Sim-Demo", **settings: Any
 ) -> tuple[Any, list[Any]]:
     """One user per account (broadcast targets are many users), plus a super admin."""
-    from extensions import db
+    from extensions import db, secret_box
     from models import User
     from services.accounts_service import create_account
-    from services.crypto import secret_box
     from utils.security import hash_password
 
     digest = hash_password("ledger test password", 4)

@@ -14,7 +14,7 @@ sys.path[:0] = [str(ROOT / "backend"), str(ROOT / "tests")]
 
 if __name__ == "__main__":
     from app import create_app
-    from conftest import TEST_CONFIG
+    from factories import TEST_CONFIG
 
     config, count = json.loads(sys.argv[1]), int(sys.argv[2])
     client = create_app({**TEST_CONFIG, **config}).test_client()

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TEST_CONFIG, require_service
+from factories import TEST_CONFIG, require_service
 from ledger_helpers import broker_fills, new_dispatch, seed_accounts, wait_final
 
 from extensions import db

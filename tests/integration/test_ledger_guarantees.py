@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import sim_broker_of
+from factories import sim_broker_of
 from ledger_helpers import (
     broker_fills,
     ledger_app,

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import TEST_CONFIG
+from factories import TEST_CONFIG
 
 EXPECTED_TABLES = {
     "users",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_CONFIG, require_service
+from factories import TEST_CONFIG, require_service
 
 CLIENT = Path(__file__).with_name("rate_limit_client.py")
 REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('TEST_REDIS_DB', '7')) + 1}"

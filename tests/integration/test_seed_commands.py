@@ -81,7 +81,7 @@ def _create_user(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str
 
 def test_create_user_command_creates_super_admin_who_can_log_in(seeded_db, tmp_path):
     from app import create_app
-    from conftest import make_config
+    from factories import make_config
 
     result = _create_user(tmp_path, "--role", "super_admin", "--password", ADMIN_PASSWORD)
 

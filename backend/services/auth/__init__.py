@@ -23,7 +23,7 @@ from services.auth.sessions import (
     token_user,
     user_for_claims,
 )
-from services.auth.settings import AuthSettings, init_auth_settings
+from services.auth.settings import AuthSettings, init_app
 
 __all__ = [
     "AuthSettings",
@@ -36,7 +36,7 @@ __all__ = [
     "create_user",
     "disable_mfa",
     "enable_mfa",
-    "init_auth_settings",
+    "init_app",
     "is_fresh",
     "issue_tokens",
     "login",

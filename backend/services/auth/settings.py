@@ -54,5 +54,5 @@ def _breach_check(config: Mapping[str, Any]) -> PwnedPasswords | None:
     return PwnedPasswords(url=str(config["PWNED_PASSWORDS_URL"]), timeout_s=timeout_ms / 1000)
 
 
-def init_auth_settings(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.extensions[AUTH_SETTINGS] = AuthSettings.from_config(app.config)

@@ -1,0 +1,182 @@
+"""Plain helpers for tests: factories (users, accounts, logins, MFA), the test configuration, and
+the shared assertions. Fixtures that use them live in conftest.py; test modules import these."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("FLASK_ENV", "development")
+
+TEST_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "BCRYPT_ROUNDS": 4,
+    "RATELIMIT_ENABLED": False,
+    "MT5_SIM_LATENCY_MS": 0,
+    "EXECUTOR": "threads",
+    "EXECUTOR_THREADS": 8,
+    "DATABASE_URL": "",
+    # Whatever backend/.env says: tests that want roles held to MFA ask for it.
+    "MFA_REQUIRED_ROLES": "",
+}
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def _service_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is absent, unless REQUIRE_SERVICES is set (CI): then fail loudly."""
+    if _service_up(host, port):
+        return
+    message = f"{name} is not running on {host}:{port}"
+    if os.environ.get("REQUIRE_SERVICES"):
+        pytest.fail(f"{message} and REQUIRE_SERVICES is set")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    return {
+        **TEST_CONFIG,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "LOG_DIR": tmp_path / "logs",
+        "MT5_SIM_DB": str(tmp_path / "sim.sqlite"),
+        **overrides,
+    }
+
+
+def sim_broker_of(gateway: Any, name: str = "default") -> Any:
+    """The simulated broker ``sim://name`` of ``gateway``, opened on first use.
+
+    Taken from the registry its sim:// source opens sessions on, so a quote set or a fault
+    injected here is what the gateway's next call meets.
+    """
+    return gateway.sources.brokers.get(name)
+
+
+def log_text(app: Any) -> str:
+    """Everything the app's log files hold so far (handlers flushed first)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return "".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in Path(app.config["LOG_DIR"]).rglob("*")
+        if p.is_file()
+    )
+
+
+def make_user(
+    app: Any,
+    *,
+    username: str | None = None,
+    role: str = "user",
+    password: str = PASSWORD,
+    **fields: Any,
+) -> Any:
+    from extensions import db
+    from models import User
+    from utils.security import hash_password
+
+    name = username or f"u{uuid.uuid4().hex[:10]}"
+    user = User(
+        username=name,
+        email=f"{name}@example.com",
+        role=role,
+        password_hash=hash_password(password, app.config["BCRYPT_ROUNDS"]),
+        **fields,
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return dict(response.get_json())
+
+
+def auth_headers(client: Any, user: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {login(client, user.username)['access_token']}"}
+
+
+def account_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "account_name": "Gold main",
+        "login": str(10_000_000 + uuid.uuid4().int % 1_000_000),
+        "password": "Mt5-S3cret!pass",
+        "server": "Sim-Demo",
+        "broker": "Simulated",
+        "account_type": "demo",
+    }
+    body.update(overrides)
+    return body
+
+
+def make_account(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    response = client.post("/api/accounts", json=account_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+# Mid-step, so "one step either side" never straddles a boundary by accident.
+MFA_T0 = datetime(2026, 6, 1, 12, 0, 15, tzinfo=UTC)
+
+
+def totp_code(secret: str, at: datetime, steps: int = 0) -> str:
+    """The TOTP code of the step ``steps`` away from ``at``."""
+    import pyotp
+
+    return str(pyotp.TOTP(secret).at(at, counter_offset=steps))
+
+
+def enrol_mfa(client: Any, user: Any, clock: Any) -> dict[str, Any]:
+    """Turn MFA on for ``user`` (confirmed with the code of the step before ``clock.now``).
+
+    Confirming ends every earlier token, so ``headers`` holds the access token it returned.
+    """
+    headers = auth_headers(client, user)
+    setup = client.post("/api/me/mfa/setup", headers=headers)
+    assert setup.status_code == 200, setup.get_json()
+    secret = setup.get_json()["secret"]
+    confirmed = client.post(
+        "/api/me/mfa/confirm", json={"otp": totp_code(secret, clock.now, -1)}, headers=headers
+    )
+    assert confirmed.status_code == 200, confirmed.get_json()
+    body = confirmed.get_json()
+    return {
+        "user": user,
+        "secret": secret,
+        "headers": {"Authorization": f"Bearer {body['access_token']}"},
+        "refresh_token": body["refresh_token"],
+        "old_headers": headers,
+        "recovery_codes": body["recovery_codes"],
+    }
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The JSON envelope with this status and code."""
+    assert response.status_code == status, (
+        response.status_code,
+        response.get_data(as_text=True)[:500],
+    )
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    return dict(body["error"])
