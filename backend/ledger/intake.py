@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from errors import AppError, Conflict
 from extensions import DbSession
-from ledger import store
+from ledger import rows, store
 from ledger.actions import ACTION_EXPIRY_S, ActionTarget, TradeAction
 from ledger.types import Sizing, TargetAccount, TradeOrder
 from models import Dispatch, MT5Account, User
@@ -120,7 +120,7 @@ def create_dispatch(
         expires_at=now + timedelta(seconds=expires_in_s),
     )
     _add_dispatch(session, dispatch)
-    rows = store.insert_rows(session, dispatch, targets, legs=order.legs)
+    created = rows.insert_rows(session, dispatch, targets, legs=order.legs)
     record_event(
         session=session,
         event=f"{kind}_created",
@@ -130,7 +130,7 @@ def create_dispatch(
         ip=ip,
         details={
             "accounts": len(targets),
-            "rows": rows,
+            "rows": created,
             "symbol": order.symbol,
             "side": order.side,
         },
@@ -173,7 +173,7 @@ def create_action(
         expires_at=now + timedelta(seconds=expires_in_s or ACTION_EXPIRY_S),
     )
     _add_dispatch(session, dispatch)
-    rows = store.insert_action_rows(session, dispatch, action.kind.value, targets)
+    created = rows.insert_action_rows(session, dispatch, action.kind.value, targets)
     record_event(
         session=session,
         event="action_created",
@@ -181,7 +181,7 @@ def create_action(
         target_type="dispatch",
         target_id=dispatch.id,
         ip=ip,
-        details={"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": rows},
+        details={"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": created},
     )
     session.commit()
     return dispatch
@@ -204,7 +204,7 @@ def cancel_dispatch(session: DbSession, *, dispatch: Dispatch, actor: User, ip: 
     now = utcnow()
     if dispatch.cancelled_at is None:
         dispatch.cancelled_at = now
-    cancelled = store.cancel_pending_rows(session, dispatch.id, now)
+    cancelled = rows.cancel_pending_rows(session, dispatch.id, now)
     store.finalise_dispatches(session, [dispatch.id], now)
     record_event(
         session=session,

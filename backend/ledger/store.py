@@ -1,4 +1,4 @@
-"""The ledger's SQL: claim rows with a lease, record outcomes with fencing, sweep, finalise.
+"""The ledger's SQL for execution: claim rows with a lease, record outcomes with fencing, finalise.
 
 Every function here is one short transaction on the ``broadcast_queue`` table, the only durable
 queue. A claim is a single UPDATE that takes a row only when it is ``pending`` and the head of
@@ -9,131 +9,32 @@ first (``FOR UPDATE``), so two claims for one account cannot both see it idle.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
-from ledger.actions import ActionTarget
-from ledger.leases import LEASE_SECONDS, owner_is_dead
+from ledger.leases import LEASE_SECONDS
 from ledger.types import (
     FINAL_ROW_STATUSES,
     OPEN_ROW_STATUSES,
     ROW_STATUSES,
     RowOutcome,
-    TargetAccount,
-    magic_for,
     summary_status,
-    tag_for,
 )
 from models import BroadcastQueue, Dispatch, MT5Account
 from models.columns import utcnow
-
-
-def insert_rows(
-    session: DbSession,
-    dispatch: Dispatch,
-    targets: Sequence[TargetAccount | MT5Account],
-    *,
-    legs: int,
-) -> int:
-    """One pending row per (target account, leg) of a flushed dispatch; one executemany."""
-    order_text = json.dumps(dispatch.order_data, sort_keys=True)
-    rows = [
-        {
-            "dispatch_id": dispatch.id,
-            "account_id": account.id,
-            "leg": leg,
-            "admin_user_id": dispatch.creator_id,
-            "target_user_id": account.user_id,
-            "order_data": order_text,
-            "status": "pending",
-            "created_at": dispatch.created_at,
-            "expires_at": dispatch.expires_at,
-            "magic": magic_for(dispatch.id),
-            "comment_tag": tag_for(dispatch.id, account.id, leg),
-            "attempts": 0,
-        }
-        for account in targets
-        for leg in range(legs)
-    ]
-    session.execute(insert(BroadcastQueue), rows)
-    return len(rows)
-
-
-def insert_action_rows(
-    session: DbSession, dispatch: Dispatch, action: str, targets: Sequence[ActionTarget]
-) -> int:
-    """One pending row per (account, position or order) an action dispatch acts on."""
-    order_text = json.dumps(dispatch.order_data, sort_keys=True)
-    rows = [
-        {
-            "dispatch_id": dispatch.id,
-            "account_id": target.account_id,
-            "leg": target.leg,
-            "admin_user_id": dispatch.creator_id,
-            "target_user_id": target.user_id,
-            "order_data": order_text,
-            "status": "pending",
-            "created_at": dispatch.created_at,
-            "expires_at": dispatch.expires_at,
-            "magic": magic_for(dispatch.id),
-            "comment_tag": tag_for(dispatch.id, target.account_id, target.leg),
-            "attempts": 0,
-            "action": action,
-            "ticket": target.ticket,
-            "parent_row_id": target.parent_row_id,
-        }
-        for target in targets
-    ]
-    if rows:
-        session.execute(insert(BroadcastQueue), rows)
-    return len(rows)
-
-
-def open_rows_of(session: DbSession, dispatch_id: int, *, on_orders: bool) -> list[Any]:
-    """The rows of an open dispatch that hold something now: filled positions (and placed
-    orders, which may have filled since), or only the placed orders for order actions."""
-    q, a = BroadcastQueue, MT5Account
-    statuses = ("placed",) if on_orders else ("executed", "placed")
-    query = (
-        select(
-            q.id, q.account_id, q.target_user_id, q.leg, q.status, q.position_ticket,
-            q.order_ticket, a.terminal,
-        )
-        .join(a, a.id == q.account_id)
-        .where(q.dispatch_id == dispatch_id, q.status.in_(statuses))
-        .order_by(q.id)
-    )  # fmt: skip
-    return list(session.execute(query))
-
-
-def cancel_pending_rows(session: DbSession, dispatch_id: int, now: datetime) -> int:
-    """Pending rows of the dispatch become cancelled, except those whose outcome is unknown
-    (they may have reached the broker: the executor reconciles them first)."""
-    result = session.execute(
-        update(BroadcastQueue)
-        .where(
-            BroadcastQueue.dispatch_id == dispatch_id,
-            BroadcastQueue.status == "pending",
-            BroadcastQueue.outcome_unknown.is_(False),
-        )
-        .values(status="cancelled", error_message="cancelled", executed_at=now, updated_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _is_postgres(session: DbSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _head_of_account() -> Any:
+def head_of_account() -> Any:
     """The row is its account's next order: nothing of that account in flight, nothing older."""
     other = aliased(BroadcastQueue)
     busy = exists().where(
@@ -190,7 +91,7 @@ def claim_rows(
     now = utcnow()
     statement = (
         update(BroadcastQueue)
-        .where(*scope, BroadcastQueue.status == "pending", _head_of_account())
+        .where(*scope, BroadcastQueue.status == "pending", head_of_account())
         .values(
             status="in_flight",
             lease_owner=owner,
@@ -217,6 +118,25 @@ def _accounts_in_scope(session: DbSession, scope: list[Any]) -> list[int]:
     return list(session.scalars(query))
 
 
+# RowOutcome field -> broadcast_queue column, written by one fenced executemany.
+OUTCOME_COLUMNS = {
+    "status": "status",
+    "retcode": "retcode",
+    "error": "error_message",
+    "order_ticket": "order_ticket",
+    "deal_ticket": "deal_ticket",
+    "position_ticket": "position_ticket",
+    "fill_price": "fill_price",
+    "fill_volume": "fill_volume",
+    "latency_ms": "latency_ms",
+    "outcome_unknown": "outcome_unknown",
+    "error_details": "error_details",
+    "closed_volume": "closed_volume",
+    "remaining_volume": "remaining_volume",
+}
+KEPT_UNLESS_GIVEN = ("symbol", "volume")  # sized on an earlier attempt: not cleared by a later one
+
+
 def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner: str) -> None:
     """Write the outcomes of rows this owner still holds, all in one transaction.
 
@@ -226,8 +146,28 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
     if not outcomes:
         return
     now = utcnow()
+    session.connection().execute(
+        _outcome_statement(now), [_outcome_params(o, owner, now) for o in outcomes]
+    )
+    for outcome in outcomes:
+        if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
+            _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
+    _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
+    finalise_rows_dispatches(session, [o.row_id for o in outcomes], now)
+    session.commit()
+
+
+def _outcome_statement(now: datetime) -> Any:
     table = BroadcastQueue.__table__
-    statement = (
+    values: dict[str, Any] = {
+        column: bindparam(f"b_{field}", type_=table.c[column].type)
+        for field, column in OUTCOME_COLUMNS.items()
+    }
+    for column in KEPT_UNLESS_GIVEN:
+        values[column] = func.coalesce(
+            bindparam(f"b_{column}", type_=table.c[column].type), table.c[column]
+        )
+    return (
         update(table)
         .where(
             table.c.id == bindparam("b_id"),
@@ -235,59 +175,24 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
             table.c.lease_owner == bindparam("b_owner"),
         )
         .values(
-            status=bindparam("b_status"),
-            retcode=bindparam("b_retcode"),
-            error_message=bindparam("b_error"),
-            order_ticket=bindparam("b_order"),
-            deal_ticket=bindparam("b_deal"),
-            position_ticket=bindparam("b_position"),
-            fill_price=bindparam("b_price"),
-            fill_volume=bindparam("b_filled"),
-            latency_ms=bindparam("b_latency"),
-            outcome_unknown=bindparam("b_unknown"),
-            symbol=func.coalesce(bindparam("b_symbol", type_=table.c.symbol.type), table.c.symbol),
-            volume=func.coalesce(bindparam("b_volume", type_=table.c.volume.type), table.c.volume),
+            **values,
             executed_at=bindparam("b_executed_at"),
-            error_details=bindparam("b_details", type_=table.c.error_details.type),
-            closed_volume=bindparam("b_closed", type_=table.c.closed_volume.type),
-            remaining_volume=bindparam("b_remaining", type_=table.c.remaining_volume.type),
             lease_owner=None,
             lease_expires_at=None,
             updated_at=now,
         )
     )
-    session.connection().execute(
-        statement,
-        [
-            {
-                "b_id": o.row_id,
-                "b_owner": owner,
-                "b_status": o.status,
-                "b_retcode": o.retcode,
-                "b_error": o.error,
-                "b_order": o.order_ticket,
-                "b_deal": o.deal_ticket,
-                "b_position": o.position_ticket,
-                "b_price": o.fill_price,
-                "b_filled": o.fill_volume,
-                "b_latency": o.latency_ms,
-                "b_unknown": o.outcome_unknown,
-                "b_symbol": o.symbol,
-                "b_volume": o.volume,
-                "b_executed_at": now if o.status in FINAL_ROW_STATUSES else None,
-                "b_details": o.error_details,
-                "b_closed": o.closed_volume,
-                "b_remaining": o.remaining_volume,
-            }
-            for o in outcomes
-        ],
+
+
+def _outcome_params(outcome: RowOutcome, owner: str, now: datetime) -> dict[str, Any]:
+    params = {f"b_{field}": getattr(outcome, field) for field in OUTCOME_COLUMNS}
+    params.update({f"b_{column}": getattr(outcome, column) for column in KEPT_UNLESS_GIVEN})
+    params.update(
+        b_id=outcome.row_id,
+        b_owner=owner,
+        b_executed_at=now if outcome.status in FINAL_ROW_STATUSES else None,
     )
-    for outcome in outcomes:
-        if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
-            _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
-    _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
-    _finalise_dispatches(session, [o.row_id for o in outcomes], now)
-    session.commit()
+    return params
 
 
 def _sum_closes_into_opens(session: DbSession, open_row_ids: set[int | None]) -> None:
@@ -336,7 +241,7 @@ def _store_sibling_volumes(session: DbSession, row_id: int, volumes: dict[int, D
     )
 
 
-def _finalise_dispatches(session: DbSession, row_ids: Sequence[int], now: datetime) -> None:
+def finalise_rows_dispatches(session: DbSession, row_ids: Sequence[int], now: datetime) -> None:
     if not row_ids:
         return
     dispatch_ids = set(
@@ -411,107 +316,3 @@ def release_rows(session: DbSession, row_ids: Sequence[int], *, owner: str) -> N
         execution_options={"synchronize_session": False},
     )
     session.commit()
-
-
-def recover_abandoned(session: DbSession) -> int:
-    """Rows in flight whose lease ran out or whose worker died go back to pending, outcome unknown.
-
-    Unknown, because the worker may have sent the order before it died: the next claim looks for
-    the tagged order at the broker before sending anything.
-    """
-    now = utcnow()
-    candidates = session.execute(
-        select(
-            BroadcastQueue.id, BroadcastQueue.lease_owner, BroadcastQueue.lease_expires_at
-        ).where(BroadcastQueue.status == "in_flight")
-    ).all()
-    stale = [
-        row.id
-        for row in candidates
-        if row.lease_expires_at is None
-        or row.lease_expires_at <= now
-        or owner_is_dead(row.lease_owner)
-    ]
-    if not stale:
-        return 0
-    session.execute(
-        update(BroadcastQueue)
-        .where(BroadcastQueue.id.in_(stale), BroadcastQueue.status == "in_flight")
-        .values(
-            status="pending",
-            outcome_unknown=True,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        ),
-        execution_options={"synchronize_session": False},
-    )
-    session.commit()
-    return len(stale)
-
-
-def expire_overdue(session: DbSession) -> int:
-    """Pending rows past their deadline become expired, never sent late.
-
-    A row whose earlier attempt has an unknown outcome is left for the executor, which
-    reconciles it with the broker first (it may have been filled before the deadline).
-    """
-    now = utcnow()
-    overdue = list(
-        session.scalars(
-            select(BroadcastQueue.id).where(
-                BroadcastQueue.status == "pending",
-                BroadcastQueue.expires_at < now,
-                BroadcastQueue.outcome_unknown.is_(False),
-            )
-        )
-    )
-    if not overdue:
-        return 0
-    session.execute(
-        update(BroadcastQueue)
-        .where(BroadcastQueue.id.in_(overdue), BroadcastQueue.status == "pending")
-        .values(
-            status="expired",
-            error_message="expired before it could be sent",
-            executed_at=now,
-            updated_at=now,
-        ),
-        execution_options={"synchronize_session": False},
-    )
-    _finalise_dispatches(session, overdue, now)
-    session.commit()
-    return len(overdue)
-
-
-def pending_heads(session: DbSession, limit: int = 1000, older_than_s: int = 0) -> list[int]:
-    """Ids of pending rows that are their account's next order (to re-drive).
-
-    ``older_than_s`` skips rows created or touched recently, whose own task is probably still
-    queued (Celery), so a sweep does not flood the broker with duplicates.
-    """
-    query = select(BroadcastQueue.id).where(BroadcastQueue.status == "pending", _head_of_account())
-    if older_than_s:
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
-        query = query.where(
-            func.coalesce(BroadcastQueue.updated_at, BroadcastQueue.created_at) < cutoff
-        )
-    return list(session.scalars(query.order_by(BroadcastQueue.id).limit(limit)))
-
-
-def next_heads_for_accounts(session: DbSession, account_ids: Iterable[int]) -> list[int]:
-    ids = sorted(set(account_ids))
-    if not ids:
-        return []
-    query = select(BroadcastQueue.id).where(
-        BroadcastQueue.account_id.in_(ids), BroadcastQueue.status == "pending", _head_of_account()
-    )
-    return list(session.scalars(query))
-
-
-def pending_rows_of(session: DbSession, dispatch_id: int) -> list[int]:
-    """The dispatch's pending row ids, oldest first (what a new dispatch hands the workers)."""
-    query = select(BroadcastQueue.id).where(
-        BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.status == "pending"
-    )
-    return list(session.scalars(query.order_by(BroadcastQueue.id)))

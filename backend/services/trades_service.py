@@ -10,7 +10,7 @@ from typing import Any
 
 from errors import AppError, NotFound
 from extensions import DbSession
-from ledger import intake, status, store
+from ledger import intake, rows, status
 from ledger.actions import ActionKind, ActionTarget, TradeAction, legs_wanted
 from models import Dispatch, User
 from services.accounts_service import get_account
@@ -176,7 +176,7 @@ def _dispatch_targets(
     the order may have filled since; the executor finds the position it became)."""
     on_orders = action.kind.on_orders
     targets = []
-    for row in store.open_rows_of(session, parent.id, on_orders=on_orders):
+    for row in rows.open_rows_of(session, parent.id, on_orders=on_orders):
         if not legs_wanted(action, row.leg):
             continue
         ticket = row.order_ticket if on_orders or row.status == "placed" else row.position_ticket

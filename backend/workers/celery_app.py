@@ -24,7 +24,7 @@ from flask import Flask
 
 from config import load_config
 from extensions import db
-from ledger import leases, store
+from ledger import leases, recovery, rows, store
 from ledger.execution import execute_job
 from ledger.jobs import load_jobs_or_fail
 from services.metrics import observe_outcomes, serve_worker_metrics
@@ -87,7 +87,8 @@ def execute_rows(row_ids: Sequence[int]) -> int:
             )
             store.record_outcomes(db.session, outcomes, owner=OWNER)
             observe_outcomes(app, outcomes, session=db.session)
-            following = store.next_heads_for_accounts(db.session, [job.account_id for job in jobs])
+            accounts = [job.account_id for job in jobs]
+            following = recovery.next_heads_for_accounts(db.session, accounts)
         finally:
             db.session.remove()
     enqueue_rows(following)
@@ -112,9 +113,9 @@ def _job_pool() -> ThreadPoolExecutor:
 def sweep_once(app: Flask) -> int:
     with app.app_context():
         try:
-            store.recover_abandoned(db.session)
-            store.expire_overdue(db.session)
-            heads = store.pending_heads(db.session, older_than_s=REDRIVE_AFTER_S)
+            recovery.recover_abandoned(db.session)
+            recovery.expire_overdue(db.session)
+            heads = recovery.pending_heads(db.session, older_than_s=REDRIVE_AFTER_S)
         finally:
             db.session.remove()
     enqueue_rows(heads)
@@ -136,8 +137,8 @@ def _start_sweeper(**_: Any) -> None:
     """Recover at start-up (a restarted worker finds its predecessor's rows), then periodically."""
     app = worker_app()
     with app.app_context():
-        store.recover_abandoned(db.session)
-        heads = store.pending_heads(db.session)
+        recovery.recover_abandoned(db.session)
+        heads = recovery.pending_heads(db.session)
         db.session.remove()
     enqueue_rows(heads)
     threading.Thread(target=_sweeper_loop, name="ledger-sweeper", daemon=True).start()
@@ -186,7 +187,7 @@ class CeleryExecutor:
 
     def submit_dispatch(self, dispatch_id: int) -> None:
         with self.app.app_context():
-            row_ids = store.pending_rows_of(db.session, dispatch_id)
+            row_ids = rows.pending_rows_of(db.session, dispatch_id)
             db.session.remove()
         enqueue_rows(row_ids)
 

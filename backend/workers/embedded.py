@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask
 
 from extensions import db
-from ledger import leases, store
+from ledger import leases, recovery, store
 from ledger.execution import Hook, execute_job
 from ledger.jobs import Job, load_jobs_or_fail
 from ledger.types import RowOutcome
@@ -260,9 +260,9 @@ class ThreadExecutor:
 
     def _sweep(self) -> list[int]:
         session = db.session
-        recovered = store.recover_abandoned(session)
-        expired = store.expire_overdue(session)
-        heads = store.pending_heads(session)
+        recovered = recovery.recover_abandoned(session)
+        expired = recovery.expire_overdue(session)
+        heads = recovery.pending_heads(session)
         if recovered or expired:
             logger.info("sweeper: %s abandoned row(s) re-driven, %s expired", recovered, expired)
             with self._changed:

@@ -13,8 +13,9 @@ import pytest
 
 from errors import OrderOutcomeUnknown
 from ledger.actions import KEEP, ActionJob, ActionKind, TradeAction
+from ledger.closing import close_volume
 from ledger.execution import execute_job
-from ledger.management import breakeven_price, close_volume, stops_problem
+from ledger.stops import breakeven_price, stops_problem
 from services.mt5.dto import (
     AccountRef,
     OrderFate,

@@ -285,12 +285,12 @@ def test_orders_for_one_account_run_one_at_a_time_in_creation_order(tmp_path, mi
 
 
 def test_recovery_leaves_no_row_in_flight(ledger):
-    from ledger import store
+    from ledger import recovery, store
 
     admin, accounts = seed_accounts(ledger, 3)
     dispatch_id = new_dispatch(ledger, admin, accounts)
     store.claim_rows(db.session, owner="ghost-host:1:x", dispatch_id=dispatch_id, lease_seconds=-1)
-    assert store.recover_abandoned(db.session) == 3
+    assert recovery.recover_abandoned(db.session) == 3
     rows = rows_of(dispatch_id)
     assert {r.status for r in rows} == {"pending"}
     assert all(r.outcome_unknown for r in rows)
