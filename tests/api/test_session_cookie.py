@@ -205,3 +205,15 @@ def test_refresh_cookie_expires_with_the_session(client, app):
     assert abs(moment - datetime.fromtimestamp(decode_token(token)["exp"], UTC)) < timedelta(
         seconds=2
     )
+
+
+def test_openapi_documents_the_cookie_login_and_refresh(client):
+    spec = client.get("/openapi.json").get_json()
+
+    scheme = spec["components"]["securitySchemes"]["RefreshCookie"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "cookie", REFRESH_COOKIE)
+    refresh = spec["paths"]["/api/token/refresh"]["post"]
+    assert {"RefreshCookie": []} in refresh["security"]
+    assert "csrf_failed" in refresh["responses"]["403"]["description"]
+    login_body = spec["components"]["schemas"]["LoginIn"]["properties"]
+    assert login_body["refresh_cookie"]["type"] == "boolean"

@@ -1,6 +1,6 @@
 // Up to three take profits, each a price and its share of the volume (the shares add to 100).
 import { t } from "../i18n";
-import { Field, valueOf } from "./forms";
+import { TextField } from "./forms";
 
 export interface TakeProfitDraft {
   price: string;
@@ -23,12 +23,8 @@ export function TakeProfits({ value, onChange }: { value: TakeProfitDraft[]; onC
       <legend>{t("trade.takeProfits")}</legend>
       {value.map((tp, index) => (
         <div class="row" key={index}>
-          <Field label={t("trade.tpPrice", { n: index + 1 })}>
-            <input name={`tp${index + 1}`} inputMode="decimal" value={tp.price} onInput={(e) => update(index, { price: valueOf(e) })} />
-          </Field>
-          <Field label={t("trade.tpShare")}>
-            <input name={`tp${index + 1}_share`} inputMode="decimal" value={tp.share_percent} onInput={(e) => update(index, { share_percent: valueOf(e) })} />
-          </Field>
+          <TextField label={t("trade.tpPrice", { n: index + 1 })} name={`tp${index + 1}`} inputMode="decimal" value={tp.price} onChange={(price) => update(index, { price })} />
+          <TextField label={t("trade.tpShare")} name={`tp${index + 1}_share`} inputMode="decimal" value={tp.share_percent} onChange={(share_percent) => update(index, { share_percent })} />
           <button type="button" class="link" onClick={() => onChange(value.filter((_, i) => i !== index))}>
             {t("trade.removeTp")}
           </button>

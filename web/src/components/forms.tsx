@@ -215,7 +215,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []): Loaded
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The caller's deps decide when to load again (``load`` is a new closure every render).
   }, [...deps, round]);
   const reload = useCallback(() => setRound((n) => n + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
