@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint
+from apiflask import APIBlueprint, Schema
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
@@ -63,12 +63,27 @@ def _on_account(
     return view, 200 if final else 202
 
 
-@bp.patch("/accounts/<int:account_id>/positions/<int:ticket>")
-@auth_required()
-@bp.input(PositionStopsIn, arg_name="action")
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+def account_action(method: str, rule: str, body: type[Schema] | None = None) -> Any:
+    """The contract every account-level action shares: the owner's JWT or key, the body loaded
+    into a TradeAction, ``?wait_s=``, and the action's dispatch view (200 final, 202 not yet)."""
+
+    def register(view: Any) -> Any:
+        view = bp.doc(responses=ACCOUNT_ACTION_DOC)(view)
+        view = bp.output(DispatchOut)(view)
+        view = bp.input(WaitQuery, location="query", arg_name="query")(view)
+        if body is not None:
+            view = bp.input(body, arg_name="action")(view)
+        view = auth_required()(view)
+        return bp.route(rule, methods=[method])(view)
+
+    return register
+
+
+POSITION = "/accounts/<int:account_id>/positions/<int:ticket>"
+ORDER = "/accounts/<int:account_id>/orders/<int:ticket>"
+
+
+@account_action("PATCH", POSITION, PositionStopsIn)
 def modify_position(
     account_id: int, ticket: int, action: TradeAction, query: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
@@ -76,12 +91,7 @@ def modify_position(
     return _on_account(account_id, action, ticket, query)
 
 
-@bp.post("/accounts/<int:account_id>/positions/<int:ticket>/close")
-@auth_required()
-@bp.input(PositionCloseIn, arg_name="action")
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+@account_action("POST", f"{POSITION}/close", PositionCloseIn)
 def close_position(
     account_id: int, ticket: int, action: TradeAction, query: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
@@ -89,12 +99,7 @@ def close_position(
     return _on_account(account_id, action, ticket, query)
 
 
-@bp.post("/accounts/<int:account_id>/positions/<int:ticket>/breakeven")
-@auth_required()
-@bp.input(BreakevenIn, arg_name="action")
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+@account_action("POST", f"{POSITION}/breakeven", BreakevenIn)
 def breakeven_position(
     account_id: int, ticket: int, action: TradeAction, query: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
@@ -102,12 +107,7 @@ def breakeven_position(
     return _on_account(account_id, action, ticket, query)
 
 
-@bp.post("/accounts/<int:account_id>/positions/close_all")
-@auth_required()
-@bp.input(CloseAllIn, arg_name="action")
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+@account_action("POST", "/accounts/<int:account_id>/positions/close_all", CloseAllIn)
 def close_all_positions(
     account_id: int, action: TradeAction, query: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
@@ -115,12 +115,7 @@ def close_all_positions(
     return _on_account(account_id, action, None, query)
 
 
-@bp.patch("/accounts/<int:account_id>/orders/<int:ticket>")
-@auth_required()
-@bp.input(OrderChangeIn, arg_name="action")
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+@account_action("PATCH", ORDER, OrderChangeIn)
 def modify_order(
     account_id: int, ticket: int, action: TradeAction, query: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
@@ -128,11 +123,7 @@ def modify_order(
     return _on_account(account_id, action, ticket, query)
 
 
-@bp.delete("/accounts/<int:account_id>/orders/<int:ticket>")
-@auth_required()
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.output(DispatchOut)
-@bp.doc(responses=ACCOUNT_ACTION_DOC)
+@account_action("DELETE", ORDER)
 def cancel_order(account_id: int, ticket: int, query: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Cancel a pending order"""
     return _on_account(account_id, trades_service.CANCEL, ticket, query)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 
 from ledger.actions import ActionJob, ActionKind
@@ -13,6 +12,8 @@ from ledger.sending import (
     Gateway,
     SendRules,
     Sleep,
+    dealt,
+    find_by_tag,
     order_comment,
     send_with_policy,
     skipped,
@@ -156,13 +157,12 @@ def close_volume(job: ActionJob, position: Position, spec: SymbolSpec) -> Decima
 
 def _closed(job: ActionJob, result: OrderResult, position: Position, volume: Decimal) -> RowOutcome:
     closed = result.volume or volume
-    return RowOutcome(
-        row_id=job.row_id,
-        status="executed",
-        retcode=result.retcode,
-        order_ticket=result.order or None,
-        deal_ticket=result.deal or None,
-        fill_price=result.price or None,
+    return dealt(
+        job.row_id,
+        result.retcode,
+        order=result.order,
+        deal=result.deal,
+        price=result.price,
         closed_volume=closed,
         remaining_volume=max(position.volume - closed, Decimal(0)),
         parent_row_id=job.parent_row_id,
@@ -182,20 +182,18 @@ def _close_refused(job: ActionJob, result: OrderResult, ticket: int) -> RowOutco
 def close_found(job: ActionJob, gateway: Gateway, ticket: int) -> RowOutcome | None:
     """Did an earlier attempt close? The deal carries the action's magic and tag."""
     assert job.account is not None
-    since = job.created_at - timedelta(minutes=1)
-    tagged = gateway.find_tagged(job.account, magic=job.magic, comment=job.tag, since=since)
+    tagged = find_by_tag(job, gateway)
     if tagged is None or not tagged.deal:
         return None
     logger.info("row %s: adopted close deal %s found by tag %s", job.row_id, tagged.deal, job.tag)
     position = gateway.position(job.account, ticket)
-    return RowOutcome(
-        row_id=job.row_id,
-        status="executed",
-        retcode=c.TRADE_RETCODE_DONE,
-        order_ticket=tagged.order or None,
-        deal_ticket=tagged.deal,
+    return dealt(
+        job.row_id,
+        c.TRADE_RETCODE_DONE,
+        order=tagged.order,
+        deal=tagged.deal,
+        price=tagged.price,
         position_ticket=ticket,
-        fill_price=tagged.price,
         closed_volume=tagged.volume,
         remaining_volume=position.volume if position is not None else Decimal(0),
         parent_row_id=job.parent_row_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 
 from errors import AppError
@@ -20,8 +19,11 @@ from ledger.sending import (
     Gateway,
     SendRules,
     Sleep,
+    dealt,
     failed,
+    find_by_tag,
     order_comment,
+    placed,
     send_with_policy,
     with_fields,
 )
@@ -148,34 +150,26 @@ def _request(job: RowJob, symbol: str, volume: Decimal) -> OrderRequest:
 
 def _reconcile(job: RowJob, gateway: Gateway) -> RowOutcome | None:
     """An earlier attempt's outcome is unknown: adopt the order it made, found by its tag."""
-    assert job.account is not None
-    since = job.created_at - timedelta(minutes=1)
-    tagged = gateway.find_tagged(job.account, magic=job.magic, comment=job.tag, since=since)
+    tagged = find_by_tag(job, gateway)
     if tagged is None:
         return None
     logger.info("row %s: adopted order %s found by tag %s", job.row_id, tagged.order, job.tag)
-    if tagged.state not in ("filled", "placed"):  # it reached the broker, which refused it
+    if tagged.state == "placed":
+        return placed(job.row_id, tagged.order)
+    if tagged.state != "filled":  # it reached the broker, which refused or cancelled it
         return failed(
             job.row_id,
             f"mt5_order_{tagged.state}",
             f"the order found by its tag was {tagged.state}",
             order_ticket=tagged.order or None,
         )
-    if tagged.state == "placed":
-        return RowOutcome(
-            row_id=job.row_id,
-            status="placed",
-            retcode=c.TRADE_RETCODE_PLACED,
-            order_ticket=tagged.order or None,
-        )
-    return RowOutcome(
-        row_id=job.row_id,
-        status="executed",
-        retcode=c.TRADE_RETCODE_DONE,
-        order_ticket=tagged.order or None,
-        deal_ticket=tagged.deal or None,
+    return dealt(
+        job.row_id,
+        c.TRADE_RETCODE_DONE,
+        order=tagged.order,
+        deal=tagged.deal,
+        price=tagged.price,
         position_ticket=tagged.position or None,
-        fill_price=tagged.price,
         fill_volume=tagged.volume,
     )
 
@@ -183,19 +177,13 @@ def _reconcile(job: RowJob, gateway: Gateway) -> RowOutcome | None:
 def _opened(job: RowJob, result: OrderResult) -> RowOutcome:
     """A fill is ``executed``; a pending order on the book is ``placed``, not a fill."""
     if result.retcode == c.TRADE_RETCODE_PLACED:
-        return RowOutcome(
-            row_id=job.row_id,
-            status="placed",
-            retcode=result.retcode,
-            order_ticket=result.order or None,
-        )
-    return RowOutcome(
-        row_id=job.row_id,
-        status="executed",
-        retcode=result.retcode,
-        order_ticket=result.order or None,
-        deal_ticket=result.deal or None,
+        return placed(job.row_id, result.order)
+    return dealt(
+        job.row_id,
+        result.retcode,
+        order=result.order,
+        deal=result.deal,
+        price=result.price,
         position_ticket=result.position or None,
-        fill_price=result.price,
         fill_volume=result.volume,
     )

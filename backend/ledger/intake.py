@@ -121,20 +121,8 @@ def create_dispatch(
     )
     _add_dispatch(session, dispatch)
     created = rows.insert_rows(session, dispatch, targets, legs=order.legs)
-    record_event(
-        session=session,
-        event=f"{kind}_created",
-        actor_id=creator.id,
-        target_type="dispatch",
-        target_id=dispatch.id,
-        ip=ip,
-        details={
-            "accounts": len(targets),
-            "rows": created,
-            "symbol": order.symbol,
-            "side": order.side,
-        },
-    )
+    details = {"accounts": len(targets), "rows": created, "symbol": order.symbol}
+    _audit(session, f"{kind}_created", creator, dispatch, ip, {**details, "side": order.side})
     session.commit()
     return dispatch
 
@@ -174,17 +162,30 @@ def create_action(
     )
     _add_dispatch(session, dispatch)
     created = rows.insert_action_rows(session, dispatch, action.kind.value, targets)
+    details = {"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": created}
+    _audit(session, "action_created", creator, dispatch, ip, details)
+    session.commit()
+    return dispatch
+
+
+def _audit(
+    session: DbSession,
+    event: str,
+    actor: User,
+    dispatch: Dispatch,
+    ip: str | None,
+    details: dict[str, Any],
+) -> None:
+    """The dispatch's audit entry, in the same transaction as the change it records."""
     record_event(
         session=session,
-        event="action_created",
-        actor_id=creator.id,
+        event=event,
+        actor_id=actor.id,
         target_type="dispatch",
         target_id=dispatch.id,
         ip=ip,
-        details={"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": created},
+        details=details,
     )
-    session.commit()
-    return dispatch
 
 
 def _add_dispatch(session: DbSession, dispatch: Dispatch) -> None:
@@ -206,14 +207,6 @@ def cancel_dispatch(session: DbSession, *, dispatch: Dispatch, actor: User, ip: 
         dispatch.cancelled_at = now
     cancelled = rows.cancel_pending_rows(session, dispatch.id, now)
     store.finalise_dispatches(session, [dispatch.id], now)
-    record_event(
-        session=session,
-        event=f"{dispatch.kind}_cancelled",
-        actor_id=actor.id,
-        target_type="dispatch",
-        target_id=dispatch.id,
-        ip=ip,
-        details={"rows": cancelled},
-    )
+    _audit(session, f"{dispatch.kind}_cancelled", actor, dispatch, ip, {"rows": cancelled})
     session.commit()
     return cancelled

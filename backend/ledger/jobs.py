@@ -158,32 +158,38 @@ def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _Dispat
     }
 
 
-def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> RowJob:
+def _row_fields(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> dict[str, Any]:
+    """What every job carries of its row, its dispatch and its account."""
     ref, problem = _account(row, box)
+    return {
+        "row_id": row.id,
+        "dispatch_id": row.dispatch_id,
+        "account_id": row.account_id,
+        "leg": row.leg,
+        "magic": row.magic,
+        "tag": row.comment_tag,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at or dispatch.expires_at,
+        "account": ref,
+        "account_problem": problem,
+        "outcome_unknown": row.outcome_unknown,
+        "cancelled": dispatch.cancelled,
+    }
+
+
+def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> RowJob:
     assert isinstance(dispatch.instruction, TradeOrder)
     return RowJob(
-        row_id=row.id,
-        dispatch_id=row.dispatch_id,
-        account_id=row.account_id,
-        leg=row.leg,
+        **_row_fields(row, dispatch, box),
         order=dispatch.instruction,
         sizing=dispatch.sizing,
         account_settings=AccountSizing(*(getattr(row, name) for name in SETTINGS)),
-        magic=row.magic,
-        tag=row.comment_tag,
-        created_at=row.created_at,
-        expires_at=row.expires_at or dispatch.expires_at,
-        account=ref,
-        account_problem=problem,
         volume=row.volume,
         symbol=row.symbol,
-        outcome_unknown=row.outcome_unknown,
-        cancelled=dispatch.cancelled,
     )
 
 
 def _action_job(row: Any, dispatch: _DispatchTerms, parent: Any, box: SecretBox) -> ActionJob:
-    ref, problem = _account(row, box)
     assert isinstance(dispatch.instruction, TradeAction)
     leg_open = None
     if parent is not None:
@@ -191,25 +197,14 @@ def _action_job(row: Any, dispatch: _DispatchTerms, parent: Any, box: SecretBox)
         put_on = parent.fill_volume if parent.status == "executed" else parent.volume
         leg_open = None if put_on is None else put_on - (parent.closed_volume or 0)
     return ActionJob(
-        row_id=row.id,
-        dispatch_id=row.dispatch_id,
-        account_id=row.account_id,
-        leg=row.leg,
+        **_row_fields(row, dispatch, box),
         action=dispatch.instruction,
         ticket=row.ticket,
-        magic=row.magic,
-        tag=row.comment_tag,
-        created_at=row.created_at,
-        expires_at=row.expires_at or dispatch.expires_at,
-        account=ref,
-        account_problem=problem,
         leg_open_volume=leg_open,
         parent_row_id=row.parent_row_id,
         open_symbol=parent.symbol if parent is not None else None,
         open_side=parent.order_data.get("side") if parent is not None else None,
         from_pending_order=parent is not None and parent.status == "placed",
-        outcome_unknown=row.outcome_unknown,
-        cancelled=dispatch.cancelled,
     )
 
 

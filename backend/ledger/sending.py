@@ -11,7 +11,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from errors import MT5Error, OrderOutcomeUnknown
@@ -98,6 +99,48 @@ def skipped(row_id: int, code: str, message: str, **fields: Any) -> RowOutcome:
     """Nothing to do (already closed, filtered): not a failure."""
     logger.info("row %s skipped: %s", row_id, code)
     return RowOutcome(row_id=row_id, status="skipped", error=f"{code}: {message}"[:500], **fields)
+
+
+def dealt(
+    row_id: int, retcode: int, *, order: int, deal: int, price: Decimal | None, **fields: Any
+) -> RowOutcome:
+    """An executed row with the tickets and price the broker gave (0 means none)."""
+    return RowOutcome(
+        row_id=row_id,
+        status="executed",
+        retcode=retcode,
+        order_ticket=order or None,
+        deal_ticket=deal or None,
+        fill_price=price or None,
+        **fields,
+    )
+
+
+def placed(row_id: int, order: int) -> RowOutcome:
+    """A pending order on the book: not a fill."""
+    return RowOutcome(
+        row_id=row_id, status="placed", retcode=c.TRADE_RETCODE_PLACED, order_ticket=order or None
+    )
+
+
+class Tagged(Protocol):
+    """A job whose orders carry its tag: magic + comment (opens and actions alike)."""
+
+    @property
+    def account(self) -> AccountRef | None: ...
+    @property
+    def magic(self) -> int: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def find_by_tag(job: Tagged, gateway: Gateway) -> TaggedOrder | None:
+    """What an earlier attempt of this row left at the broker, found by its tag."""
+    assert job.account is not None
+    since = job.created_at - timedelta(minutes=1)
+    return gateway.find_tagged(job.account, magic=job.magic, comment=job.tag, since=since)
 
 
 def with_fields(outcome: RowOutcome, **fills: Any) -> RowOutcome:

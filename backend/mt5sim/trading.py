@@ -26,8 +26,9 @@ from mt5sim.fills import (
     new_order,
     resolve_symbol,
 )
-from mt5sim.state import Account
+from mt5sim.state import Account, Order
 from services.mt5 import constants as c
+from services.mt5.catalog import CatalogSymbol
 
 DONE = c.TRADE_RETCODE_DONE
 
@@ -88,13 +89,22 @@ def modify_position(broker: Books, account: Account, req: TradeRequestData) -> O
     return Outcome(DONE, c.RETCODE_COMMENTS[DONE])
 
 
-def modify_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
+def _own_pending(
+    broker: Books, account: Account, req: TradeRequestData
+) -> tuple[Order, CatalogSymbol, Decimal, Decimal]:
+    """The account's pending order the request names, its symbol and quote; FROZEN when the
+    price is within the freeze level of the order's price (the broker is about to fill it)."""
     order = broker.pending.get(req.order)
     if order is None or order.login != account.login:
         raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)
     symbol = broker.symbols[order.symbol]
     bid, ask = broker.prices.quote(symbol.price_source)
     check_freeze(symbol, ask if order.type % 2 == 0 else bid, order.price_open)
+    return order, symbol, bid, ask
+
+
+def modify_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
+    order, symbol, bid, ask = _own_pending(broker, account, req)
     check_pending_price(symbol, order.type, req.price, bid, ask)
     check_stops(symbol, is_buy=order.type % 2 == 0, reference=req.price, sl=req.sl, tp=req.tp)
     expiration = req.expiration if req.type_time == c.ORDER_TIME_SPECIFIED else 0
@@ -108,12 +118,7 @@ def modify_order(broker: Books, account: Account, req: TradeRequestData) -> Outc
 
 
 def remove_order(broker: Books, account: Account, req: TradeRequestData) -> Outcome:
-    order = broker.pending.get(req.order)
-    if order is None or order.login != account.login:
-        raise Rejected(c.TRADE_RETCODE_INVALID_ORDER)
-    symbol = broker.symbols[order.symbol]
-    bid, ask = broker.prices.quote(symbol.price_source)
-    check_freeze(symbol, ask if order.type % 2 == 0 else bid, order.price_open)
+    order = _own_pending(broker, account, req)[0]
     order.state, order.time_done_msc = c.ORDER_STATE_CANCELED, broker.now_msc()
     del broker.pending[order.ticket]
     broker.store.write(order)
