@@ -113,7 +113,7 @@ export interface Calculation {
   warnings: string[];
 }
 
-export type RowStatus = "pending" | "in_flight" | "executed" | "failed" | "expired" | "cancelled";
+export type RowStatus = "pending" | "in_flight" | "executed" | "placed" | "skipped" | "failed" | "expired" | "cancelled";
 
 export interface Target {
   row_id: number;

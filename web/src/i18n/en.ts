@@ -188,6 +188,8 @@ export const en = {
   "status.pending": "pending",
   "status.in_flight": "in flight",
   "status.executed": "executed",
+  "status.placed": "placed",
+  "status.skipped": "skipped",
   "status.failed": "failed",
   "status.expired": "expired",
   "status.cancelled": "cancelled",

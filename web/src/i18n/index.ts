@@ -34,10 +34,19 @@ export function errorText(code: string, fallback: string): string {
   return key in en ? t(key) : fallback;
 }
 
+// Building a DateTimeFormat costs far more than using one: a table of 1000 rows would pay it
+// 1000 times, so there is one per language.
+const timeFormats = new Map<Locale, Intl.DateTimeFormat>();
+
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return "—";
-  const tag = locale.get() === "th" ? "th-TH" : "en-GB";
-  return new Intl.DateTimeFormat(tag, { dateStyle: "medium", timeStyle: "medium" }).format(new Date(iso));
+  const current = locale.get();
+  let format = timeFormats.get(current);
+  if (!format) {
+    format = new Intl.DateTimeFormat(current === "th" ? "th-TH" : "en-GB", { dateStyle: "medium", timeStyle: "medium" });
+    timeFormats.set(current, format);
+  }
+  return format.format(new Date(iso));
 }
 
 document.documentElement.lang = locale.get();

@@ -190,6 +190,8 @@ export const th: Messages = {
   "status.pending": "รอดำเนินการ",
   "status.in_flight": "กำลังส่ง",
   "status.executed": "สำเร็จ",
+  "status.placed": "วางคำสั่งแล้ว",
+  "status.skipped": "ข้าม",
   "status.failed": "ล้มเหลว",
   "status.expired": "หมดอายุ",
   "status.cancelled": "ยกเลิกแล้ว",
