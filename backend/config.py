@@ -7,6 +7,7 @@ import binascii
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,18 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _decimal(env: dict[str, str], name: str, default: str) -> Decimal:
+    """A non-negative decimal number (money: never a float)."""
+    raw = (env.get(name) or "").strip() or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"{name} must be a number of at least 0, got {raw!r}")
+    return value
 
 
 PWNED_PASSWORDS_DEFAULT_URL = "https://api.pwnedpasswords.com/range/"
@@ -233,6 +246,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
         "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
+        "MT5_SIM_COMMISSION_PER_LOT": _decimal(env, "MT5_SIM_COMMISSION_PER_LOT", "0"),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),
