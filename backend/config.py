@@ -251,6 +251,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),
         "MT5_RPYC_CA_CERTS": env.get("MT5_RPYC_CA_CERTS", ""),
+        # Results (services/results_service.py): re-read an open target after this long; read
+        # at most this many targets at their terminals per request, this many at a time.
+        "RESULTS_REFRESH_S": _int(env, "RESULTS_REFRESH_S", 30),
+        "RESULTS_MAX_READS": _int(env, "RESULTS_MAX_READS", 200),
+        "RESULTS_READ_THREADS": _int(env, "RESULTS_READ_THREADS", 16),
         "EXECUTOR": env.get("EXECUTOR", "threads"),
         "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),

@@ -21,6 +21,7 @@ from api import (
     hooks,
     metrics,
     orders,
+    results,
     status,
     terminal,
     trades,
@@ -29,7 +30,9 @@ from api import (
 from config import ConfigError
 from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
-BLUEPRINTS = (status, auth, users, accounts, audit, orders, broadcast, trades, terminal, calculator)
+BLUEPRINTS = (
+    status, auth, users, accounts, audit, orders, broadcast, trades, results, terminal, calculator,
+)  # fmt: skip
 
 
 def init_app(app: APIFlask) -> None:

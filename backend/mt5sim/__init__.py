@@ -9,9 +9,9 @@ Public API, by module:
 
 - ``mt5sim.broker.Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
   default_leverage, default_margin_mode, default_commission_per_lot, owner_lock)``: one trade
-  server, state in SQLite. ``create_account``, ``fund``, ``set_commission``, ``set_quote``, ``advance``, ``set_market_open``,
-  ``set_session``, ``set_trade_mode``, ``set_trade_allowed``, ``inject_fault``, ``sync``,
-  ``close``; ``mt5sim.broker.FAULT_KINDS``.
+  server, state in SQLite. ``create_account``, ``fund``, ``set_commission``, ``set_quote``,
+  ``advance``, ``set_market_open``, ``set_session``, ``set_trade_mode``, ``set_trade_allowed``,
+  ``inject_fault``, ``sync``, ``close``; ``mt5sim.broker.FAULT_KINDS``.
 - ``mt5sim.admin_commands.submit(db_path, kind, payload)``: an admin change for whichever process
   owns the file.
 - ``mt5sim.sim_terminal.SimTerminal(broker, latency_ms=None)``: one terminal session with the

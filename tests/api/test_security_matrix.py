@@ -68,6 +68,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/send_orders", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>", "GET"): USER,
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): USER,
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): USER,
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
     ("/api/users/<int:user_id>/mfa", "DELETE"): SUPER,
@@ -77,6 +79,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): SUPER,
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): SUPER,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
 
@@ -115,6 +118,8 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/send_orders", "POST"): TRADE,
     ("/api/dispatches/<int:dispatch_id>", "GET"): READ,
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): TRADE,
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): READ,
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): READ,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
     ("/api/users/<int:user_id>/mfa", "DELETE"): FRESH,
@@ -124,6 +129,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): TRADE,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): READ,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): TRADE,
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): READ,
 }
 # Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
 FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -446,7 +452,7 @@ def test_mfa_required_role_matrix(held_app, rule, method):
 
 # --- IDOR: another caller's object is 404 on every object route ---------------------------------
 
-OBJECT_PREFIXES = ("/api/accounts/", "/api/dispatches/", "/api/broadcasts/")
+OBJECT_PREFIXES = ("/api/accounts/", "/api/dispatches/", "/api/broadcasts/", "/api/me/dispatches/")
 # rule, method -> (which object fills the id, body)
 OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>", "GET"): ("account", None),
@@ -477,6 +483,10 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): ("dispatch", None),
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): ("dispatch", {"action": "close"}),
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): ("dispatch", {"action": "close"}),
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): ("dispatch", None),
+    # a follower's view: only dispatches that reached one of the caller's accounts
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
 }
 NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found"}
 
@@ -566,7 +576,7 @@ def test_idor_every_object_route_other_callers_object_is_not_found_and_unchanged
             # Past the role check only a super admin gets here; the user's own send_orders
             # dispatch is not a broadcast, so even a super admin must not see it there.
             attacker, object_id = other_super_admin, victim["dispatch"]
-        elif rule.startswith("/api/dispatches/"):
+        elif rule.startswith(("/api/dispatches/", "/api/me/dispatches/")):
             attacker, object_id = user, victim["dispatch"]
         else:
             attacker, object_id = user, victim["account"]

@@ -361,6 +361,12 @@ class MT5Gateway:
             raw = slot.records("history_deals_get", *span)
         return [convert.deal(d) for d in raw]
 
+    def position_deals(self, account: AccountRef, position_id: int) -> list[Deal]:
+        """Every deal of one position (``history_deals_get(position=...)``), in ticket order."""
+        with self._attached(account) as slot:
+            raw = slot.records("history_deals_get", position=int(position_id))
+        return sorted((convert.deal(d) for d in raw), key=lambda d: d.ticket)
+
     # -- health and shutdown ----------------------------------------------------------------
 
     def health(self, terminal_url: str) -> dict[str, Any]:
