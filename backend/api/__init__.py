@@ -20,6 +20,7 @@ from api import (
     errors,
     hooks,
     metrics,
+    notifications,
     orders,
     results,
     status,
@@ -31,7 +32,8 @@ from config import ConfigError
 from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
 BLUEPRINTS = (
-    status, auth, users, accounts, audit, orders, broadcast, trades, results, terminal, calculator,
+    status, auth, users, accounts, audit, orders, broadcast, trades, results, notifications,
+    terminal, calculator,
 )  # fmt: skip
 
 

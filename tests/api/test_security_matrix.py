@@ -46,6 +46,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/me/mfa/confirm", "POST"): USER,
     ("/api/me/mfa/disable", "POST"): USER,
     ("/api/me/mfa/recovery_codes", "POST"): USER,
+    ("/api/me/notifications", "GET"): USER,
+    ("/api/me/notifications", "PUT"): USER,
     ("/api/accounts", "GET"): USER,
     ("/api/accounts", "POST"): USER,
     ("/api/accounts/<int:account_id>", "GET"): USER,
@@ -96,6 +98,8 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/me/mfa/confirm", "POST"): FRESH,
     ("/api/me/mfa/disable", "POST"): FRESH,
     ("/api/me/mfa/recovery_codes", "POST"): FRESH,
+    ("/api/me/notifications", "GET"): READ,
+    ("/api/me/notifications", "PUT"): MANAGE,
     ("/api/accounts", "GET"): READ,
     ("/api/accounts", "POST"): MANAGE,
     ("/api/accounts/<int:account_id>", "GET"): READ,
@@ -205,7 +209,7 @@ def credentials(client: Any, app: Any, role: str, kind: str) -> dict[str, str]:
 
 
 def call(client: Any, rule: str, method: str, headers: dict[str, str]) -> Any:
-    body = {} if method in {"POST", "PATCH"} else None
+    body = {} if method in {"POST", "PATCH", "PUT"} else None
     return client.open(concrete(rule), method=method, json=body, headers=headers)
 
 
