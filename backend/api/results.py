@@ -31,11 +31,20 @@ def _context(query: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@bp.get("/broadcasts/<int:broadcast_id>/results")
-@auth_required("super_admin")
-@bp.input(DispatchQuery, location="query", arg_name="query")
-@bp.output(ResultsOut)
-@bp.doc(responses=RESULTS_DOC)
+def results_route(rule: str, role: str | None = None) -> Any:
+    """What every results route shares: the role, ``?page=&per_page=``, the ResultsOut body."""
+
+    def register(view: Any) -> Any:
+        view = bp.doc(responses=RESULTS_DOC)(view)
+        view = bp.output(ResultsOut)(view)
+        view = bp.input(DispatchQuery, location="query", arg_name="query")(view)
+        view = auth_required(role)(view)
+        return bp.get(rule)(view)
+
+    return register
+
+
+@results_route("/broadcasts/<int:broadcast_id>/results", "super_admin")
 def broadcast_results(broadcast_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """A broadcast's results on every follower's account, with totals"""
     return results_service.broadcast_results(
@@ -43,11 +52,7 @@ def broadcast_results(broadcast_id: int, query: dict[str, Any]) -> dict[str, Any
     )
 
 
-@bp.get("/dispatches/<int:dispatch_id>/results")
-@auth_required()
-@bp.input(DispatchQuery, location="query", arg_name="query")
-@bp.output(ResultsOut)
-@bp.doc(responses=RESULTS_DOC)
+@results_route("/dispatches/<int:dispatch_id>/results")
 def dispatch_results(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """Your dispatch's results on every account it reached, with totals"""
     return results_service.dispatch_results(
@@ -55,11 +60,7 @@ def dispatch_results(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@bp.get("/me/dispatches/<int:dispatch_id>/results")
-@auth_required()
-@bp.input(DispatchQuery, location="query", arg_name="query")
-@bp.output(ResultsOut)
-@bp.doc(responses=RESULTS_DOC)
+@results_route("/me/dispatches/<int:dispatch_id>/results")
 def my_dispatch_results(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
     """A dispatch's results on your own accounts (a broadcast you follow)"""
     return results_service.my_results(
