@@ -60,7 +60,7 @@ def execute_job(
         logger.exception("row %s: unexpected error", job.row_id)
         outcome = failed(job.row_id, "internal_error", type(exc).__name__)
     latency = int((time.monotonic() - started) * 1000)
-    return with_fields(outcome, latency_ms=latency)
+    return with_fields(outcome, latency_ms=latency, created_at=job.created_at)
 
 
 def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutcome:

@@ -9,6 +9,7 @@ first (``FOR UPDATE``), so two claims for one account cannot both see it idle.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,8 +36,12 @@ def _is_postgres(session: DbSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+@functools.cache
 def head_of_account() -> Any:
-    """The row is its account's next order: nothing of that account in flight, nothing older."""
+    """The row is its account's next order: nothing of that account in flight, nothing older.
+
+    Built once: a fresh alias per claim made SQLAlchemy rebuild and re-key the whole statement
+    (a fifth of a fan-out's CPU went there)."""
     other = aliased(BroadcastQueue)
     busy = exists().where(
         other.account_id == BroadcastQueue.account_id, other.status == "in_flight"
@@ -148,7 +153,7 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
         return
     now = utcnow()
     session.connection().execute(
-        _outcome_statement(now), [_outcome_params(o, owner, now) for o in outcomes]
+        _outcome_statement(), [_outcome_params(o, owner, now) for o in outcomes]
     )
     for outcome in outcomes:
         if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
@@ -159,7 +164,8 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
     session.commit()
 
 
-def _outcome_statement(now: datetime) -> Any:
+@functools.cache
+def _outcome_statement() -> Any:
     table = BroadcastQueue.__table__
     values: dict[str, Any] = {
         column: bindparam(f"b_{field}", type_=table.c[column].type)
@@ -181,7 +187,7 @@ def _outcome_statement(now: datetime) -> Any:
             executed_at=bindparam("b_executed_at"),
             lease_owner=None,
             lease_expires_at=None,
-            updated_at=now,
+            updated_at=bindparam("b_now", type_=table.c.updated_at.type),
         )
     )
 
@@ -193,6 +199,7 @@ def _outcome_params(outcome: RowOutcome, owner: str, now: datetime) -> dict[str,
         b_id=outcome.row_id,
         b_owner=owner,
         b_executed_at=now if outcome.status in FINAL_ROW_STATUSES else None,
+        b_now=now,
     )
     return params
 

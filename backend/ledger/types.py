@@ -378,6 +378,7 @@ class RowOutcome:
     closed_volume: Decimal | None = None  # a close: the lots it closed
     remaining_volume: Decimal | None = None  # a close: what the position still holds
     parent_row_id: int | None = None  # a close of an open row: that row gets closed_volume added
+    created_at: datetime | None = None  # the row's creation, for the fan-out metric (not written)
 
 
 SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})

@@ -30,9 +30,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from extensions import DbSession, db
+from extensions import db
 from ledger.types import RowOutcome
-from models import BroadcastQueue, Dispatch
+from models import BroadcastQueue
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
 from services.mt5_service import gateway_health
 
@@ -100,7 +100,7 @@ def observe_request(
     metrics.request_seconds.labels(*labels).observe(seconds)
 
 
-def observe_outcomes(app: Flask, outcomes: Sequence[RowOutcome], *, session: DbSession) -> None:
+def observe_outcomes(app: Flask, outcomes: Sequence[RowOutcome]) -> None:
     """Count recorded outcomes by retcode and time each final one from its dispatch's creation.
 
     Called by the executors right after ``record_outcomes``; a metrics failure is logged, never
@@ -115,21 +115,12 @@ def observe_outcomes(app: Flask, outcomes: Sequence[RowOutcome], *, session: DbS
             retcode = "none" if outcome.retcode is None else str(outcome.retcode)
             metrics.orders.labels(outcome.status, retcode).inc()
         now = datetime.now(UTC)
-        for created_at in _dispatch_created_at(session, [o.row_id for o in final]):
-            metrics.fanout_seconds.observe(max(0.0, (now - _aware(created_at)).total_seconds()))
+        for outcome in final:
+            if outcome.created_at is not None:
+                waited = (now - _aware(outcome.created_at)).total_seconds()
+                metrics.fanout_seconds.observe(max(0.0, waited))
     except Exception:
         logger.exception("metrics: could not observe %s outcome(s)", len(outcomes))
-
-
-def _dispatch_created_at(session: DbSession, row_ids: list[int]) -> list[datetime]:
-    if not row_ids:
-        return []
-    query = (
-        select(Dispatch.created_at)
-        .join(BroadcastQueue, BroadcastQueue.dispatch_id == Dispatch.id)
-        .where(BroadcastQueue.id.in_(row_ids))
-    )
-    return list(session.scalars(query))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -86,7 +86,7 @@ def execute_rows(row_ids: Sequence[int]) -> int:
                 _job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs)
             )
             store.record_outcomes(db.session, outcomes, owner=OWNER)
-            observe_outcomes(app, outcomes, session=db.session)
+            observe_outcomes(app, outcomes)
             accounts = [job.account_id for job in jobs]
             following = recovery.next_heads_for_accounts(db.session, accounts)
         finally:

@@ -223,7 +223,7 @@ class ThreadExecutor:
         if not outcomes:
             return set()
         store.record_outcomes(db.session, outcomes, owner=self.owner)
-        observe_outcomes(self.app, outcomes, session=db.session)
+        observe_outcomes(self.app, outcomes)
         if self._hooks is not None:
             self._hooks("after_record", None)
         with self._lock:
