@@ -6,7 +6,7 @@ from typing import Any
 
 from apiflask import Schema, fields
 from apiflask.validators import Email, Length, OneOf, Regexp
-from marshmallow import ValidationError, validates
+from marshmallow import ValidationError, validates, validates_schema
 
 from models import LOCALES
 from services.outbox import EVENTS
@@ -72,6 +72,11 @@ class NotificationSettingsIn(Schema):
         ChannelsIn,
         metadata={"description": "Replaces every channel: a kind left out is removed."},
     )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Give locale and/or channels.", "_schema")
 
 
 class ChannelOut(Schema):
