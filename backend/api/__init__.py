@@ -20,7 +20,9 @@ from api import (
     errors,
     hooks,
     metrics,
+    notifications,
     orders,
+    results,
     status,
     terminal,
     trades,
@@ -30,7 +32,10 @@ from api import (
 from config import ConfigError
 from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
-BLUEPRINTS = (status, auth, users, accounts, audit, orders, broadcast, trades, terminal, calculator)
+BLUEPRINTS = (
+    status, auth, users, accounts, audit, orders, broadcast, trades, results, notifications,
+    terminal, calculator,
+)  # fmt: skip
 
 
 def init_app(app: APIFlask) -> None:
