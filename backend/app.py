@@ -31,7 +31,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
         title="MT5 Trading Server",
         version=VERSION,
         spec_path="/openapi.json",
-        docs_path="/docs",
+        docs_path=None,  # /docs is api/web.py's: Swagger UI from this server, a CSP without inline
     )
     app.config.update(load_config(config))
     app.config["STARTED_AT"] = time.monotonic()

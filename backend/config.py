@@ -7,6 +7,7 @@ import binascii
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,18 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _decimal(env: dict[str, str], name: str, default: str) -> Decimal:
+    """A non-negative decimal number (money: never a float)."""
+    raw = (env.get(name) or "").strip() or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"{name} must be a number of at least 0, got {raw!r}")
+    return value
 
 
 PWNED_PASSWORDS_DEFAULT_URL = "https://api.pwnedpasswords.com/range/"
@@ -191,6 +204,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],
+        # The dashboard's refresh token travels in this HttpOnly cookie, read only by
+        # POST /api/token/refresh; its CSRF check is api/session_cookie.py's (bound to the
+        # session), not the library's (which needs a claim in every token).
+        "JWT_REFRESH_COOKIE_NAME": "mt5_refresh",
+        "JWT_COOKIE_CSRF_PROTECT": False,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int(env, "JWT_ACCESS_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int(env, "JWT_REFRESH_DAYS", 30)),
         # How long after a password login an access token counts as "fresh" (sensitive actions).
@@ -215,6 +233,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "HOST": env.get("HOST", "127.0.0.1" if not production else "0.0.0.0"),  # noqa: S104
         "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
         "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
+        # The built dashboard (`make web`: web/ built by Vite), served at / by api/web.py.
+        "WEB_DIST_DIR": resolve_path(env.get("WEB_DIST_DIR") or "web/dist"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "20 per minute"),
@@ -233,10 +253,30 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
         "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
+        "MT5_SIM_COMMISSION_PER_LOT": _decimal(env, "MT5_SIM_COMMISSION_PER_LOT", "0"),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),
         "MT5_RPYC_CA_CERTS": env.get("MT5_RPYC_CA_CERTS", ""),
+        # Results (services/results_service.py): re-read an open target after this long; read
+        # at most this many targets at their terminals per request, this many at a time.
+        "RESULTS_REFRESH_S": _int(env, "RESULTS_REFRESH_S", 30),
+        "RESULTS_MAX_READS": _int(env, "RESULTS_MAX_READS", 200),
+        "RESULTS_READ_THREADS": _int(env, "RESULTS_READ_THREADS", 16),
+        # Notifications (services/notifications, workers/notifier.py).
+        "NOTIFY_ENABLED": _bool(env.get("NOTIFY_ENABLED"), True),
+        "NOTIFY_POLL_S": _int(env, "NOTIFY_POLL_S", 1),
+        "NOTIFY_TIMEOUT_S": _int(env, "NOTIFY_TIMEOUT_S", 10),
+        "NOTIFY_MAX_ATTEMPTS": _int(env, "NOTIFY_MAX_ATTEMPTS", 6),
+        "NOTIFY_BACKOFF_S": _int(env, "NOTIFY_BACKOFF_S", 5),
+        "ALERT_DISCONNECTED_S": _int(env, "ALERT_DISCONNECTED_S", 300),
+        "TELEGRAM_API_BASE": env.get("TELEGRAM_API_BASE", "").strip() or "https://api.telegram.org",
+        "SMTP_HOST": env.get("SMTP_HOST", "").strip(),
+        "SMTP_PORT": _int(env, "SMTP_PORT", 587),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_FROM": env.get("SMTP_FROM", "").strip(),
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), True),
         "EXECUTOR": env.get("EXECUTOR", "threads"),
         "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),

@@ -25,6 +25,8 @@ TEST_CONFIG: dict[str, Any] = {
     "DATABASE_URL": "",
     # Whatever backend/.env says: tests that want roles held to MFA ask for it.
     "MFA_REQUIRED_ROLES": "",
+    # No deliverer thread writing behind a test's back: delivery tests run its passes.
+    "NOTIFY_ENABLED": False,
 }
 
 

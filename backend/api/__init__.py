@@ -20,16 +20,22 @@ from api import (
     errors,
     hooks,
     metrics,
+    notifications,
     orders,
+    results,
     status,
     terminal,
     trades,
     users,
+    web,
 )
 from config import ConfigError
 from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
-BLUEPRINTS = (status, auth, users, accounts, audit, orders, broadcast, trades, terminal, calculator)
+BLUEPRINTS = (
+    status, auth, users, accounts, audit, orders, broadcast, trades, results, notifications,
+    terminal, calculator,
+)  # fmt: skip
 
 
 def init_app(app: APIFlask) -> None:
@@ -42,6 +48,7 @@ def init_app(app: APIFlask) -> None:
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
     app.register_blueprint(metrics.bp)  # /metrics, outside /api and the OpenAPI document
+    app.register_blueprint(web.bp)  # /, /app/assets/*, /docs: pages, outside the OpenAPI document
 
 
 def init_proxy(app: APIFlask) -> None:

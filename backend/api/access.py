@@ -48,6 +48,7 @@ WRITE_SCOPES: dict[str, str] = {
     "accounts.update_account": "manage",
     "accounts.delete_account": "manage",
     "users.update_user": "manage",
+    "notifications.put_notifications": "manage",
 }
 assert set(WRITE_SCOPES.values()) | {READ_SCOPE} <= set(API_KEY_SCOPES)
 

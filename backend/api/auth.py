@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 from flask_jwt_extended import get_jwt, jwt_required
 
+from api import session_cookie
 from api.access import auth_required, client_ip, current_user
 from extensions import auth_settings, db, limiter, secret_box
 from models import User
@@ -102,7 +103,10 @@ def register(body: dict[str, Any]) -> User:
 def login(body: dict[str, Any]) -> dict[str, Any]:
     """Log in with username (or email) and password, plus a code when MFA is on
 
-    The access token is fresh (may do sensitive actions) for JWT_FRESH_MINUTES.
+    The access token is fresh (may do sensitive actions) for JWT_FRESH_MINUTES. With
+    `refresh_cookie: true` (the web dashboard) the refresh token is not in the body: it is set
+    as the HttpOnly cookie `mt5_refresh`, with its CSRF token in the readable cookie `mt5_csrf`
+    (see POST /api/token/refresh).
     """
     settings = auth_settings()
     user = auth.login(
@@ -114,24 +118,30 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
         ip=client_ip(),
         factor=_factor(body),
     )
-    return _new_tokens(user)
+    tokens = _new_tokens(user)
+    if body["refresh_cookie"]:
+        return session_cookie.keep_refresh_token_in_cookie(tokens)
+    return tokens
 
 
 @bp.post("/token/refresh")
-@jwt_required(refresh=True)
+@session_cookie.refresh_token_required
 @bp.output(RefreshedTokensOut)
 @bp.doc(
-    security=[{"BearerAuth": []}],
+    security=[{"BearerAuth": []}, {"RefreshCookie": []}],
     responses={
         401: "Missing, invalid or revoked refresh token; or one already exchanged "
-        "(`token_reused`: the whole session is revoked)"
+        "(`token_reused`: the whole session is revoked)",
+        403: "The refresh cookie came without this session's `X-CSRF-Token` header (`csrf_failed`)",
     },
 )
 def refresh() -> dict[str, Any]:
     """Exchange a refresh token for a new pair (rotation); the one sent is retired
 
     The session keeps its absolute end (login + JWT_REFRESH_DAYS); the new access token is
-    not fresh.
+    not fresh. The refresh token comes as `Authorization: Bearer <refresh token>`, or (the web
+    dashboard) as the `mt5_refresh` cookie with the header `X-CSRF-Token: <the mt5_csrf
+    cookie>`; then the new refresh token goes back in the cookie, not in the body.
     """
     claims = get_jwt()
     user = auth.user_for_claims(session=db.session, claims=claims)
@@ -142,6 +152,8 @@ def refresh() -> dict[str, Any]:
         lifetimes=auth_settings().token_lifetimes,
         ip=client_ip(),
     )
+    if session_cookie.came_from_cookie():
+        return session_cookie.keep_refresh_token_in_cookie(_pair_body(pair))
     return _pair_body(pair)
 
 
@@ -150,7 +162,8 @@ def refresh() -> dict[str, Any]:
 @bp.output({}, status_code=204)
 @bp.doc(security=[{"BearerAuth": []}], responses={401: "Missing or invalid token"})
 def logout() -> tuple[str, int]:
-    """Log out: revoke this session's access and refresh tokens"""
+    """Log out: revoke this session's tokens (and clear the dashboard's cookies)"""
+    session_cookie.clear_cookies_if_sent()
     claims = get_jwt()
     user = auth.user_for_claims(session=db.session, claims=claims)
     auth.logout(

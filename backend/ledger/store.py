@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
+from ledger import notices
 from ledger.leases import LEASE_SECONDS
 from ledger.types import (
     FINAL_ROW_STATUSES,
@@ -159,6 +160,7 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
         if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
             _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
     _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
+    notices.targets_failed(session, [o.row_id for o in outcomes if o.status == "failed"])
     finalise_rows_dispatches(session, [o.row_id for o in outcomes], now)
     session.commit()
 
@@ -292,16 +294,22 @@ def counts_by_status(session: DbSession, dispatch_id: int) -> dict[str, int]:
 def finalise_dispatches(
     session: DbSession, dispatch_ids: Iterable[int], now: datetime | None = None
 ) -> None:
-    """A dispatch whose rows are all final gets its summary status and finished_at."""
+    """A dispatch whose rows are all final gets its summary status and finished_at; the ones
+    that became final here notify their creators, in this transaction."""
     now = now or utcnow()
+    finished: dict[int, dict[str, int]] = {}
     for dispatch_id in dispatch_ids:
         if has_open_rows(session, dispatch_id):
             continue
-        session.execute(
+        counts = counts_by_status(session, dispatch_id)
+        result = session.execute(
             update(Dispatch)
             .where(Dispatch.id == dispatch_id, Dispatch.finished_at.is_(None))
-            .values(status=summary_status(counts_by_status(session, dispatch_id)), finished_at=now)
+            .values(status=summary_status(counts), finished_at=now)
         )
+        if result.rowcount:  # type: ignore[attr-defined]
+            finished[dispatch_id] = counts
+    notices.dispatches_finished(session, finished)
 
 
 def release_rows(session: DbSession, row_ids: Sequence[int], *, owner: str) -> None:

@@ -4,21 +4,28 @@ from models.account import ACCOUNT_TYPES, MT5Account
 from models.audit import AuditLog
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES, BroadcastQueue, Dispatch
 from models.mfa import MfaRecoveryCode
+from models.notification import NotificationChannel, NotificationDelivery, OutboxEvent
 from models.refresh_token import UsedRefreshToken
+from models.results import DispatchResult
 from models.revoked_token import TokenBlocklist
-from models.user import API_KEY_SCOPES, ROLES, User
+from models.user import API_KEY_SCOPES, LOCALES, ROLES, User
 
 __all__ = [
     "ACCOUNT_TYPES",
     "API_KEY_SCOPES",
     "FINAL_ROW_STATUSES",
+    "LOCALES",
     "ROLES",
     "ROW_STATUSES",
     "AuditLog",
     "BroadcastQueue",
     "Dispatch",
+    "DispatchResult",
     "MT5Account",
     "MfaRecoveryCode",
+    "NotificationChannel",
+    "NotificationDelivery",
+    "OutboxEvent",
     "TokenBlocklist",
     "UsedRefreshToken",
     "User",

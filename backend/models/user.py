@@ -15,6 +15,7 @@ ROLES = ("user", "admin", "super_admin")
 ROLE_RANK = {"user": 0, "admin": 1, "super_admin": 2}
 # What an API key may be allowed to do (api/access.py maps every route to one of them).
 API_KEY_SCOPES = ("read", "calculate", "trade", "manage")
+LOCALES = ("en", "th")
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]
@@ -40,6 +41,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     # Tokens issued before this instant are refused (password change, forced logout).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     allow_broadcast: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # The language of the user's notifications: one of LOCALES.
+    locale: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     # TOTP (RFC 6238): the secret sealed by the SecretBox to this row ("users:<id>:mfa_secret"),
     # pending from setup until confirmed (mfa_enabled_at); the last accepted time step, so a
     # code is never accepted twice.

@@ -8,10 +8,10 @@ other in one direction only (listed here from the bottom up; none imports one li
 Public API, by module:
 
 - ``mt5sim.broker.Broker(db_path, *, name, seed, step_ms, latency_ms, clock, default_balance,
-  default_leverage, default_margin_mode, owner_lock)``: one trade server, state in SQLite.
-  ``create_account``, ``fund``, ``remove_account``, ``set_quote``, ``advance``,
-  ``set_market_open``, ``set_session``, ``set_trade_mode``, ``set_trade_allowed``,
-  ``inject_fault``, ``sync``, ``close``; ``mt5sim.broker.FAULT_KINDS``.
+  default_leverage, default_margin_mode, default_commission_per_lot, owner_lock)``: one trade
+  server, state in SQLite. ``create_account``, ``fund``, ``remove_account``, ``set_commission``,
+  ``set_quote``, ``advance``, ``set_market_open``, ``set_session``, ``set_trade_mode``,
+  ``set_trade_allowed``, ``inject_fault``, ``sync``, ``close``; ``mt5sim.broker.FAULT_KINDS``.
 - ``mt5sim.admin_commands.submit(db_path, kind, payload)``: an admin change for whichever process
   owns the file.
 - ``mt5sim.sim_terminal.SimTerminal(broker, latency_ms=None)``: one terminal session with the
@@ -70,7 +70,12 @@ same file works on its own copy. Admin commands reach the owner through the file
 owner applies it within ``SYNC_INTERVAL_S`` (or the command does, when nothing runs).
 Expiration of pending orders is not simulated.
 
-Simplifications: no swaps, commissions or stop-out; hedged positions' margins simply add up;
+Commission: each account pays ``commission_per_lot`` (account money, the broker's
+``default_commission_per_lot`` unless ``create_account`` or ``set_commission`` says otherwise)
+on every deal, in and out, rounded to the cent; the deal's ``commission`` is that amount,
+negative, and the balance pays it at once, as MT5 brokers charge commission per side.
+
+Simplifications: no swaps or stop-out; hedged positions' margins simply add up;
 stop-limit orders and TRADE_ACTION_CLOSE_BY answer 10013; triggered orders and stops fill at
 the quote that crossed them (no slippage beyond it).
 """

@@ -55,8 +55,10 @@ class Books:
         default_balance: Decimal,
         default_leverage: int,
         default_margin_mode: int,
+        default_commission_per_lot: Decimal = ZERO,
     ) -> None:
         self.name = name
+        self.default_commission_per_lot = default_commission_per_lot
         self.clock = clock
         self.default_balance = default_balance
         self.default_leverage = default_leverage
@@ -106,8 +108,12 @@ class Books:
         leverage: int | None = None,
         margin_mode: int | None = None,
         name: str | None = None,
+        commission_per_lot: Decimal | None = None,
     ) -> Account:
-        """Open an account (the first deposit is a BALANCE deal); an existing login is an error."""
+        """Open an account (the first deposit is a BALANCE deal); an existing login is an error.
+
+        ``commission_per_lot``: money charged per lot on every deal (the broker's default when
+        None)."""
         flavour = flavour_for_server(server)
         currency = currency or flavour.currency
         if currency not in ACCOUNT_CURRENCIES:
@@ -125,6 +131,11 @@ class Books:
                 margin_mode=self.default_margin_mode if margin_mode is None else margin_mode,
                 balance=ZERO,
                 created_msc=self.now_msc(),
+                commission_per_lot=(
+                    self.default_commission_per_lot
+                    if commission_per_lot is None
+                    else Decimal(commission_per_lot)
+                ),
             )
             self.accounts[login] = account
             self.positions[login], self.orders[login], self.deals[login] = {}, {}, []
@@ -162,6 +173,13 @@ class Books:
         with self.lock:
             account = self.accounts[login]
             account.trade_allowed = allowed
+            self.store.write(account)
+
+    def set_commission(self, login: int, per_lot: Decimal) -> None:
+        """Charge ``per_lot`` (account money per lot) on the account's deals from now on."""
+        with self.lock:
+            account = self.accounts[login]
+            account.commission_per_lot = Decimal(per_lot)
             self.store.write(account)
 
     def flavour_of(self, login: int) -> Flavour:

@@ -178,6 +178,9 @@ def execute_fill(
     """Fill ``order`` at ``fill``: realise the closed part, open the rest, write one transaction."""
     now = broker.now_msc()
     profit = _close_part(broker, account, symbol, plan, fill) if plan.close_volume else ZERO
+    charge = calc.money(account.commission_per_lot * (plan.close_volume + plan.open_volume))
+    commission = -charge if charge else ZERO
+    account.balance += commission
     position = plan.target
     if plan.open_volume:
         position = _open_part(plan, order, fill, now, broker.positions[account.login])
@@ -192,7 +195,7 @@ def execute_fill(
         symbol=symbol.name, type=order.type % 2, entry=entry,
         volume=plan.close_volume + plan.open_volume, price=fill, profit=profit,
         magic=order.magic, comment=order.comment, position_id=position.ticket, time_msc=now,
-        reason=order.reason,
+        reason=order.reason, commission=commission,
     )  # fmt: skip
     broker.orders[account.login][order.ticket] = order
     broker.deals[account.login].append(deal)

@@ -130,6 +130,6 @@ def deal(d: Deal) -> Any:
         r.TradeDeal, ticket=d.ticket, order=d.order, time=d.time_msc // 1000,
         time_msc=d.time_msc, type=d.type, entry=d.entry, magic=d.magic,
         position_id=d.position_id, reason=d.reason, volume=float(d.volume),
-        price=float(d.price), commission=0.0, swap=0.0, profit=float(d.profit), fee=0.0,
-        symbol=d.symbol, comment=d.comment,
+        price=float(d.price), commission=float(d.commission), swap=0.0, profit=float(d.profit),
+        fee=0.0, symbol=d.symbol, comment=d.comment,
     )  # fmt: skip

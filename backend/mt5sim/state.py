@@ -21,6 +21,8 @@ class Account:
     balance: Decimal
     trade_allowed: bool = True  # False: the terminal's AutoTrading is off for this account
     created_msc: int = 0
+    # Charged on every deal, in and out, in the account currency (brokers quote it per side).
+    commission_per_lot: Decimal = ZERO
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Deal:
     position_id: int
     time_msc: int
     reason: int = 3
+    commission: Decimal = ZERO  # negative: what the deal cost
 
 
 def aggregate_positions(positions: Iterable[Position]) -> list[Position]:

@@ -56,6 +56,13 @@ class LoginIn(_OneFactorAtMost):
         "Accounts with MFA: the current code (without one the answer is 401 `mfa_required`)."
     )
     recovery_code = recovery_code_field()
+    refresh_cookie = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "The web dashboard: set the refresh token as the HttpOnly cookie "
+            "`mt5_refresh` (and its CSRF token as `mt5_csrf`) instead of returning it."
+        },
+    )
 
 
 class UserOut(Schema):
@@ -91,7 +98,9 @@ class UserOut(Schema):
 
 class TokensOut(Schema):
     access_token = fields.String()
-    refresh_token = fields.String()
+    refresh_token = fields.String(
+        metadata={"description": "Absent when the login asked for `refresh_cookie`."}
+    )
     token_type = fields.String(metadata={"enum": ["Bearer"]})
     expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds."})
     user = fields.Nested(UserOut)
@@ -102,7 +111,8 @@ class RefreshedTokensOut(Schema):
     refresh_token = fields.String(
         metadata={
             "description": "Replaces the refresh token sent, which is now retired: sending that "
-            "one again ends the whole session (401 `token_reused`)."
+            "one again ends the whole session (401 `token_reused`). Absent when the refresh "
+            "token came as the cookie: the new one is set as the cookie."
         }
     )
     token_type = fields.String(metadata={"enum": ["Bearer"]})

@@ -26,6 +26,13 @@ ERROR_ENVELOPE_SCHEMA: dict[str, Any] = {
 SECURITY_SCHEMES: dict[str, Any] = {
     "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "RefreshCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "mt5_refresh",
+        "description": "The web dashboard's refresh token (POST /api/token/refresh only), with "
+        "the header `X-CSRF-Token` set to the `mt5_csrf` cookie's value.",
+    },
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from extensions import MIGRATIONS_DIR, db
@@ -48,6 +49,14 @@ def init_engine_options(app: Flask) -> None:
 def ensure_sqlite_dir(uri: str) -> None:
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def dialect_insert(session: Any, table: Any) -> Any:
+    """An INSERT with ``on_conflict_do_nothing`` / ``_do_update`` for the session's database
+    (SQLite and PostgreSQL spell them the same)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def upgrade_to_head(app: Flask) -> None:

@@ -7,7 +7,11 @@ from typing import Any, Protocol
 from flask import Flask
 
 from extensions import EXECUTOR, GATEWAY
+from services.notifications.settings import NotifySettings
 from workers.embedded import ThreadExecutor
+from workers.notifier import Notifier
+
+NOTIFIER = "notifier"
 
 
 class Executor(Protocol):
@@ -43,13 +47,24 @@ def init_app(app: Flask) -> None:
     else:
         raise RuntimeError(f"EXECUTOR must be 'threads' or 'celery', not {kind!r}")
     app.extensions[EXECUTOR] = executor
-    app.extensions["executor_stop"] = executor.stop
+    # The deliverer runs where the executor does: here with threads, in the Celery workers
+    # otherwise (workers/celery_app.py starts theirs).
+    notifier = app.extensions[NOTIFIER] = Notifier(app, NotifySettings.from_config(app.config))
+    embedded_notifier = kind == "threads" and app.config["NOTIFY_ENABLED"]
+
+    def stop(timeout: float = 10.0) -> None:
+        executor.stop(timeout)
+        notifier.stop(timeout)
+
+    app.extensions["executor_stop"] = stop
 
     if app.config.get("EXECUTOR_AUTOSTART", True):
 
         @app.before_request
         def _start_executor() -> None:
             executor.start()
+            if embedded_notifier:
+                notifier.start()
 
 
 def executor_health(app: Flask) -> dict[str, Any]:

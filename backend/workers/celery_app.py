@@ -166,6 +166,14 @@ def start_metrics_endpoint(app: Flask) -> Any:
 
 
 @signals.worker_ready.connect
+def _start_notifier(**_: Any) -> None:
+    """Each worker delivers notifications too; deliveries are claimed by one at a time."""
+    app = worker_app()
+    if app.config["NOTIFY_ENABLED"]:
+        app.extensions["notifier"].start()
+
+
+@signals.worker_ready.connect
 def _start_metrics(**_: Any) -> None:
     start_metrics_endpoint(worker_app())
 

@@ -44,6 +44,14 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/me/mfa/confirm"): {"otp": "123456"},
     ("POST", "/api/me/mfa/disable"): {"otp": "123456"},
     ("POST", "/api/me/mfa/recovery_codes"): {"otp": "123456"},
+    ("PUT", "/api/me/notifications"): {
+        "locale": "th",
+        "channels": {
+            "telegram": {"chat_id": "123456789", "bot_token": "123456:" + "A" * 30},
+            "webhook": {"url": "https://hooks.example.com/mt5", "secret": "s" * 32},
+            "email": {"address": "trader@example.com"},
+        },
+    },
     ("PATCH", "/api/users/<int:user_id>"): {"is_active": False},
     ("DELETE", "/api/users/<int:user_id>/mfa"): NO_BODY,
     ("POST", "/api/accounts"): {

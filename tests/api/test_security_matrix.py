@@ -33,7 +33,10 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/login", "POST"): PUBLIC,
     ("/openapi.json", "GET"): PUBLIC,
     ("/docs", "GET"): PUBLIC,
-    ("/docs/oauth2-redirect", "GET"): PUBLIC,
+    ("/docs/swagger-ui/<path:filename>", "GET"): PUBLIC,
+    ("/docs/static/<path:filename>", "GET"): PUBLIC,
+    ("/", "GET"): PUBLIC,  # the dashboard's page (it logs in through /api/login)
+    ("/app/assets/<path:filename>", "GET"): PUBLIC,
     ("/static/<path:filename>", "GET"): PUBLIC,
     ("/metrics", "GET"): PUBLIC,  # open unless METRICS_TOKEN is set (see docs/security.md)
     ("/api/token/refresh", "POST"): REFRESH,
@@ -46,6 +49,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/me/mfa/confirm", "POST"): USER,
     ("/api/me/mfa/disable", "POST"): USER,
     ("/api/me/mfa/recovery_codes", "POST"): USER,
+    ("/api/me/notifications", "GET"): USER,
+    ("/api/me/notifications", "PUT"): USER,
     ("/api/accounts", "GET"): USER,
     ("/api/accounts", "POST"): USER,
     ("/api/accounts/<int:account_id>", "GET"): USER,
@@ -69,6 +74,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/send_orders", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>", "GET"): USER,
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): USER,
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): USER,
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
     ("/api/users/<int:user_id>/mfa", "DELETE"): SUPER,
@@ -78,6 +85,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): SUPER,
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): SUPER,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
 
@@ -94,6 +102,8 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/me/mfa/confirm", "POST"): FRESH,
     ("/api/me/mfa/disable", "POST"): FRESH,
     ("/api/me/mfa/recovery_codes", "POST"): FRESH,
+    ("/api/me/notifications", "GET"): READ,
+    ("/api/me/notifications", "PUT"): MANAGE,
     ("/api/accounts", "GET"): READ,
     ("/api/accounts", "POST"): MANAGE,
     ("/api/accounts/<int:account_id>", "GET"): READ,
@@ -117,6 +127,8 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/send_orders", "POST"): TRADE,
     ("/api/dispatches/<int:dispatch_id>", "GET"): READ,
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): TRADE,
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): READ,
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): READ,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
     ("/api/users/<int:user_id>/mfa", "DELETE"): FRESH,
@@ -126,6 +138,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/cancel", "POST"): TRADE,
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): READ,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): TRADE,
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): READ,
 }
 # Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
 FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -201,7 +214,7 @@ def credentials(client: Any, app: Any, role: str, kind: str) -> dict[str, str]:
 
 
 def call(client: Any, rule: str, method: str, headers: dict[str, str]) -> Any:
-    body = {} if method in {"POST", "PATCH"} else None
+    body = {} if method in {"POST", "PATCH", "PUT"} else None
     return client.open(concrete(rule), method=method, json=body, headers=headers)
 
 
@@ -448,7 +461,7 @@ def test_mfa_required_role_matrix(held_app, rule, method):
 
 # --- IDOR: another caller's object is 404 on every object route ---------------------------------
 
-OBJECT_PREFIXES = ("/api/accounts/", "/api/dispatches/", "/api/broadcasts/")
+OBJECT_PREFIXES = ("/api/accounts/", "/api/dispatches/", "/api/broadcasts/", "/api/me/dispatches/")
 # rule, method -> (which object fills the id, body)
 OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>", "GET"): ("account", None),
@@ -480,6 +493,10 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): ("dispatch", None),
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): ("dispatch", {"action": "close"}),
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): ("dispatch", {"action": "close"}),
+    ("/api/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
+    ("/api/broadcasts/<int:broadcast_id>/results", "GET"): ("dispatch", None),
+    # a follower's view: only dispatches that reached one of the caller's accounts
+    ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
 }
 NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found"}
 
@@ -569,7 +586,7 @@ def test_idor_every_object_route_other_callers_object_is_not_found_and_unchanged
             # Past the role check only a super admin gets here; the user's own send_orders
             # dispatch is not a broadcast, so even a super admin must not see it there.
             attacker, object_id = other_super_admin, victim["dispatch"]
-        elif rule.startswith("/api/dispatches/"):
+        elif rule.startswith(("/api/dispatches/", "/api/me/dispatches/")):
             attacker, object_id = user, victim["dispatch"]
         else:
             attacker, object_id = user, victim["account"]

@@ -19,6 +19,7 @@ from services.auth.sessions import (
     issue_tokens,
     logout,
     rotate_refresh_token,
+    session_csrf_token,
     token_user,
     user_for_claims,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "revoke_api_key",
     "rotate_mfa_encryption",
     "rotate_refresh_token",
+    "session_csrf_token",
     "token_user",
     "user_for_api_key",
     "user_for_claims",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -71,6 +74,16 @@ def issue_tokens(
     )
     expires_in = max(0, int(access_ttl.total_seconds()))
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
+
+
+def session_csrf_token(sid: str, *, key: str) -> str:
+    """The dashboard's CSRF token for one login session: HMAC-SHA256 of its id under ``key``.
+
+    Bound to the session, so a token from another session (planted next to a stolen cookie)
+    does not match; the same through every refresh of the session, so the page reads it once.
+    """
+    digest = hmac.new(key.encode(), b"dashboard-csrf:" + sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def is_fresh(claims: dict[str, Any]) -> bool:

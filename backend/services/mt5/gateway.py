@@ -69,6 +69,7 @@ class MT5Gateway:
         sim = SimSettings(
             db_path=str(config["MT5_SIM_DB"]), latency_ms=int(config.get("MT5_SIM_LATENCY_MS", 0)),
             seed=config.get("MT5_SIM_SEED"),
+            commission_per_lot=Decimal(str(config.get("MT5_SIM_COMMISSION_PER_LOT") or 0)),
         )  # fmt: skip
         rpyc = RpycSettings(
             timeout_s=float(config.get("MT5_CALL_TIMEOUT_S", 75)),
@@ -359,6 +360,12 @@ class MT5Gateway:
         with self._attached(account) as slot:
             raw = slot.records("history_deals_get", *span)
         return [convert.deal(d) for d in raw]
+
+    def position_deals(self, account: AccountRef, position_id: int) -> list[Deal]:
+        """Every deal of one position (``history_deals_get(position=...)``), in ticket order."""
+        with self._attached(account) as slot:
+            raw = slot.records("history_deals_get", position=int(position_id))
+        return sorted((convert.deal(d) for d in raw), key=lambda d: d.ticket)
 
     # -- health and shutdown ----------------------------------------------------------------
 

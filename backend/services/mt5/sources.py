@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class SimSettings:
     db_path: str  # the "default" broker's SQLite file; other names get a sibling file
     latency_ms: int = 0
     seed: int | None = None
+    commission_per_lot: Decimal = Decimal(0)  # the brokers' default for new accounts
 
 
 def sim_db_path(base: str, name: str) -> str:
@@ -52,6 +54,7 @@ class SimBrokers:
                 broker = Broker(
                     sim_db_path(self.settings.db_path, name), name=name,
                     seed=self.settings.seed, latency_ms=self.settings.latency_ms,
+                    default_commission_per_lot=self.settings.commission_per_lot,
                 )  # fmt: skip
                 self._brokers[name] = broker
             return broker

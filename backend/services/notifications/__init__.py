@@ -1,0 +1,1 @@
+"""Notifications: messages in the user's language, channels (Telegram, webhook, email), delivery."""

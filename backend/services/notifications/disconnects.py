@@ -1,0 +1,63 @@
+"""The account_disconnected alert: accounts not seen connected for ALERT_DISCONNECTED_S.
+
+Written against ``last_seen``/``connection_state`` below: until the session keeper's
+account_sessions.last_seen_at is on main, the last successful connect
+(mt5_accounts.last_connected_at) stands for "last seen"; point ``last_seen`` at it then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from extensions import DbSession
+from models import MT5Account
+from services.outbox import Notice, enqueue_many
+
+# connection_status values that mean "not connected now" (the keeper adds its own states).
+DISCONNECTED_STATES = ("failed", "disconnected", "unreachable", "auth_failed")
+
+
+def last_seen() -> Any:
+    """When the account was last seen connected (one place to change for the keeper)."""
+    return MT5Account.last_connected_at
+
+
+def silent_accounts(session: DbSession, *, cutoff: datetime) -> list[Any]:
+    """Active accounts not connected now and last seen before ``cutoff`` (never seen: none)."""
+    seen = last_seen()
+    return list(
+        session.execute(
+            select(
+                MT5Account.id, MT5Account.user_id, MT5Account.account_name, MT5Account.login,
+                MT5Account.connection_status, seen.label("last_seen"),
+            ).where(
+                MT5Account.connection_status.in_(DISCONNECTED_STATES),
+                MT5Account.is_active.is_(True),
+                MT5Account.deleted_at.is_(None),
+                seen.is_not(None),
+                seen < cutoff,
+            )
+        )
+    )  # fmt: skip
+
+
+def alert_disconnected(session: DbSession, *, now: datetime, threshold_s: int) -> int:
+    """One alert per outage (keyed by the last time seen), to the account's owner."""
+    silent = silent_accounts(session, cutoff=now - timedelta(seconds=threshold_s))
+    enqueue_many(session, [
+        Notice(
+            row.user_id, "account_disconnected",
+            {
+                "account_id": row.id, "account": row.account_name, "login": row.login,
+                "status": row.connection_status, "since": row.last_seen.strftime("%Y-%m-%d %H:%M"),
+                "minutes": int((now - row.last_seen).total_seconds() // 60),
+            },
+            f"account_disconnected:{row.id}:{int(row.last_seen.timestamp())}",
+        )
+        for row in silent
+    ])  # fmt: skip
+    session.commit()
+    return len(silent)

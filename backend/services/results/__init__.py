@@ -1,0 +1,1 @@
+"""A dispatch's results per target account, read from terminals and cached (dispatch_results)."""

@@ -1,0 +1,157 @@
+"""A super admin's broadcast: compose it, watch it fill live over SSE, find it in the history."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from browser.conftest import log_in, screenshot
+
+FOLLOWERS = 3
+# Each call to the simulated terminal takes this long, so a broadcast is still filling when its
+# page opens the event stream.
+SERVER_ENV = {"MT5_SIM_LATENCY_MS": "150"}
+
+
+TOKENS: dict[int, str] = {}
+
+
+MAGIC_BASE = 770_000_000  # a position's magic is this plus the dispatch that opened it
+
+
+def magics_of(server, account: int) -> set[int]:
+    status, body = server.call("GET", f"/api/accounts/{account}/positions", None, TOKENS[account])
+    assert status == 200, body
+    return {p["magic"] for p in body["positions"]}
+
+
+@pytest.fixture(scope="module")
+def admin(server) -> str:
+    """A super admin (made by `flask create-user`, as an operator does); the username."""
+    return server.user(role="super_admin", prefix="admin")
+
+
+@pytest.fixture(scope="module")
+def followers(server) -> list[int]:
+    """Users whose accounts take part in broadcasts; their account ids."""
+    server.cli("mt5", "set-quote", "XAUUSD", "2349.80", "2350.00", "--freeze")
+    accounts = []
+    for _ in range(FOLLOWERS):
+        token = server.token(server.user(prefix="follower"))
+        status, body = server.call(
+            "POST",
+            "/api/accounts",
+            {
+                "account_name": "Copy gold",
+                "login": str(random.randint(70_000_000, 79_999_999)),
+                "password": "mt5-pass",
+                "server": "Sim-Demo",
+                "copy_enabled": True,
+                "risk_percent": "1",
+            },
+            token,
+        )
+        assert status == 201, body
+        accounts.append(int(body["id"]))
+        TOKENS[int(body["id"])] = token
+    return accounts
+
+
+def compose(page, account_ids: list[int]) -> None:
+    page.click("nav >> text=New broadcast")
+    page.check("input[name=target_mode][value=account_ids]")
+    page.fill("input[name=ids]", ", ".join(map(str, account_ids)))
+    page.fill("input[name=symbol]", "XAUUSD")
+    page.fill("input[name=stop_loss]", "2340.00")
+    page.fill("input[name=deviation]", "50")
+    page.select_option("select[name=sizing_mode]", "fixed_volume")
+    page.fill("input[name=volume]", "0.10")
+
+
+def test_super_admin_broadcasts_and_watches_every_target_fill(page, server, admin, followers):
+    log_in(page, admin)
+    compose(page, followers)
+    screenshot(page, "broadcast-composer")
+
+    with page.expect_request(re.compile(r"/api/broadcasts/\d+/events$")) as stream:
+        page.click("[data-testid=broadcast-form] button[type=submit]")
+
+    # SSE over fetch(): the bearer token in a header, never in the URL.
+    assert stream.value.headers["authorization"].startswith("Bearer ")
+    assert "token" not in stream.value.url
+    progress = page.locator("[data-testid=broadcast-progress][data-status=completed]")
+    progress.wait_for()
+    rows = progress.locator("[data-testid=targets] tbody tr")
+    assert rows.count() == FOLLOWERS
+    assert progress.locator("[data-testid=targets] [data-status=executed]").count() == FOLLOWERS
+    assert f"{FOLLOWERS} of {FOLLOWERS}" in progress.locator("[data-testid=counts]").inner_text()
+    screenshot(page, "broadcast-progress")
+
+
+def test_super_admin_follows_a_finished_broadcast_up_with_breakeven_then_close_all(
+    page, server, admin, followers
+):
+    log_in(page, admin)
+    compose(page, followers)
+    page.click("[data-testid=broadcast-form] button[type=submit]")
+    page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
+    broadcast_id = int(re.search(r"#/broadcasts/(\d+)", page.url).group(1))
+    assert all(MAGIC_BASE + broadcast_id in magics_of(server, a) for a in followers)
+    server.cli("mt5", "set-quote", "XAUUSD", "2360.00", "2360.20", "--freeze")  # in profit
+    try:
+        follow_ups = page.locator("[data-testid=follow-ups]")
+        follow_ups.get_by_role("button", name="Breakeven").click()
+
+        action = follow_ups.locator("[data-testid=dispatch][data-kind=action]")
+        expect(action).to_have_attribute("data-status", "completed", timeout=30_000)
+        executed = action.locator("[data-testid=targets] [data-status=executed]")
+        expect(executed).to_have_count(FOLLOWERS)
+        screenshot(page, "broadcast-follow-up")
+        breakeven = action.get_attribute("data-dispatch")
+        follow_ups.get_by_role("button", name="Close all").click()
+        close_all = follow_ups.locator(f"[data-kind=action]:not([data-dispatch='{breakeven}'])")
+        expect(close_all).to_have_attribute("data-status", "completed", timeout=30_000)
+    finally:
+        server.cli("mt5", "set-quote", "XAUUSD", "2349.80", "2350.00", "--freeze")
+    for account in followers:  # every follower's position of this broadcast is closed
+        assert MAGIC_BASE + broadcast_id not in magics_of(server, account)
+
+
+def test_broadcast_history_lists_the_broadcast_and_opens_it(page, server, admin, followers):
+    log_in(page, admin)
+    compose(page, followers[:1])
+    page.click("[data-testid=broadcast-form] button[type=submit]")
+    page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
+    broadcast_id = re.search(r"#/broadcasts/(\d+)", page.url).group(1)
+
+    page.click("nav >> text=Broadcasts")
+    row = page.locator(f"[data-testid=history] tr[data-broadcast='{broadcast_id}']")
+    row.wait_for()
+    assert "XAUUSD" in row.inner_text()
+    screenshot(page, "broadcast-history")
+    row.locator("a").click()
+
+    page.locator("[data-testid=broadcast-progress][data-status=completed]").wait_for()
+
+
+def test_broadcast_to_no_matching_account_shows_the_error(page, admin, page_guard):
+    page_guard.expect(r"/api/broadcast_orders$", 422)
+    log_in(page, admin)
+    compose(page, [987_654])
+
+    page.click("[data-testid=broadcast-form] button[type=submit]")
+
+    alert = page.locator("[role=alert]")
+    alert.wait_for()
+    assert alert.get_attribute("data-code") == "no_targets"
+
+
+def test_a_user_sees_no_broadcast_pages(page, server):
+    log_in(page, server.user())
+
+    assert page.locator("nav >> text=New broadcast").count() == 0
+    page.goto("/#/broadcasts/new")
+    page.wait_for_selector("text=MT5 accounts")

@@ -1,0 +1,75 @@
+// Routes live in the URL fragment (/#/accounts), so the server serves one page at / and every
+// other path keeps its JSON 404. Pages still to come (they need APIs not built yet) will be
+// added here:
+//   #/broadcasts/:id/results   results and P&L per target (GET /api/broadcasts/{id}/results)
+//   #/me/dispatches            a follower's view of the dispatches that traded their accounts
+//   #/subscriptions            an account's subscription to a provider's broadcasts
+import { useEffect, useState } from "preact/hooks";
+
+export type Route =
+  | { name: "accounts" }
+  | { name: "account-new" }
+  | { name: "account-edit"; id: number }
+  | { name: "positions"; id: number }
+  | { name: "calculator" }
+  | { name: "send" }
+  | { name: "broadcast-new" }
+  | { name: "broadcasts" }
+  | { name: "broadcast"; id: number };
+
+const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
+  [/^\/accounts\/new$/, () => ({ name: "account-new" })],
+  [/^\/accounts\/(\d+)\/edit$/, (m) => ({ name: "account-edit", id: Number(m[1]) })],
+  [/^\/accounts\/(\d+)\/positions$/, (m) => ({ name: "positions", id: Number(m[1]) })],
+  [/^\/calculator$/, () => ({ name: "calculator" })],
+  [/^\/send$/, () => ({ name: "send" })],
+  [/^\/broadcasts\/new$/, () => ({ name: "broadcast-new" })],
+  [/^\/broadcasts$/, () => ({ name: "broadcasts" })],
+  [/^\/broadcasts\/(\d+)$/, (m) => ({ name: "broadcast", id: Number(m[1]) })],
+];
+
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, "") || "/accounts";
+  for (const [pattern, build] of PATTERNS) {
+    const match = path.match(pattern);
+    if (match) return build(match);
+  }
+  return { name: "accounts" };
+}
+
+export function href(route: Route): string {
+  switch (route.name) {
+    case "accounts":
+      return "#/accounts";
+    case "account-new":
+      return "#/accounts/new";
+    case "account-edit":
+      return `#/accounts/${route.id}/edit`;
+    case "positions":
+      return `#/accounts/${route.id}/positions`;
+    case "calculator":
+      return "#/calculator";
+    case "send":
+      return "#/send";
+    case "broadcast-new":
+      return "#/broadcasts/new";
+    case "broadcasts":
+      return "#/broadcasts";
+    case "broadcast":
+      return `#/broadcasts/${route.id}`;
+  }
+}
+
+export function navigate(route: Route): void {
+  location.hash = href(route);
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const changed = () => setRoute(parseRoute(location.hash));
+    addEventListener("hashchange", changed);
+    return () => removeEventListener("hashchange", changed);
+  }, []);
+  return route;
+}
