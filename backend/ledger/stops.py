@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from ledger.actions import KEEP, ActionJob, ActionKind, PriceChange
+from ledger.automation import tighter
 from ledger.closing import Hook, position_gone, send_action
 from ledger.sending import (
     Gateway,
@@ -70,7 +71,14 @@ def _new_stops(
     """(sl, tp) to send: MT5 reads 0 as *remove*, so the side left alone is resent as it is."""
     action = job.action
     if action.kind is ActionKind.MODIFY:
-        return changed(action.stop_loss, position.sl), changed(action.take_profit, position.tp)
+        sl = changed(action.stop_loss, position.sl)
+        if action.only_tighter and sl and not tighter(position.type, sl, position.sl):
+            return skipped(
+                job.row_id,
+                "stop_already_tighter",
+                f"the stop loss {position.sl} is already at or beyond {sl}",
+            )
+        return sl, changed(action.take_profit, position.tp)
     target = breakeven_price(position, spec, action.offset_points)
     buy = position.type == "buy"
     if position.sl and (position.sl >= target if buy else position.sl <= target):
