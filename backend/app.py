@@ -15,7 +15,7 @@ import extensions
 import models  # noqa: F401  (registers the tables)
 import workers
 from config import ConfigError, load_config
-from services import auth, crypto, mt5_service
+from services import auth, automation, crypto, mt5_service
 from utils.database import init_engine_options, upgrade_to_head
 from utils.log_setup import configure_logging
 from utils.security import prepare_dummy_hash
@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     api.init_app(app)
     commands.init_app(app)
     workers.init_app(app)
+    automation.init_app(app)
     return app
 
 

@@ -278,6 +278,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_FROM": env.get("SMTP_FROM", "").strip(),
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), True),
         "EXECUTOR": env.get("EXECUTOR", "threads"),
+        # The price watcher of breakeven, trailing and virtual take profits (services/automation).
+        "AUTOMATION_ENABLED": _bool(env.get("AUTOMATION_ENABLED"), True),
+        "AUTOMATION_TICK_MS": _int(env, "AUTOMATION_TICK_MS", 250),
+        "AUTOMATION_MAX_AGE_DAYS": _int(env, "AUTOMATION_MAX_AGE_DAYS", 7),
         "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),

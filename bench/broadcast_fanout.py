@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,43 @@ def fan_out(app: Any, admin_id: int, n: int, *, measured: bool = True) -> dict[s
     return timed(app, admin_id, n, "/api/broadcast_orders", body, "broadcast_id", measured)
 
 
+def breakeven_after_tp1(app: Any, admin_id: int, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """An open of two take-profit legs with ``breakeven_after_tp: 1``, then the quote that
+    crosses TP1: the time from that quote to the last stop loss moved (the watcher polled at
+    once; live, it reads quotes every AUTOMATION_TICK_MS, which comes on top)."""
+    from services.automation import build_watcher
+
+    broker = app.extensions["mt5_gateway"].sources.brokers.get("default")
+    bid, ask = broker.prices.quote("XAUUSD")
+    broker.set_quote("XAUUSD", bid, ask, freeze=True)
+    tp1, tp2 = bid + Decimal("1.00"), bid + Decimal("5.00")
+    body = {
+        "targets": {"all": True},
+        "order": {
+            "symbol": "XAUUSD", "side": "buy", "volume": "0.02", "stop_loss": str(bid - 10),
+            "take_profits": [{"price": str(tp1), "share_percent": "50"},
+                             {"price": str(tp2), "share_percent": "50"}],
+        },
+        "sizing": {"mode": "fixed_volume", "volume": "0.02"},
+        "automation": {"breakeven_after_tp": 1},
+        "expires_in_s": 120,
+    }  # fmt: skip
+    opened = timed(app, admin_id, n, "/api/broadcast_orders", body, "broadcast_id", True)
+    broker.set_quote("XAUUSD", tp1 + Decimal("0.10"), tp1 + Decimal("0.30"), freeze=True)
+    watcher = build_watcher(app)
+    moved = timed_by(app, lambda: _poll_for_action(watcher, opened["id"]))
+    return [("open", opened), ("be", moved)]
+
+
+def _poll_for_action(watcher: Any, dispatch_id: int) -> int:
+    from extensions import db
+    from models import Dispatch
+
+    watcher.poll_once()
+    action = db.session.query(Dispatch).filter_by(parent_id=dispatch_id).one()
+    return int(action.id)
+
+
 def close_all(app: Any, admin_id: int, broadcast_id: int, n: int) -> dict[str, Any]:
     url = f"/api/broadcasts/{broadcast_id}/actions"
     return timed(app, admin_id, n, url, {"action": "close"}, "action_id", True)
@@ -127,10 +165,8 @@ def timed(
 ) -> dict[str, Any]:
     """POST the dispatch, wait until every row is final; when each row finished, from the POST."""
     from flask_jwt_extended import create_access_token
-    from sqlalchemy import func, select
 
     from extensions import db
-    from models import BroadcastQueue
 
     client = app.test_client()
     token = create_access_token(identity=str(admin_id), additional_claims={"sid": "bench"})
@@ -138,7 +174,25 @@ def timed(
     started = time.time()
     response = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 202, response.get_json()
-    dispatch_id = response.get_json()[id_key]
+    return _until_final(response.get_json()[id_key], started, n, measured)
+
+
+def timed_by(app: Any, start: Any) -> dict[str, Any]:
+    """Time a dispatch that ``start()`` creates (and returns the id of) until it is final."""
+    from extensions import db
+
+    db.session.remove()
+    started = time.time()
+    dispatch_id = start()
+    return _until_final(dispatch_id, started, 0, True)
+
+
+def _until_final(dispatch_id: int, started: float, n: int, measured: bool) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from extensions import db
+    from models import BroadcastQueue
+
     while True:
         db.session.rollback()
         left = db.session.scalar(
@@ -186,7 +240,7 @@ def run_one(
     threads: int,
     db_url: str | None,
     netting: bool,
-    then_close: bool,
+    then: str | None,
 ) -> list[tuple[str, dict[str, Any]]]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -200,8 +254,11 @@ def run_one(
                 worker = start_worker(tmp, latency_ms, db_url)
             try:
                 fan_out(app, admin_id, n, measured=False)  # the worker's terminal sessions log in
-                results = [("open", fan_out(app, admin_id, n))]
-                if then_close:
+                if then == "breakeven":
+                    results = breakeven_after_tp1(app, admin_id, n)
+                else:
+                    results = [("open", fan_out(app, admin_id, n))]
+                if then == "close":
                     results.append(("close", close_all(app, admin_id, results[0][1]["id"], n)))
             finally:
                 if worker is not None:
@@ -279,7 +336,10 @@ def main() -> None:
     )
     parser.add_argument("--netting", action="store_true", help="netting accounts (default hedging)")
     parser.add_argument(
-        "--then", choices=["close"], help="follow the broadcast up: close every position it opened"
+        "--then",
+        choices=["close", "breakeven"],
+        help="close: close every position the broadcast opened; breakeven: open two TP legs "
+        "with breakeven_after_tp 1, then cross TP1 and time the watcher's stop moves",
     )
     args = parser.parse_args()
     latency = args.latency_ms / 1000
@@ -295,8 +355,7 @@ def main() -> None:
     for n in args.n:
         with postgres_schema(args.postgres) as db_url:
             results = run_one(
-                n, args.latency_ms, args.executor, args.threads, db_url, args.netting,
-                args.then == "close",
+                n, args.latency_ms, args.executor, args.threads, db_url, args.netting, args.then
             )  # fmt: skip
         sequential = n * latency
         for what, r in results:

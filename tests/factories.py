@@ -27,6 +27,8 @@ TEST_CONFIG: dict[str, Any] = {
     "MFA_REQUIRED_ROLES": "",
     # No deliverer thread writing behind a test's back: delivery tests run its passes.
     "NOTIFY_ENABLED": False,
+    # The price watcher polls the ledger every second: tests of automation drive it themselves.
+    "AUTOMATION_ENABLED": False,
 }
 
 

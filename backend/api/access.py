@@ -44,6 +44,8 @@ WRITE_SCOPES: dict[str, str] = {
     "trades.cancel_order": "trade",
     "trades.dispatch_action": "trade",
     "trades.broadcast_action": "trade",
+    "trades.dispatch_automation": "trade",
+    "trades.broadcast_automation": "trade",
     "accounts.create_account": "manage",
     "accounts.update_account": "manage",
     "accounts.delete_account": "manage",

@@ -10,7 +10,7 @@ from flask import Response, jsonify, stream_with_context
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
 from extensions import db, order_executor
-from ledger.types import BroadcastRequest
+from ledger.requests import BroadcastRequest
 from schemas.orders import (
     BroadcastCreatedOut,
     BroadcastIn,

@@ -10,7 +10,7 @@ from flask import request
 from api.access import auth_required, client_ip, current_user
 from errors import AppError
 from extensions import db, order_executor
-from ledger.types import SendOrdersRequest
+from ledger.requests import SendOrdersRequest
 from schemas.orders import DispatchOut, DispatchQuery, SendOrdersIn
 from services import orders_service
 

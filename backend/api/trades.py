@@ -10,7 +10,8 @@ from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
 from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.actions import TradeAction
-from schemas.orders import DispatchOut
+from ledger.automation import Automation
+from schemas.orders import AutomationIn, DispatchOut
 from schemas.trades import (
     ActionCreatedOut,
     BreakevenIn,
@@ -163,3 +164,41 @@ def broadcast_action(broadcast_id: int, body: dict[str, Any]) -> Any:
     """Follow up a broadcast on every follower's account it reached (modify, breakeven, close,
     cancel_pending)"""
     return _on_dispatch(broadcast_id, body, broadcasts_only=True)
+
+
+AUTOMATION_DOC = {
+    404: "No such dispatch (or not yours)",
+    422: "Invalid rules (invalid_automation: a take profit the order does not have), or an "
+    "action's dispatch (not_an_open)",
+}
+
+
+def _automation(dispatch_id: int, automation: Automation, *, broadcasts_only: bool) -> Any:
+    return trades_service.set_automation(
+        session=db.session,
+        user=current_user(),
+        dispatch_id=dispatch_id,
+        automation=automation,
+        broadcasts_only=broadcasts_only,
+        ip=client_ip(),
+    )
+
+
+@bp.patch("/dispatches/<int:dispatch_id>/automation")
+@auth_required()
+@bp.input(AutomationIn, arg_name="automation")
+@bp.output(DispatchOut)
+@bp.doc(responses=AUTOMATION_DOC)
+def dispatch_automation(dispatch_id: int, automation: Automation) -> Any:
+    """Replace the server-side rules of one of your dispatches (`{}` removes them)"""
+    return _automation(dispatch_id, automation, broadcasts_only=False)
+
+
+@bp.patch("/broadcasts/<int:broadcast_id>/automation")
+@auth_required("super_admin")
+@bp.input(AutomationIn, arg_name="automation")
+@bp.output(DispatchOut)
+@bp.doc(responses=AUTOMATION_DOC)
+def broadcast_automation(broadcast_id: int, automation: Automation) -> Any:
+    """Replace the server-side rules of a broadcast (`{}` removes them)"""
+    return _automation(broadcast_id, automation, broadcasts_only=True)

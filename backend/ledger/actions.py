@@ -63,6 +63,7 @@ class TradeAction:
     legs: tuple[int, ...] = ()  # follow-ups: only these take-profit legs (1-based); () = all
     symbol: str | None = None  # close_all: only this symbol
     side: Literal["buy", "sell"] | None = None  # close_all: only this side
+    only_tighter: bool = False  # modify: never loosen a stop (a trailing stop's move)
 
     def prices(self) -> dict[str, Decimal | None]:
         """The prices it sets, by field name (for the tick-grid check)."""
@@ -105,6 +106,8 @@ class TradeAction:
         for name in ("symbol", "side"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        if self.only_tighter:
+            data["only_tighter"] = True
         return data
 
     @classmethod
@@ -127,6 +130,7 @@ class TradeAction:
             legs=tuple(data.get("legs") or ()),
             symbol=data.get("symbol"),
             side=data.get("side"),
+            only_tighter=bool(data.get("only_tighter")),
         )
 
 

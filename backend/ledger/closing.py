@@ -92,6 +92,8 @@ def position_gone(job: ActionJob, ticket: int) -> RowOutcome:
         "position_closed",
         "the position is already closed (stop loss, take profit or by hand)",
         position_ticket=ticket,
+        parent_row_id=job.parent_row_id,
+        position_gone=True,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from errors import AppError
@@ -28,10 +29,18 @@ from ledger.sending import (
     skipped,
     with_fields,
 )
-from ledger.sizing import MarketFacts, leg_volumes, needs_account, needs_tick, spec_max_age
+from ledger.sizing import (
+    SPEC_MAX_AGE_S,
+    MarketFacts,
+    leg_volumes,
+    needs_account,
+    needs_tick,
+    spec_max_age,
+)
 from ledger.types import RowJob, RowOutcome
 from models.columns import utcnow
 from services.calculation.deviations import dropped_legs_note
+from services.calculation.volume import split_across_take_profits
 from services.mt5 import constants as c
 from services.mt5.dto import OrderRequest, OrderResult
 
@@ -70,10 +79,11 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         return failed(
             job.row_id, "account_unavailable", job.account_problem or "the account cannot trade"
         )
+    carrier = _carries_legs(job, gateway)
     if job.outcome_unknown:
         adopted = _reconcile(job, gateway)
         if adopted is not None:
-            return adopted
+            return _carried(job, gateway, adopted, None) if carrier else adopted
     if job.cancelled:
         return RowOutcome(
             row_id=job.row_id, status="cancelled", error="dispatch cancelled before sending"
@@ -87,6 +97,8 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         volume, siblings, warnings = _volume(job, gateway, symbol)
     except AppError as exc:
         return failed(job.row_id, exc.code, exc.message, symbol=symbol)
+    if carrier and siblings:
+        volume = sum(siblings.values(), Decimal(0))
     if volume <= 0:
         # The account's other legs carry its volume: this one has nothing to send, which is
         # neither a success nor a failure of the dispatch.
@@ -105,7 +117,7 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         expires_at=job.expires_at,
         account=job.account,
         gateway=gateway,
-        request=_request(job, symbol, volume),
+        request=_request(job, symbol, volume, carrier=carrier),
         rules=SendRules(
             reconcile=lambda: _reconcile(job, gateway),
             succeeded=lambda result: _opened(job, result),
@@ -113,9 +125,59 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
         sleep=sleep,
         after_send=lambda: hook("after_send", job),
     )
+    noted = warnings or None
+    if carrier:
+        return _carried(job, gateway, with_fields(outcome, symbol=symbol, warnings=noted), siblings)
     return with_fields(
-        outcome, symbol=symbol, volume=volume, sibling_volumes=siblings, warnings=warnings or None
+        outcome, symbol=symbol, volume=volume, sibling_volumes=siblings, warnings=noted
     )
+
+
+def _carries_legs(job: RowJob, gateway: Gateway) -> bool:
+    """On a netting (or exchange) account the first leg carries every leg in one order.
+
+    Netting keeps one position per symbol: separate orders per take profit would merge into it
+    and the last order's TP would win. So one order of the total volume goes with the last
+    leg's TP, and the earlier legs' TPs become virtual (ledger/automation.py closes them).
+    """
+    if job.order.legs < 2 or job.leg != 0 or job.volume is not None:
+        return False
+    assert job.account is not None
+    mode = gateway.known_margin_mode(job.account)
+    if mode is None:
+        mode = gateway.account_snapshot(job.account).margin_mode
+    return mode != "hedging"
+
+
+def _carried(
+    job: RowJob, gateway: Gateway, outcome: RowOutcome, siblings: dict[int, Decimal] | None
+) -> RowOutcome:
+    """The carrier's outcome, shared out to every leg: its own leg's volume on its row, the
+    others' volumes for the store to record on theirs (ledger/store.py)."""
+    if siblings is None and outcome.status == "executed" and outcome.fill_volume:
+        siblings = _resplit(job, gateway, outcome)
+    if siblings is None:
+        return replace(outcome, carries_legs=True)
+    own = siblings.get(job.leg)
+    volume = own if outcome.status in ("executed", "placed") else outcome.volume
+    return replace(
+        outcome,
+        carries_legs=True,
+        virtual_tp=True,
+        sibling_volumes=siblings,
+        volume=volume,
+        fill_volume=own if outcome.fill_volume is not None else None,
+    )
+
+
+def _resplit(job: RowJob, gateway: Gateway, outcome: RowOutcome) -> dict[int, Decimal]:
+    """The legs of an adopted carrier: the total split again by the shares, as it was sized
+    (the split depends only on the total, the shares and the symbol's lot rules)."""
+    assert job.account is not None and outcome.fill_volume is not None
+    symbol = outcome.symbol or job.symbol or gateway.resolve_symbol(job.account, job.order.symbol)
+    spec = gateway.symbol_spec(job.account, symbol, max_age_s=SPEC_MAX_AGE_S)
+    legs = split_across_take_profits(outcome.fill_volume, job.order.shares, spec)
+    return dict(enumerate(legs))
 
 
 def _volume(
@@ -140,8 +202,9 @@ def _market_facts(job: RowJob, gateway: Gateway, symbol: str) -> MarketFacts:
     return MarketFacts(spec=spec, snapshot=snapshot, tick=tick)
 
 
-def _request(job: RowJob, symbol: str, volume: Decimal) -> OrderRequest:
+def _request(job: RowJob, symbol: str, volume: Decimal, *, carrier: bool) -> OrderRequest:
     order = job.order
+    leg = len(order.take_profits) - 1 if carrier else job.leg  # a carrier takes the last TP
     return OrderRequest(
         symbol=symbol,
         side=order.side,
@@ -149,7 +212,7 @@ def _request(job: RowJob, symbol: str, volume: Decimal) -> OrderRequest:
         order_type=order.order_type.value,
         price=order.price,
         sl=order.stop_loss,
-        tp=order.take_profit_of(job.leg),
+        tp=order.take_profit_of(leg),
         deviation=order.deviation,
         magic=job.magic,
         comment=order_comment(job.tag, order.comment),

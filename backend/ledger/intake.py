@@ -18,8 +18,9 @@ from errors import AppError, Conflict
 from extensions import DbSession
 from ledger import rows, store
 from ledger.actions import ACTION_EXPIRY_S, ActionTarget, TradeAction
+from ledger.automation import Automation
 from ledger.types import Sizing, TargetAccount, TradeOrder
-from models import Dispatch, MT5Account, User
+from models import AutomationFiring, Dispatch, MT5Account, User
 from models.columns import utcnow
 from services.audit_service import record_event
 from services.calculation.price_grid import check_price_grid
@@ -103,6 +104,7 @@ def create_dispatch(
     body_hash: str,
     expires_in_s: int,
     ip: str | None,
+    automation: Automation | None = None,
 ) -> Dispatch:
     """The dispatch and one row per (target account, leg), in one transaction or not at all."""
     check_order_grid(order, targets)
@@ -112,6 +114,7 @@ def create_dispatch(
         creator_id=creator.id,
         order_data=order.to_json(),
         sizing=sizing.to_json(),
+        automation=automation.to_json() if automation and not automation.empty else None,
         idempotency_key=idempotency_key,
         request_hash=body_hash,
         status="pending",
@@ -138,8 +141,12 @@ def create_action(
     body_hash: str,
     expires_in_s: int | None,
     ip: str | None,
+    firing: AutomationFiring | None = None,
 ) -> Dispatch:
     """An action dispatch and one row per (account, position or order), atomically.
+
+    ``firing``: the automation rule that asked for it, recorded in the same transaction (its
+    unique key makes a second firing of the same rule a 409 ``already_fired``).
 
     Actions do not go stale unless the caller says so: a close or a stop move stays worth
     doing however long a terminal was away.
@@ -162,6 +169,8 @@ def create_action(
     )
     _add_dispatch(session, dispatch)
     created = rows.insert_action_rows(session, dispatch, action.kind.value, targets)
+    if firing is not None:
+        _add_firing(session, firing, dispatch)
     details = {"action": action.kind.value, "parent_id": dispatch.parent_id, "rows": created}
     _audit(session, "action_created", creator, dispatch, ip, details)
     session.commit()
@@ -186,6 +195,16 @@ def _audit(
         ip=ip,
         details=details,
     )
+
+
+def _add_firing(session: DbSession, firing: AutomationFiring, action: Dispatch) -> None:
+    firing.action_id = action.id
+    session.add(firing)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("This rule already fired.", code="already_fired") from exc
 
 
 def _add_dispatch(session: DbSession, dispatch: Dispatch) -> None:

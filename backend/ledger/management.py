@@ -45,6 +45,7 @@ from services.mt5.dto import (
 )
 
 logger = logging.getLogger("ledger.management")
+STOPS_SPEC_MAX_AGE_S = 2.0  # stops and freeze levels move around news: seconds old at most
 
 
 def execute_action(job: ActionJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutcome:
@@ -87,7 +88,7 @@ def _on_position(job: ActionJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> 
     # Lot rules do not move, but brokers widen stops and freeze levels around news: a stop
     # move reads the spec as it is now.
     closing = job.action.kind is ActionKind.CLOSE
-    max_age = SPEC_MAX_AGE_S if closing else None
+    max_age = SPEC_MAX_AGE_S if closing else STOPS_SPEC_MAX_AGE_S
     spec = gateway.symbol_spec(job.account, position.symbol, max_age_s=max_age)
     if closing:
         outcome = close_position(job, gateway, position, spec, sleep, hook)

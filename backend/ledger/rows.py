@@ -42,7 +42,7 @@ def insert_rows(
         for account in targets
         for leg in range(legs)
     ]
-    session.execute(insert(BroadcastQueue), rows)
+    session.connection().execute(insert(BroadcastQueue.__table__), rows)  # core: no ORM bulk
     return len(rows)
 
 
@@ -72,7 +72,7 @@ def insert_action_rows(
         for target in targets
     ]
     if rows:
-        session.execute(insert(BroadcastQueue), rows)
+        session.connection().execute(insert(BroadcastQueue.__table__), rows)  # core: no ORM bulk
     return len(rows)
 
 

@@ -58,6 +58,7 @@ def dispatch_view(
         "kind": dispatch.kind,
         "parent_id": dispatch.parent_id,
         "action": dispatch.order_data if dispatch.kind == "action" else None,
+        "automation": dispatch.automation,
         "actions": actions_of(session, dispatch.id),
         "status": summary_status(counts),
         "created_at": dispatch.created_at,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from ledger.actions import KEEP, ActionJob, ActionKind, PriceChange
+from ledger.automation import tighter
 from ledger.closing import Hook, position_gone, send_action
 from ledger.sending import (
     Gateway,
@@ -23,7 +24,6 @@ from services.mt5.dto import (
     Position,
     StopsChange,
     SymbolSpec,
-    Tick,
 )
 
 
@@ -43,8 +43,9 @@ def move_stops(
     sl, tp = stops
     if (sl, tp) == (position.sl, position.tp):
         return _stops_set(job, c.TRADE_RETCODE_NO_CHANGES)
-    tick = gateway.tick(job.account, position.symbol)
-    problem = stops_problem(position, spec, tick, sl, tp)
+    # The position's own price_current is the price it would close at (Bid for a buy): the
+    # stops level is measured from it, no quote to read.
+    problem = stops_problem(position, spec, position.price_current, sl, tp)
     if problem is not None:
         code, message, details = problem
         return failed(job.row_id, code, message, error_details=details)
@@ -59,7 +60,7 @@ def move_stops(
     rules = SendRules(
         reconcile=lambda: _stops_found(job, gateway, position.ticket, sl, tp),
         succeeded=lambda result: _stops_set(job, result.retcode),
-        special=lambda result: _stops_refused(job, result, position, spec, sl, tp),
+        special=lambda result: _stops_refused(job, gateway, result, position, sl, tp),
     )
     return send_action(job, gateway, request, rules, sleep, hook)
 
@@ -70,7 +71,14 @@ def _new_stops(
     """(sl, tp) to send: MT5 reads 0 as *remove*, so the side left alone is resent as it is."""
     action = job.action
     if action.kind is ActionKind.MODIFY:
-        return changed(action.stop_loss, position.sl), changed(action.take_profit, position.tp)
+        sl = changed(action.stop_loss, position.sl)
+        if action.only_tighter and sl and not tighter(position.type, sl, position.sl):
+            return skipped(
+                job.row_id,
+                "stop_already_tighter",
+                f"the stop loss {position.sl} is already at or beyond {sl}",
+            )
+        return sl, changed(action.take_profit, position.tp)
     target = breakeven_price(position, spec, action.offset_points)
     buy = position.type == "buy"
     if position.sl and (position.sl >= target if buy else position.sl <= target):
@@ -101,16 +109,17 @@ def changed(change: PriceChange, current: Decimal) -> Decimal:
 
 
 def stops_problem(
-    position: Position, spec: SymbolSpec, tick: Tick, sl: Decimal, tp: Decimal
+    position: Position, spec: SymbolSpec, price: Decimal, sl: Decimal, tp: Decimal
 ) -> tuple[str, str, dict[str, str]] | None:
     """Why the broker would refuse these stops: frozen (the price is within the freeze level of
-    the current stops) or invalid_stops (inside the stops level, or on the wrong side)."""
+    the current stops) or invalid_stops (inside the stops level, or on the wrong side).
+
+    ``price`` is what the position would close at now: the Bid for a buy, the Ask for a sell.
+    """
     buy = position.type == "buy"
-    price = tick.bid if buy else tick.ask  # the price the position would close at
     direction = 1 if buy else -1
     details = {
-        "bid": str(tick.bid),
-        "ask": str(tick.ask),
+        "bid" if buy else "ask": str(price),
         "stop_loss": str(sl),
         "take_profit": str(tp),
         "stops_level_points": str(spec.trade_stops_level),
@@ -140,9 +149,9 @@ def _stops_set(job: ActionJob, retcode: int) -> RowOutcome:
 
 def _stops_refused(
     job: ActionJob,
+    gateway: Gateway,
     result: OrderResult,
     position: Position,
-    spec: SymbolSpec,
     sl: Decimal,
     tp: Decimal,
 ) -> RowOutcome | None:
@@ -152,8 +161,10 @@ def _stops_refused(
         return position_gone(job, position.ticket)
     if result.retcode in (c.TRADE_RETCODE_INVALID_STOPS, c.TRADE_RETCODE_FROZEN):
         code = "frozen" if result.retcode == c.TRADE_RETCODE_FROZEN else "invalid_stops"
-        tick = Tick(position.symbol, result.bid, result.ask)
-        problem = stops_problem(position, spec, tick, sl, tp)
+        assert job.account is not None  # the broker's numbers as they are now, for the details
+        spec = gateway.symbol_spec(job.account, position.symbol, max_age_s=None)
+        price = result.bid if position.type == "buy" else result.ask
+        problem = stops_problem(position, spec, price or position.price_current, sl, tp)
         details = problem[2] if problem else {"stop_loss": str(sl), "take_profit": str(tp)}
         return failed(
             job.row_id, code, result.comment or code, result.retcode, error_details=details

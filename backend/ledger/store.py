@@ -139,6 +139,7 @@ OUTCOME_COLUMNS = {
     "error_details": "error_details",
     "closed_volume": "closed_volume",
     "remaining_volume": "remaining_volume",
+    "virtual_tp": "virtual_tp",
 }
 # Sized on an earlier attempt: not cleared by a later one.
 KEPT_UNLESS_GIVEN = ("symbol", "volume", "warnings")
@@ -157,10 +158,13 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
         _outcome_statement(), [_outcome_params(o, owner, now) for o in outcomes]
     )
     for outcome in outcomes:
-        if outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
+        if outcome.carries_legs and outcome.status in FINAL_ROW_STATUSES:
+            _carry_to_siblings(session, outcome, now)
+        elif outcome.sibling_volumes and len(outcome.sibling_volumes) > 1:
             _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
     _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
     notices.targets_failed(session, [o.row_id for o in outcomes if o.status == "failed"])
+    _mark_opens_gone(session, {o.parent_row_id for o in outcomes if o.position_gone})
     finalise_rows_dispatches(session, [o.row_id for o in outcomes], now)
     session.commit()
 
@@ -228,6 +232,84 @@ def _sum_closes_into_opens(session: DbSession, open_row_ids: set[int | None]) ->
         .values(closed_volume=bindparam("b_total", type_=table.c.closed_volume.type)),
         [{"b_id": row_id, "b_total": total} for row_id, total in totals.items()],
     )
+
+
+def _mark_opens_gone(session: DbSession, open_row_ids: set[int | None]) -> None:
+    """A follow-up found the open row's position closed at the broker (its TP or SL, or by
+    hand): nothing is left of that leg, so later follow-ups and rules pass it by."""
+    ids = sorted(i for i in open_row_ids if i is not None)
+    if ids:
+        session.execute(
+            update(BroadcastQueue)
+            .where(BroadcastQueue.id.in_(ids), BroadcastQueue.fill_volume.is_not(None))
+            .values(closed_volume=BroadcastQueue.fill_volume),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _carry_to_siblings(session: DbSession, carrier: RowOutcome, now: datetime) -> None:
+    """A netting carrier's outcome on the other legs' rows, each with its own volume: they rode
+    on its order (one position), so they are filled, placed or failed with it, never sent."""
+    row = session.execute(
+        select(BroadcastQueue.dispatch_id, BroadcastQueue.account_id, BroadcastQueue.leg).where(
+            BroadcastQueue.id == carrier.row_id
+        )
+    ).one()
+    volumes = carrier.sibling_volumes or {}
+    last_leg = max(volumes, default=row.leg)
+    siblings = session.execute(
+        select(BroadcastQueue.id, BroadcastQueue.leg).where(
+            BroadcastQueue.dispatch_id == row.dispatch_id,
+            BroadcastQueue.account_id == row.account_id,
+            BroadcastQueue.status == "pending",
+            BroadcastQueue.id != carrier.row_id,
+        )
+    ).all()
+    table = BroadcastQueue.__table__
+    fields = [_sibling_fields(carrier, volumes.get(s.leg), s.leg < last_leg) for s in siblings]
+    if not siblings:
+        return
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == "pending")
+        .values(
+            status=bindparam("b_status"),
+            retcode=bindparam("b_retcode"),
+            error_message=bindparam("b_error"),
+            order_ticket=bindparam("b_order"),
+            deal_ticket=bindparam("b_deal"),
+            position_ticket=bindparam("b_position"),
+            fill_price=bindparam("b_price", type_=table.c.fill_price.type),
+            fill_volume=bindparam("b_filled", type_=table.c.fill_volume.type),
+            volume=bindparam("b_volume", type_=table.c.volume.type),
+            symbol=bindparam("b_symbol"),
+            virtual_tp=bindparam("b_virtual"),
+            executed_at=bindparam("b_executed_at"),
+            updated_at=now,
+        ),
+        [{"b_id": s.id, **f, "b_executed_at": now} for s, f in zip(siblings, fields, strict=True)],
+    )
+
+
+def _sibling_fields(carrier: RowOutcome, volume: Decimal | None, virtual: bool) -> dict[str, Any]:
+    dropped = volume is not None and volume <= 0
+    opened = carrier.status in ("executed", "placed")
+    status = "skipped" if dropped and opened else carrier.status
+    return {
+        "b_status": status,
+        "b_retcode": carrier.retcode,
+        "b_error": "leg_dropped_below_min: this take-profit leg is below the minimum volume"
+        if status == "skipped"
+        else carrier.error,
+        "b_order": carrier.order_ticket if opened else None,
+        "b_deal": carrier.deal_ticket if opened else None,
+        "b_position": carrier.position_ticket if opened else None,
+        "b_price": carrier.fill_price if opened else None,
+        "b_filled": volume if opened and carrier.fill_volume is not None and not dropped else None,
+        "b_volume": volume,
+        "b_symbol": carrier.symbol,
+        "b_virtual": virtual and opened and not dropped,
+    }
 
 
 def _store_sibling_volumes(session: DbSession, row_id: int, volumes: dict[int, Decimal]) -> None:

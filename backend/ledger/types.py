@@ -25,13 +25,11 @@ __all__ = [
     "OPEN_ROW_STATUSES",
     "ROW_STATUSES",
     "AccountSizing",
-    "BroadcastRequest",
     "OrderType",
     "Risk",
     "RowJob",
     "RowOutcome",
     "RowStatus",
-    "SendOrdersRequest",
     "Sizing",
     "SizingMode",
     "TakeProfit",
@@ -296,22 +294,6 @@ class Targets:
     account_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class SendOrdersRequest:
-    order: TradeOrder
-    account_ids: tuple[int, ...]
-    expires_in_s: int = 30
-    wait_s: Decimal | None = None  # how long this caller waits; not part of the order
-
-
-@dataclass(frozen=True)
-class BroadcastRequest:
-    targets: Targets
-    order: TradeOrder
-    sizing: Sizing | None = None  # None: the order's own volume or risk
-    expires_in_s: int = 60
-
-
 class TargetAccount(NamedTuple):
     """What a dispatch needs of a target account (an MT5Account row fits too)."""
 
@@ -381,6 +363,9 @@ class RowOutcome:
     parent_row_id: int | None = None  # a close of an open row: that row gets closed_volume added
     warnings: list[str] | None = None  # what sizing changed of what was asked (deviations.py)
     created_at: datetime | None = None  # the row's creation, for the fan-out metric (not written)
+    carries_legs: bool = False  # a netting carrier: its outcome goes to the other legs' rows too
+    virtual_tp: bool = False  # this leg's TP is watched by the server, not held by the broker
+    position_gone: bool = False  # an action found the open row's position closed at the broker
 
 
 SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})

@@ -2,6 +2,7 @@
 
 from models.account import ACCOUNT_TYPES, MT5Account
 from models.audit import AuditLog
+from models.automation import AutomationFiring
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES, BroadcastQueue, Dispatch
 from models.mfa import MfaRecoveryCode
 from models.notification import NotificationChannel, NotificationDelivery, OutboxEvent
@@ -18,6 +19,7 @@ __all__ = [
     "ROLES",
     "ROW_STATUSES",
     "AuditLog",
+    "AutomationFiring",
     "BroadcastQueue",
     "Dispatch",
     "DispatchResult",

@@ -59,6 +59,8 @@ class Dispatch(db.Model):  # type: ignore[name-defined,misc]
     creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     order_data: Mapped[dict[str, Any]] = mapped_column(JSON)
     sizing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Server-side rules of an open (ledger/automation.py): breakeven after a TP, trailing.
+    automation: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
@@ -125,6 +127,9 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
     # Closes: the lots this row closed, and what the position still held afterwards. On an
     # open row, closed_volume adds up what its follow-ups closed of it.
     closed_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    # A netting account holds one position per symbol: its legs ride on one order whose TP is
+    # the last leg's, and this leg's TP is watched by the server (a virtual take profit).
+    virtual_tp: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     remaining_volume: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
     # What sizing changed of what was asked (risk, volume, take-profit shares), both figures.
     warnings: Mapped[list[str] | None] = mapped_column(JSON, default=None)

@@ -8,11 +8,11 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, post_load, validates_schema
 
+from ledger.automation import Automation
+from ledger.requests import BroadcastRequest, SendOrdersRequest
 from ledger.types import (
     DISPATCH_STATUSES,
     ROW_STATUSES,
-    BroadcastRequest,
-    SendOrdersRequest,
     Sizing,
     Targets,
     TradeOrder,
@@ -87,6 +87,39 @@ class OrderFields(Schema):
         return TradeOrder.from_json(data)
 
 
+POINTS = Range(min=0, max=1_000_000)
+
+
+class TrailingIn(Schema):
+    start_points = StrictInteger(
+        required=True, validate=POINTS, metadata={"description": "Profit that starts the trail."}
+    )
+    distance_points = StrictInteger(
+        required=True,
+        validate=Range(min=1, max=1_000_000),
+        metadata={"description": "How far behind the best price the stop follows."},
+    )
+    step_points = StrictInteger(
+        load_default=1,
+        validate=Range(min=1, max=1_000_000),
+        metadata={"description": "The stop moves in whole steps of this many points."},
+    )
+
+
+class AutomationIn(Schema):
+    REQUIRES_BODY = True  # {} removes every rule: an empty body must not do it by accident
+    breakeven_after_tp = StrictInteger(
+        validate=Range(min=1, max=10),
+        metadata={"description": "Once take profit N is reached, the other legs' SL to entry."},
+    )
+    breakeven_offset_points = StrictInteger(load_default=0, validate=POINTS)
+    trailing = fields.Nested(TrailingIn)
+
+    @post_load
+    def _to_automation(self, data: dict[str, Any], **_: Any) -> Automation:
+        return Automation.from_json(data)
+
+
 class SendOrdersIn(OrderFields):
     account_ids = fields.List(
         StrictInteger(validate=Range(min=1, max=2**31)),
@@ -101,6 +134,7 @@ class SendOrdersIn(OrderFields):
         validate=Range(max=30),
         metadata={"description": "Wait up to this many seconds for results (default 10)."},
     )
+    automation = fields.Nested(AutomationIn, metadata={"description": "Server-side rules."})
 
     @post_load
     def _to_order(self, data: dict[str, Any], **_: Any) -> Any:
@@ -109,6 +143,7 @@ class SendOrdersIn(OrderFields):
             account_ids=tuple(data["account_ids"]),
             expires_in_s=data["expires_in_s"],
             wait_s=data["wait_s"],
+            automation=data.get("automation"),
         )
 
 
@@ -170,6 +205,7 @@ class BroadcastIn(Schema):
     order = fields.Nested(OrderFields, required=True)
     sizing = fields.Nested(SizingIn)
     expires_in_s = StrictInteger(load_default=60, validate=Range(min=1, max=86_400))
+    automation = fields.Nested(AutomationIn, metadata={"description": "Server-side rules."})
 
     @post_load
     def _to_request(self, data: dict[str, Any], **_: Any) -> BroadcastRequest:
@@ -178,6 +214,7 @@ class BroadcastIn(Schema):
             order=data["order"],
             sizing=data.get("sizing"),
             expires_in_s=data["expires_in_s"],
+            automation=data.get("automation"),
         )
 
 
@@ -241,6 +278,9 @@ class DispatchOut(Schema):
         allow_none=True, metadata={"description": "An action: the dispatch it follows up."}
     )
     action = fields.Dict(allow_none=True, metadata={"description": "An action: what it does."})
+    automation = fields.Dict(
+        allow_none=True, metadata={"description": "An open's server-side rules, as they stand."}
+    )
     actions = fields.List(
         fields.Nested(ActionSummaryOut), metadata={"description": "Its follow-ups, oldest first."}
     )

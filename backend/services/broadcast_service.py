@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from errors import AppError
 from extensions import DbSession
 from ledger import intake, status
-from ledger.types import BroadcastRequest, Sizing, TargetAccount, Targets
+from ledger.requests import BroadcastRequest
+from ledger.types import Sizing, TargetAccount, Targets
 from models import BroadcastQueue, Dispatch, MT5Account, User
 from workers import Executor
 
@@ -79,6 +80,8 @@ def _create(
 ) -> Dispatch:
     order = request.order
     order.check()
+    if request.automation is not None:
+        request.automation.check(order)
     sizing = request.sizing or Sizing.for_order(order)
     sizing.check(order, "order")
     accounts = eligible_accounts(session, request.targets)
@@ -95,6 +98,7 @@ def _create(
         body_hash=body_hash,
         expires_in_s=request.expires_in_s,
         ip=ip,
+        automation=request.automation,
     )
 
 

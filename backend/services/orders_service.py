@@ -9,7 +9,8 @@ from sqlalchemy import select
 from errors import AppError, NotFound
 from extensions import DbSession
 from ledger import intake, status
-from ledger.types import SendOrdersRequest, Sizing
+from ledger.requests import SendOrdersRequest
+from ledger.types import Sizing
 from models import Dispatch, MT5Account, User
 from workers import Executor
 
@@ -78,6 +79,8 @@ def _create(
 ) -> Dispatch:
     order = request.order
     order.check()
+    if request.automation is not None:
+        request.automation.check(order)
     sizing = Sizing.for_order(order)
     sizing.check(order)
     return intake.create_dispatch(
@@ -91,6 +94,7 @@ def _create(
         body_hash=body_hash,
         expires_in_s=request.expires_in_s,
         ip=ip,
+        automation=request.automation,
     )
 
 

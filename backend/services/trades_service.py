@@ -12,8 +12,11 @@ from errors import AppError, NotFound
 from extensions import DbSession
 from ledger import intake, rows, status
 from ledger.actions import ActionKind, ActionTarget, TradeAction, legs_wanted
+from ledger.automation import Automation
+from ledger.types import TradeOrder
 from models import Dispatch, User
 from services.accounts_service import get_account
+from services.audit_service import record_event
 from services.calculation.price_grid import check_price_grid
 from services.mt5.dto import AccountRef
 from services.mt5.gateway import MT5Gateway
@@ -188,3 +191,37 @@ def _dispatch_targets(
                 )
             )
     return targets
+
+
+def set_automation(
+    *,
+    session: DbSession,
+    user: User,
+    dispatch_id: int,
+    automation: Automation,
+    broadcasts_only: bool,
+    ip: str | None,
+) -> dict[str, Any]:
+    """Replace an open dispatch's rules (``{}`` removes them); rules already fired stay fired."""
+    dispatch = status.get_dispatch(
+        session, user=user, dispatch_id=dispatch_id, broadcasts_only=broadcasts_only
+    )
+    if dispatch.kind == "action":
+        raise AppError(
+            "Rules belong to an open dispatch, not to an action.",
+            code="not_an_open",
+            status_code=422,
+        )
+    automation.check(TradeOrder.from_json(dispatch.order_data))
+    dispatch.automation = None if automation.empty else automation.to_json()
+    record_event(
+        session=session,
+        event="automation_changed",
+        actor_id=user.id,
+        target_type="dispatch",
+        target_id=dispatch.id,
+        ip=ip,
+        details={"automation": dispatch.automation},
+    )
+    session.commit()
+    return status.dispatch_view(session, dispatch)

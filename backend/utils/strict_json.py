@@ -125,8 +125,14 @@ class StrictRequest(Request):
         raise InvalidJSON(details={"reason": detail[:200]})
 
 
-def _schema_json(request: Request, _schema: Any) -> Any:
-    if not request.is_json or not request.get_data(cache=True):
+def _schema_json(request: Request, schema: Any) -> Any:
+    """The body for a schema; no body reads as ``{}``, unless the schema says an empty body
+    is not ``{}`` (``REQUIRES_BODY``: where ``{}`` itself means something, e.g. "remove")."""
+    if not request.get_data(cache=True):
+        if getattr(schema, "REQUIRES_BODY", False):
+            raise InvalidJSON(details={"reason": "the body is empty; send a JSON object"})
+        return core.missing
+    if not request.is_json:
         return core.missing
     return request.get_json()
 

@@ -80,6 +80,12 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/api/accounts/<int:account_id>/orders/<int:ticket>"): NO_BODY,
     ("POST", "/api/dispatches/<int:dispatch_id>/actions"): {"action": "close", "percent": "50"},
     ("POST", "/api/broadcasts/<int:broadcast_id>/actions"): {"action": "close", "percent": "50"},
+    ("PATCH", "/api/dispatches/<int:dispatch_id>/automation"): {
+        "trailing": {"start_points": 200, "distance_points": 300}
+    },
+    ("PATCH", "/api/broadcasts/<int:broadcast_id>/automation"): {
+        "trailing": {"start_points": 200, "distance_points": 300}
+    },
     ("POST", "/api/calculate"): {
         "account": {"currency": "USD", "balance": "10000", "leverage": "100"},
         "symbol": "XAUUSD",
@@ -97,6 +103,7 @@ NUMBERS: dict[str, list[Path]] = {
     "/api/accounts/<int:account_id>/positions/<int:ticket>/breakeven": [("offset_points",)],
     "/api/accounts/<int:account_id>/orders/<int:ticket>": [("price",)],
     "/api/dispatches/<int:dispatch_id>/actions": [("percent",)],
+    "/api/dispatches/<int:dispatch_id>/automation": [("trailing", "start_points")],
 }
 VOLUMES: dict[str, list[Path]] = {
     "/api/send_orders": [("volume",)],

@@ -76,6 +76,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>/results", "GET"): USER,
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): USER,
+    ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
     ("/api/users/<int:user_id>/mfa", "DELETE"): SUPER,
@@ -86,6 +87,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): SUPER,
+    ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): SUPER,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
 
@@ -129,6 +131,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): TRADE,
     ("/api/dispatches/<int:dispatch_id>/results", "GET"): READ,
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): READ,
+    ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): TRADE,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
     ("/api/users/<int:user_id>/mfa", "DELETE"): FRESH,
@@ -139,6 +142,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/events", "GET"): READ,
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): TRADE,
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): READ,
+    ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): TRADE,
 }
 # Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
 FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -497,6 +501,8 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): ("dispatch", None),
     # a follower's view: only dispatches that reached one of the caller's accounts
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
+    ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): ("dispatch", {}),
+    ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): ("dispatch", {}),
 }
 NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found"}
 

@@ -297,8 +297,8 @@ def test_modify_whose_outcome_is_unknown_is_checked_against_the_position():
 
 def test_breakeven_refused_invalid_stops_carries_the_brokers_numbers():
     refused = OrderResult(retcode=10016, bid=Decimal("2350.05"), ask=Decimal("2350.25"))
-    terminal = ScriptedTerminal([refused], held=position())
-    terminal.tick_now = Tick("XAUUSD", Decimal("2360.00"), Decimal("2360.20"))  # passes our check
+    # Our check passes at the position's 2360.00; the broker saw the price at 2350.05.
+    terminal = ScriptedTerminal([refused], held=position(price_current=Decimal("2360.00")))
     outcome = run(job(TradeAction(kind=ActionKind.BREAKEVEN)), terminal)
     assert outcome.status == "failed" and outcome.error.startswith("invalid_stops")
     assert outcome.error_details["bid"] == "2350.05" and outcome.retcode == 10016
@@ -328,9 +328,9 @@ def test_breakeven_price(side, price_open, offset, expected):
 )  # fmt: skip
 def test_stops_problem(side, sl, tp, freeze, problem):
     spec = replace(SPEC, trade_freeze_level=freeze)
-    tick = Tick("XAUUSD", Decimal("2355.00"), Decimal("2355.20"))
+    price = Decimal("2355.00") if side == "buy" else Decimal("2355.20")  # Bid / Ask
     held = position(type=side, sl=Decimal("2340.00") if side == "buy" else Decimal("2370.00"))
-    found = stops_problem(held, spec, tick, Decimal(sl), Decimal(tp))
+    found = stops_problem(held, spec, price, Decimal(sl), Decimal(tp))
     assert (found[0] if found else None) == problem
 
 

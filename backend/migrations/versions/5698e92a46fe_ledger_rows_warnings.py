@@ -1,7 +1,7 @@
 """ledger rows: warnings (what sizing changed of what was asked)
 
 Revision ID: 5698e92a46fe
-Revises: d5b566bbcd71
+Revises: 73a2ee4a3bee
 Create Date: 2026-12-03 10:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5698e92a46fe'
-down_revision = 'd5b566bbcd71'
+down_revision = '73a2ee4a3bee'
 branch_labels = None
 depends_on = None
 
