@@ -30,6 +30,7 @@ from ledger.types import (
 )
 from models import BroadcastQueue, Dispatch, MT5Account
 from models.columns import utcnow
+from services.calculation.deviations import dropped_legs_note
 
 
 def _is_postgres(session: DbSession) -> bool:
@@ -266,7 +267,9 @@ def _carry_to_siblings(session: DbSession, carrier: RowOutcome, now: datetime) -
         )
     ).all()
     table = BroadcastQueue.__table__
-    fields = [_sibling_fields(carrier, volumes.get(s.leg), s.leg < last_leg) for s in siblings]
+    fields = [
+        _sibling_fields(carrier, volumes.get(s.leg), s.leg, s.leg < last_leg) for s in siblings
+    ]
     if not siblings:
         return
     session.connection().execute(
@@ -284,6 +287,7 @@ def _carry_to_siblings(session: DbSession, carrier: RowOutcome, now: datetime) -
             volume=bindparam("b_volume", type_=table.c.volume.type),
             symbol=bindparam("b_symbol"),
             virtual_tp=bindparam("b_virtual"),
+            warnings=bindparam("b_warnings", type_=table.c.warnings.type),
             executed_at=bindparam("b_executed_at"),
             updated_at=now,
         ),
@@ -291,11 +295,14 @@ def _carry_to_siblings(session: DbSession, carrier: RowOutcome, now: datetime) -
     )
 
 
-def _sibling_fields(carrier: RowOutcome, volume: Decimal | None, virtual: bool) -> dict[str, Any]:
+def _sibling_fields(
+    carrier: RowOutcome, volume: Decimal | None, leg: int, virtual: bool
+) -> dict[str, Any]:
     dropped = volume is not None and volume <= 0
     opened = carrier.status in ("executed", "placed")
     status = "skipped" if dropped and opened else carrier.status
     return {
+        "b_warnings": [dropped_legs_note([leg + 1])] if status == "skipped" else None,
         "b_status": status,
         "b_retcode": carrier.retcode,
         "b_error": "leg_dropped_below_min: this take-profit leg is below the minimum volume"

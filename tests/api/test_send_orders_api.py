@@ -275,6 +275,35 @@ def test_send_orders_leg_too_small_is_skipped_with_a_warning_and_the_dispatch_co
     assert len(positions(client, headers, account["id"])) == 2
 
 
+def test_send_orders_netting_leg_too_small_is_skipped_with_a_warning(client, app, headers):
+    from factories import account_body
+
+    freeze_gold(app)
+    body = account_body()
+    sim_broker_of(app.extensions["mt5_gateway"]).create_account(
+        int(body["login"]),
+        body["password"],
+        body["server"],
+        margin_mode=0,  # netting
+    )
+    account = make_account(client, headers, **body)
+    take_profits = [{"price": p} for p in ("2360.00", "2370.00", "2380.00")]
+
+    response = send(
+        client, headers, order_body([account["id"]], volume="0.02", take_profits=take_profits)
+    )
+
+    view = response.get_json()
+    assert view["status"] == "completed", view
+    dropped = view["targets"][2]
+    assert (dropped["status"], dropped["reason"]) == ("skipped", "leg_dropped_below_min")
+    assert dropped["warnings"] == [
+        "Take profit(s) 3 fall below the minimum lot; not sent (their volume went to the other "
+        "take profits)."
+    ]
+    assert view["targets"][0]["warnings"][0].startswith("The take-profit shares 33.33/33.33/33.34")
+
+
 def test_send_orders_buy_limit_is_placed_not_executed(client, app, headers, account):
     freeze_gold(app)
 
