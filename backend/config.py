@@ -138,6 +138,10 @@ def resolve_path(value: str) -> Path:
     return path if path.is_absolute() else ROOT_DIR / path
 
 
+def _path_or_empty(value: str) -> str:
+    return str(resolve_path(value)) if value.strip() else ""
+
+
 def database_uri(env: dict[str, str]) -> str:
     url = env.get("DATABASE_URL", "").strip()
     if url:
@@ -253,6 +257,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
         "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
+        # A recorded tick file (CSV time_ms,symbol,bid,ask) the simulator replays, looping.
+        "MT5_SIM_TICKS": str(resolve_path(env["MT5_SIM_TICKS"]))
+        if env.get("MT5_SIM_TICKS")
+        else "",
         "MT5_SIM_COMMISSION_PER_LOT": _decimal(env, "MT5_SIM_COMMISSION_PER_LOT", "0"),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),

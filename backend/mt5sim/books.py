@@ -14,6 +14,7 @@ from mt5sim import calc
 from mt5sim.flavours import Flavour, all_symbols, flavour_for_server
 from mt5sim.persistence import Store
 from mt5sim.price_feed import PriceFeed
+from mt5sim.replay import load_ticks
 from mt5sim.state import ZERO, Account, Deal, Order, Position, aggregate_positions
 from services.mt5 import constants as c
 from services.mt5.catalog import ACCOUNT_CURRENCIES, CATALOG, CatalogSymbol
@@ -56,6 +57,7 @@ class Books:
         default_leverage: int,
         default_margin_mode: int,
         default_commission_per_lot: Decimal = ZERO,
+        ticks_path: str | None = None,
     ) -> None:
         self.name = name
         self.default_commission_per_lot = default_commission_per_lot
@@ -65,9 +67,9 @@ class Books:
         self.default_margin_mode = default_margin_mode
         self.lock = threading.RLock()
         self.symbols: dict[str, CatalogSymbol] = all_symbols()
-        self.prices = PriceFeed(
-            [s for s in CATALOG.values() if not s.underlying], seed=seed, step_ms=step_ms
-        )
+        instruments = [s for s in CATALOG.values() if not s.underlying]
+        replay = load_ticks(ticks_path, {s.name for s in instruments}) if ticks_path else None
+        self.prices = PriceFeed(instruments, seed=seed, step_ms=step_ms, clock=clock, replay=replay)
         self.market_closed: set[str] = set()
         self.sessions: dict[str, tuple[day_time, day_time]] = {}
         self.trade_modes: dict[str, int] = {}

@@ -63,11 +63,12 @@ class Broker(Books):
         default_margin_mode: int = c.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
         default_commission_per_lot: Decimal = Decimal(0),
         owner_lock: OwnerLock | None = None,
+        ticks_path: str | None = None,
     ) -> None:
         super().__init__(
             name=name, seed=seed, step_ms=step_ms, clock=clock, default_balance=default_balance,
             default_leverage=default_leverage, default_margin_mode=default_margin_mode,
-            default_commission_per_lot=default_commission_per_lot,
+            default_commission_per_lot=default_commission_per_lot, ticks_path=ticks_path,
         )  # fmt: skip
         self.latency_ms = latency_ms
         self._owner = owner_lock or OwnerLock.acquire(db_path, wait_s=OWNER_WAIT_S)

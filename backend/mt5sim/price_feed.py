@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from mt5sim.replay import TickPath
 from services.mt5.catalog import CatalogSymbol
 
 MAX_CATCH_UP = 100
@@ -32,6 +33,7 @@ class PriceFeed:
         seed: int | None = None,
         step_ms: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        replay: Mapping[str, TickPath] | None = None,
     ) -> None:
         self._contracts = {s.name: s for s in instruments}
         seed_text = str(seed) if seed is not None else str(random.SystemRandom().random())
@@ -43,6 +45,7 @@ class PriceFeed:
         self._clock = clock
         self._origin = clock()
         self.steps_taken = 0
+        self._replay = dict(replay or {})
 
     def names(self) -> list[str]:
         return list(self._contracts)
@@ -76,7 +79,7 @@ class PriceFeed:
         changed: set[str] = set()
         for _ in range(steps):
             for name, contract in self._contracts.items():
-                if name in self._frozen:
+                if name in self._frozen or name in self._replay:
                     continue
                 if self._step(name, contract):
                     changed.add(name)
@@ -84,15 +87,29 @@ class PriceFeed:
         return sorted(changed)
 
     def catch_up(self) -> list[str]:
-        """Take the steps wall-clock time calls for (no-op when ``step_ms`` is 0)."""
+        """Take the steps wall-clock time calls for (no-op when ``step_ms`` is 0); replayed
+        symbols take their recorded quote for this moment instead of walking."""
+        changed = self._replayed()
         if self._step_ms <= 0:
-            return []
+            return changed
         due = int((self._clock() - self._origin) * 1000 / self._step_ms)
         missing = due - self.steps_taken
         if missing <= 0:
             return []
-        changed = self.advance(min(missing, MAX_CATCH_UP))
+        walked = self.advance(min(missing, MAX_CATCH_UP))
         self.steps_taken = due
+        return sorted({*changed, *walked})
+
+    def _replayed(self) -> list[str]:
+        elapsed_ms = int((self._clock() - self._origin) * 1000)
+        changed = []
+        for name, path in self._replay.items():
+            if name in self._frozen:
+                continue
+            bid, ask = path.quote_at(elapsed_ms)
+            if (bid, ask) != self.quote(name):
+                self._bids[name], self._spreads[name] = bid, ask - bid
+                changed.append(name)
         return changed
 
     def _step(self, name: str, contract: CatalogSymbol) -> bool:

@@ -70,6 +70,7 @@ class MT5Gateway:
             db_path=str(config["MT5_SIM_DB"]), latency_ms=int(config.get("MT5_SIM_LATENCY_MS", 0)),
             seed=config.get("MT5_SIM_SEED"),
             commission_per_lot=Decimal(str(config.get("MT5_SIM_COMMISSION_PER_LOT") or 0)),
+            ticks_path=str(config.get("MT5_SIM_TICKS") or ""),
         )  # fmt: skip
         rpyc = RpycSettings(
             timeout_s=float(config.get("MT5_CALL_TIMEOUT_S", 75)),

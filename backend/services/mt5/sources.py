@@ -29,6 +29,7 @@ class SimSettings:
     latency_ms: int = 0
     seed: int | None = None
     commission_per_lot: Decimal = Decimal(0)  # the brokers' default for new accounts
+    ticks_path: str = ""  # a recorded tick file the brokers replay as their quotes
 
 
 def sim_db_path(base: str, name: str) -> str:
@@ -55,6 +56,7 @@ class SimBrokers:
                     sim_db_path(self.settings.db_path, name), name=name,
                     seed=self.settings.seed, latency_ms=self.settings.latency_ms,
                     default_commission_per_lot=self.settings.commission_per_lot,
+                    ticks_path=self.settings.ticks_path or None,
                 )  # fmt: skip
                 self._brokers[name] = broker
             return broker
