@@ -195,16 +195,45 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     production = flask_env == "production"
     if production:
         check_production_secrets(env)
-    secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
-    encryption_key = env.get("ENCRYPTION_KEY") or DEV_ENCRYPTION_KEY
-    previous_keys = [k for k in env.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",") if k.strip()]
-    sqlite_default = resolve_path(env.get("DATABASE_PATH") or "config/database.sqlite")
     config: dict[str, Any] = {
         "ENV_NAME": flask_env,
         "PRODUCTION": production,
         "TESTING": _bool(env.get("TESTING"), False),
+    }
+    for section in CONFIG_SECTIONS:
+        config.update(section(env))
+    config["HOST"] = env.get("HOST", "127.0.0.1" if not production else "0.0.0.0")  # noqa: S104
+    config["LOG_FORMAT"] = env.get("LOG_FORMAT") or ("json" if production else "text")
+    if overrides:
+        config.update(
+            {
+                k: v
+                for k, v in overrides.items()
+                if not (k in env.read and isinstance(v, str | int | bool))
+            }
+        )
+    return config
+
+
+def _secrets_config(env: _Env) -> dict[str, Any]:
+    """The keys: Flask's, the JWT signer's, the MT5-password encryption key and the API pepper."""
+    secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
+    encryption_key = env.get("ENCRYPTION_KEY") or DEV_ENCRYPTION_KEY
+    previous_keys = [k for k in env.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",") if k.strip()]
+    return {
         "SECRET_KEY": secret_key,
         "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY") or DEV_JWT_SECRET_KEY,
+        "ENCRYPTION_KEY": decode_encryption_key(encryption_key),
+        "ENCRYPTION_KEYS_PREVIOUS": [
+            decode_encryption_key(k, "ENCRYPTION_KEYS_PREVIOUS") for k in previous_keys
+        ],
+        "API_KEY_PEPPER": env.get("API_KEY_PEPPER") or secret_key,
+    }
+
+
+def _auth_config(env: _Env) -> dict[str, Any]:
+    """Tokens, MFA, password checks, lockout and the login/register rate limits."""
+    return {
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],
@@ -223,24 +252,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PWNED_PASSWORDS_CHECK": _bool(env.get("PWNED_PASSWORDS_CHECK"), False),
         "PWNED_PASSWORDS_URL": _pwned_url(env.get("PWNED_PASSWORDS_URL", "")),
         "PWNED_PASSWORDS_TIMEOUT_MS": _int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 1500),
-        "ENCRYPTION_KEY": decode_encryption_key(encryption_key),
-        "ENCRYPTION_KEYS_PREVIOUS": [
-            decode_encryption_key(k, "ENCRYPTION_KEYS_PREVIOUS") for k in previous_keys
-        ],
-        "API_KEY_PEPPER": env.get("API_KEY_PEPPER") or secret_key,
         "BCRYPT_ROUNDS": _int(env, "BCRYPT_ROUNDS", 12),
-        "SQLALCHEMY_DATABASE_URI": database_uri(env),
-        "SQLITE_PATH": sqlite_default,
-        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
-        "PORT": _int(env, "PORT", 8080),
-        "HOST": env.get("HOST", "127.0.0.1" if not production else "0.0.0.0"),  # noqa: S104
-        "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
-        "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
-        # The built dashboard (`make web`: web/ built by Vite), served at / by api/web.py.
-        "WEB_DIST_DIR": resolve_path(env.get("WEB_DIST_DIR") or "web/dist"),
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-        "LOG_FORMAT": env.get("LOG_FORMAT") or ("json" if production else "text"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "20 per minute"),
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
@@ -248,30 +260,83 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOCKOUT_THRESHOLD": _int(env, "LOCKOUT_THRESHOLD", 5),
         "LOCKOUT_MINUTES": _int(env, "LOCKOUT_MINUTES", 15),
+    }
+
+
+def _server_config(env: _Env) -> dict[str, Any]:
+    """The database, the HTTP server, logs, the dashboard's files and what clients may send."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_uri(env),
+        "SQLITE_PATH": _sqlite_path(env),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "PORT": _int(env, "PORT", 8080),
+        "SERVER_THREADS": _int(env, "SERVER_THREADS", 32),
+        "LOG_DIR": resolve_path(env.get("LOG_DIR") or "logs"),
+        # The built dashboard (`make web`: web/ built by Vite), served at / by api/web.py.
+        "WEB_DIST_DIR": resolve_path(env.get("WEB_DIST_DIR") or "web/dist"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
+    }
+
+
+def _sqlite_path(env: _Env) -> Path:
+    return resolve_path(env.get("DATABASE_PATH") or "config/database.sqlite")
+
+
+def _mt5_config(env: _Env) -> dict[str, Any]:
+    """Which terminals accounts may use, and the simulated broker's settings."""
+    return {
         "MT5_DEFAULT_TERMINAL": env.get("MT5_DEFAULT_TERMINAL", "sim://default"),
         "MT5_ALLOWED_TERMINALS": [
             t.strip() for t in env.get("MT5_ALLOWED_TERMINALS", "").split(",") if t.strip()
         ],
         "MT5_SIM_DB": str(
-            resolve_path(env.get("MT5_SIM_DB") or str(sqlite_default.parent / "mt5_sim.sqlite"))
+            resolve_path(env.get("MT5_SIM_DB") or str(_sqlite_path(env).parent / "mt5_sim.sqlite"))
         ),
         "MT5_SIM_LATENCY_MS": _int(env, "MT5_SIM_LATENCY_MS", 0),
         "MT5_SIM_SEED": _int(env, "MT5_SIM_SEED", 42),
         # A recorded tick file (CSV time_ms,symbol,bid,ask) the simulator replays, looping.
-        "MT5_SIM_TICKS": str(resolve_path(env["MT5_SIM_TICKS"]))
-        if env.get("MT5_SIM_TICKS")
-        else "",
+        "MT5_SIM_TICKS": _path_or_empty(env.get("MT5_SIM_TICKS") or ""),
         "MT5_SIM_COMMISSION_PER_LOT": _decimal(env, "MT5_SIM_COMMISSION_PER_LOT", "0"),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),
         "MT5_RPYC_CA_CERTS": env.get("MT5_RPYC_CA_CERTS", ""),
-        # Results (services/results_service.py): re-read an open target after this long; read
-        # at most this many targets at their terminals per request, this many at a time.
+    }
+
+
+def _execution_config(env: _Env) -> dict[str, Any]:
+    """Where orders run (threads in this process, or Celery workers) and the price watcher."""
+    return {
+        "EXECUTOR": env.get("EXECUTOR", "threads"),
+        "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        # A Celery worker's own Prometheus endpoint (0 = off).
+        "WORKER_METRICS_PORT": _int(env, "WORKER_METRICS_PORT", 0),
+        "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
+        # The price watcher of breakeven, trailing and virtual take profits (services/automation).
+        "AUTOMATION_ENABLED": _bool(env.get("AUTOMATION_ENABLED"), True),
+        "AUTOMATION_TICK_MS": _int(env, "AUTOMATION_TICK_MS", 250),
+        "AUTOMATION_MAX_AGE_DAYS": _int(env, "AUTOMATION_MAX_AGE_DAYS", 7),
+    }
+
+
+def _results_config(env: _Env) -> dict[str, Any]:
+    """Results (services/results_service.py): re-read an open target after this long; read at
+    most this many targets at their terminals per request, this many at a time."""
+    return {
         "RESULTS_REFRESH_S": _int(env, "RESULTS_REFRESH_S", 30),
         "RESULTS_MAX_READS": _int(env, "RESULTS_MAX_READS", 200),
         "RESULTS_READ_THREADS": _int(env, "RESULTS_READ_THREADS", 16),
-        # Notifications (services/notifications, workers/notifier.py).
+    }
+
+
+def _notifications_config(env: _Env) -> dict[str, Any]:
+    """Notifications (services/notifications, workers/notifier.py) and their channels' servers."""
+    return {
         "NOTIFY_ENABLED": _bool(env.get("NOTIFY_ENABLED"), True),
         "NOTIFY_POLL_S": _int(env, "NOTIFY_POLL_S", 1),
         "NOTIFY_TIMEOUT_S": _int(env, "NOTIFY_TIMEOUT_S", 10),
@@ -285,26 +350,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_FROM": env.get("SMTP_FROM", "").strip(),
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), True),
-        "EXECUTOR": env.get("EXECUTOR", "threads"),
-        # The price watcher of breakeven, trailing and virtual take profits (services/automation).
-        "AUTOMATION_ENABLED": _bool(env.get("AUTOMATION_ENABLED"), True),
-        "AUTOMATION_TICK_MS": _int(env, "AUTOMATION_TICK_MS", 250),
-        "AUTOMATION_MAX_AGE_DAYS": _int(env, "AUTOMATION_MAX_AGE_DAYS", 7),
-        "EXECUTOR_THREADS": _int(env, "EXECUTOR_THREADS", 256),
-        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
-        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
-        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
-        # A Celery worker's own Prometheus endpoint (0 = off); reverse proxies trusted (0 = none).
-        "WORKER_METRICS_PORT": _int(env, "WORKER_METRICS_PORT", 0),
-        "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
-        "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
     }
-    if overrides:
-        config.update(
-            {
-                k: v
-                for k, v in overrides.items()
-                if not (k in env.read and isinstance(v, str | int | bool))
-            }
-        )
-    return config
+
+
+# Each section reads its own variables; load_config merges them in this order.
+CONFIG_SECTIONS = (
+    _secrets_config,
+    _auth_config,
+    _server_config,
+    _mt5_config,
+    _execution_config,
+    _results_config,
+    _notifications_config,
+)
