@@ -28,6 +28,7 @@ from services.calculation.result import (
     money_figure,
     money_half_up,
     per_lot_figure,
+    quantum,
     ratio_half_up,
 )
 from services.calculation.terms import (
@@ -76,7 +77,7 @@ def risk_money(base: Decimal, risk: RiskSpec, digits: int, *, currency: str) -> 
         raise _invalid_risk(f"A risk percent must be above 0 and at most 100, not {risk.percent}.")
     exact = risk.amount if risk.percent is None else base * risk.percent / 100
     assert exact is not None  # one of the two is set, checked above
-    money = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
+    money = exact.quantize(quantum(digits), rounding=ROUND_FLOOR)
     if money <= 0:
         raise _invalid_risk(
             f"The risk comes to {money_figure(money, currency)}; there is nothing to size."

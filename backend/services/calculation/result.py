@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 # Per-lot figures (tick value, loss per lot) keep this many places on the wire beyond the
@@ -81,6 +82,13 @@ class SizingResult:
         return out
 
 
+@lru_cache(maxsize=64)
+def quantum(places: int) -> Decimal:
+    """``10 ** -places`` as a Decimal (2 -> 0.01), the argument ``quantize`` rounds to; cached,
+    as every figure of every leg is rounded to one of a handful of places."""
+    return Decimal(1).scaleb(-places)
+
+
 def plain(value: Any) -> Any:
     """A Decimal as a plain string (``1E+3`` becomes ``1000``); anything else unchanged."""
     return format(value, "f") if isinstance(value, Decimal) else value
@@ -99,7 +107,7 @@ def money_places(amount: Decimal) -> int:
 
 def trimmed(value: Decimal, places: int, *, keep: int) -> str:
     """Half-up to ``places``, then trailing zeros dropped down to ``keep`` places."""
-    text = format(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
+    text = format(value.quantize(quantum(places), rounding=ROUND_HALF_UP), "f")
     if "." not in text:
         return text
     whole, fraction = text.split(".")
@@ -113,7 +121,7 @@ def per_lot_figure(value: Decimal, digits: int) -> str:
 
 def money_half_up(amount: Decimal, digits: int) -> Decimal:
     """Money rounded half-up to the account currency's digits."""
-    return amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return amount.quantize(quantum(digits), rounding=ROUND_HALF_UP)
 
 
 def ratio_half_up(value: Decimal) -> Decimal:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from errors import CalculationError
-from services.calculation.result import money_figure
+from services.calculation.result import money_figure, quantum
 from services.calculation.terms import Policy
 from services.mt5.dto import SymbolSpec
 
@@ -18,6 +19,7 @@ FLAG_LEG_DROPPED_BELOW_MIN = "leg_dropped_below_min"
 BUDGET_TOLERANCE = Decimal("1E-24")
 
 
+@lru_cache(maxsize=64)
 def step_places(step: Decimal) -> int:
     """Decimal places a volume on this step is written with (0.01 -> 2, 0.5 -> 1, 1 or 10 -> 0)."""
     exponent = step.normalize().as_tuple().exponent
@@ -34,7 +36,7 @@ def floor_to_step(volume: Decimal, step: Decimal) -> Decimal:
     if step <= 0:
         raise ValueError("step must be positive")
     steps = (volume / step).to_integral_value(rounding=ROUND_FLOOR)
-    return (steps * step).quantize(Decimal(1).scaleb(-step_places(step)))
+    return (steps * step).quantize(quantum(step_places(step)))
 
 
 def lots_within_budget(budget: Decimal, cost_per_lot: Decimal, step: Decimal) -> Decimal:
@@ -81,7 +83,7 @@ def apply_below_min_policy(
     if policy.below_min == "raise":
         return spec.volume_min, [FLAG_RAISED_TO_VOLUME_MIN]
     min_lot_risk = spec.volume_min * loss_per_lot
-    money = min_lot_risk.quantize(Decimal(1).scaleb(-money_digits), rounding=ROUND_HALF_UP)
+    money = min_lot_risk.quantize(quantum(money_digits), rounding=ROUND_HALF_UP)
     details = {
         "volume_min": str(spec.volume_min),
         "lots_for_risk": str(lots),
@@ -158,4 +160,4 @@ def written_on_step(lots: Decimal, step: Decimal) -> Decimal:
     """``lots`` with at least the step's decimal places (0.1 on step 0.01 reads 0.10); exact."""
     own = lots.normalize().as_tuple().exponent
     places = max(step_places(step), -own if isinstance(own, int) else 0)
-    return lots.quantize(Decimal(1).scaleb(-places))
+    return lots.quantize(quantum(places))
