@@ -43,7 +43,7 @@ from services.calculation.conversion import with_usd
 from services.calculation.deviations import dropped_legs_note
 from services.calculation.volume import split_across_take_profits
 from services.mt5 import constants as c
-from services.mt5.dto import OrderRequest, OrderResult
+from services.mt5.dto import AccountRef, OrderRequest, OrderResult
 
 logger = logging.getLogger("ledger.execution")
 Hook = Callable[[str, "RowJob | ActionJob | None"], None]
@@ -189,24 +189,23 @@ def _not_sized(job: RowJob, gateway: Gateway, symbol: str, exc: AppError) -> Row
     (skipped, as ``below_min: skip`` says); money in the message in its currency and USD."""
     message = exc.message
     details = getattr(exc, "details", None) or {}
-    if exc.code == "below_min_volume" and details.get("min_lot_risk_money"):
-        assert job.account is not None
+    account = job.account
+    if exc.code == "below_min_volume" and details.get("min_lot_risk_money") and account:
         message = with_usd(
             message,
             Decimal(details["min_lot_risk_money"]),
             details["currency"],
-            lambda pair: _quote(job, gateway, pair),
+            lambda pair: mid_quote(gateway, account, pair),
         )
     if exc.code == "below_min_volume" and job.sizing.mode is SizingMode.FOLLOWER:
         return skipped(job.row_id, exc.code, message, symbol=symbol, error_details=details)
     return failed(job.row_id, exc.code, message, symbol=symbol)
 
 
-def _quote(job: RowJob, gateway: Gateway, pair: str) -> Decimal | None:
+def mid_quote(gateway: Gateway, account: AccountRef, pair: str) -> Decimal | None:
     """A conversion pair's mid quote at this account's terminal, None when it has none."""
-    assert job.account is not None
     try:
-        tick = gateway.tick(job.account, gateway.resolve_symbol(job.account, pair))
+        tick = gateway.tick(account, gateway.resolve_symbol(account, pair))
     except AppError:
         return None
     return (tick.bid + tick.ask) / 2 if tick.bid > 0 and tick.ask > 0 else None

@@ -172,7 +172,7 @@ def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _Dispat
 
 def _row_fields(row: Any, dispatch: _DispatchTerms, box: SecretBox) -> dict[str, Any]:
     """What every job carries of its row, its dispatch and its account."""
-    ref, problem = _account(row, box)
+    ref, problem = account_reference(row, box)
     return {
         "row_id": row.id,
         "dispatch_id": row.dispatch_id,
@@ -200,11 +200,11 @@ def _job(row: Any, dispatch: _DispatchTerms, box: SecretBox, day_start_hour: int
         volume=row.volume,
         symbol=row.symbol,
         broadcast=broadcast,
-        follower=_follower(row, day_start_hour) if broadcast else None,
+        follower=follower_terms(row, day_start_hour) if broadcast else None,
     )
 
 
-def _follower(row: Any, day_start_hour: int) -> FollowerTerms | None:
+def follower_terms(row: Any, day_start_hour: int) -> FollowerTerms | None:
     """The account's subscription as its open sees it; an owner an admin suspended
     (allow_broadcast off) receives no opens whatever the subscription says."""
     if row.sub_state is None:
@@ -234,7 +234,7 @@ def _action_job(row: Any, dispatch: _DispatchTerms, parent: Any, box: SecretBox)
     )
 
 
-def _account(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | None]:
+def account_reference(row: Any, box: SecretBox) -> tuple[AccountRef | None, str | None]:
     """The account's reference for the gateway, or why it can no longer trade."""
     if row.deleted_at is not None or not row.is_active or not row.owner_active:
         return None, "the account or its owner is no longer active"

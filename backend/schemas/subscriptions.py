@@ -76,18 +76,32 @@ class FollowerSizingIn(Schema):
         return FollowerSizing.from_json(data)
 
 
+SYMBOLS = fields.String(validate=SYMBOL_RULE)
+
+
 class SymbolFilterIn(Schema):
-    include = fields.List(fields.String(validate=SYMBOL_RULE), validate=Length(min=1, max=200))
-    exclude = fields.List(fields.String(validate=SYMBOL_RULE), validate=Length(min=1, max=200))
+    # Attribute names of their own: `exclude` is a Schema option.
+    included = fields.List(
+        SYMBOLS,
+        data_key="include",
+        validate=Length(min=1, max=200),
+        metadata={"description": "Only these symbols (the signal's or the broker's name)."},
+    )
+    excluded = fields.List(
+        SYMBOLS,
+        data_key="exclude",
+        validate=Length(min=1, max=200),
+        metadata={"description": "Every symbol but these."},
+    )
 
     @validates_schema
     def _one_list(self, data: dict[str, Any], **_: Any) -> None:
-        if ("include" in data) == ("exclude" in data):
+        if ("included" in data) == ("excluded" in data):
             raise ValidationError("Give exactly one of include or exclude.", "_schema")
 
     @post_load
     def _to_filter(self, data: dict[str, Any], **_: Any) -> SymbolFilter:
-        return SymbolFilter.from_json(data)
+        return SymbolFilter(tuple(data.get("included") or ()), tuple(data.get("excluded") or ()))
 
 
 class DailyLossIn(Schema):
@@ -140,8 +154,11 @@ class ProtectionIn(Schema):
 
 
 class SubscriptionIn(Schema):
+    # JSON true only: consent is not "yes", 1 or "on".
     accept_terms = fields.Boolean(
         required=True,
+        truthy={True},
+        falsy={False},
         metadata={
             "description": "Must be true: you accept that broadcasts trade this account "
             "(BROADCAST_TERMS_VERSION, recorded with the time and your IP)."
