@@ -29,6 +29,8 @@ TEST_CONFIG: dict[str, Any] = {
     "NOTIFY_ENABLED": False,
     # The price watcher polls the ledger every second: tests of automation drive it themselves.
     "AUTOMATION_ENABLED": False,
+    # Nor protection's periodic equity pass: tests run it (services/protection_service.py).
+    "PROTECTION_CHECK_S": 0,
 }
 
 

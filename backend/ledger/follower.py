@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from services.calculation.result import money_figure
 from utils.decimals import decimal_text
 
 BelowMin = Literal["skip", "min_lot"]
@@ -195,6 +194,15 @@ class Breach:
         return {"rule": self.rule, "reason": self.reason, "figures": dict(self.figures)}
 
 
+def _text(amount: Decimal) -> str:
+    """Money and percents in figures and messages: to the cent, never in exponent form."""
+    return decimal_text(amount.quantize(CENTS, rounding=ROUND_HALF_UP))
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{_text(amount)} {currency}"
+
+
 def _pct(part: Decimal, whole: Decimal) -> Decimal:
     return (part * 100 / whole).quantize(CENTS, rounding=ROUND_HALF_UP)
 
@@ -213,23 +221,23 @@ def equity_breach(
         if limit is not None and loss > 0 and loss >= limit:
             return Breach(
                 "daily_loss_limit",
-                f"the day's loss {money_figure(loss, currency)} reached the limit "
-                f"{money_figure(limit.quantize(CENTS), currency)} (day start equity "
-                f"{money_figure(start, currency)}, equity {money_figure(equity, currency)})",
-                {"loss": str(loss), "limit": str(limit), "day_start_equity": str(start),
-                 "equity": str(equity), "currency": currency, "day": marks.day_key or ""},
+                f"the day's loss {_money(loss, currency)} reached the limit "
+                f"{_money(limit, currency)} (day start equity "
+                f"{_money(start, currency)}, equity {_money(equity, currency)})",
+                {"loss": _text(loss), "limit": _text(limit), "day_start_equity": _text(start),
+                 "equity": _text(equity), "currency": currency, "day": marks.day_key or ""},
             )  # fmt: skip
     if high is not None and high > 0 and protection.max_drawdown_percent is not None:
         drawdown = _pct(high - equity, high)
         if drawdown >= protection.max_drawdown_percent:
             return Breach(
                 "max_drawdown_percent",
-                f"the drawdown {drawdown}% from the equity high {money_figure(high, currency)} "
+                f"the drawdown {drawdown}% from the equity high {_money(high, currency)} "
                 f"reached the limit {protection.max_drawdown_percent}% (equity "
-                f"{money_figure(equity, currency)})",
-                {"drawdown_percent": str(drawdown),
-                 "limit_percent": str(protection.max_drawdown_percent),
-                 "equity_high": str(high), "equity": str(equity), "currency": currency},
+                f"{_money(equity, currency)})",
+                {"drawdown_percent": _text(drawdown),
+                 "limit_percent": _text(protection.max_drawdown_percent),
+                 "equity_high": _text(high), "equity": _text(equity), "currency": currency},
             )  # fmt: skip
     return None
 
