@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from factories import account_body, assert_error, auth_headers, make_account, make_user, subscribe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 MT5_PASSWORD = account_body()["password"]
 STOP = "2340.00"  # 10.00 under the frozen Ask of 2350.00: 1,000 USD per lot at the stop
@@ -651,3 +653,84 @@ def test_me_dispatches_bad_page_is_422(client, follower, query):
     response = client.get("/api/me/dispatches", query_string=query, headers=follower().headers)
 
     assert_error(response, 422, "validation_error")
+
+
+# --- the property: opens reach subscribed accounts only, closes reach every holder ------------
+
+STATES = st.sampled_from([None, "active", "paused", "close_only", "stopped_out"])
+ACCOUNT_CASE = st.tuples(STATES, st.booleans(), st.booleans())  # state, allow_broadcast, copy
+
+
+def _set_case(app, account: dict[str, Any], user: Any, case: tuple[Any, bool, bool]) -> None:
+    from extensions import db
+    from models import MT5Account, Subscription, User
+
+    state, allow, copy = case
+    if state is not None:
+        db.session.add(
+            Subscription(
+                account_id=account["id"], user_id=user.id, state=state, consent="confirmed"
+            )
+        )
+    db.session.get(User, user.id).allow_broadcast = allow
+    db.session.get(MT5Account, account["id"]).copy_enabled = copy
+    db.session.commit()
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cases=st.lists(ACCOUNT_CASE, min_size=1, max_size=4), later=STATES)
+def test_opens_reach_only_active_subscriptions_and_closes_reach_every_holder(
+    app, client, follower, admin_headers, cases, later
+):
+    from extensions import db
+    from models import Subscription
+
+    accounts = []
+    for case in cases:
+        someone = follower()
+        account = someone.account()
+        _set_case(app, account, someone.user, case)
+        accounts.append((someone, account, case))
+    wanted = {
+        a["id"] for _, a, (state, allow, copy) in accounts if state == "active" and allow and copy
+    }
+    body = {
+        "targets": {"account_ids": [a["id"] for _, a, _ in accounts]},
+        "order": order(volume="0.01"),
+    }
+
+    response = broadcast(client, admin_headers, body)
+
+    if not wanted:
+        assert_error(response, 422, "no_targets")
+        return
+    assert response.status_code == 202, response.get_json()
+    view = wait_final(client, admin_headers, response.get_json()["broadcast_id"])
+    assert {t["account_id"] for t in view["targets"]} == wanted
+    assert all(t["status"] == "executed" for t in view["targets"])
+    for someone, account, _ in accounts:
+        held = client.get(f"/api/accounts/{account['id']}/positions", headers=someone.headers)
+        assert len(held.get_json()["positions"]) == (1 if account["id"] in wanted else 0)
+
+    # whatever the subscriptions turn into, the close reaches every account holding the trade
+    db.session.query(Subscription).filter(Subscription.account_id.in_(wanted)).delete()
+    if later is not None:
+        owners = {a["id"]: someone.user.id for someone, a, _ in accounts}
+        db.session.add_all(
+            Subscription(account_id=i, user_id=owners[i], state=later, consent="confirmed")
+            for i in wanted
+        )
+    db.session.commit()
+    close = client.post(
+        f"/api/broadcasts/{view['dispatch_id']}/actions",
+        json={"action": "close"},
+        headers=admin_headers,
+    )
+    assert close.status_code == 202, close.get_json()
+    closed = wait_final(client, admin_headers, close.get_json()["action_id"])
+    assert {t["account_id"] for t in closed["targets"]} == wanted
+    assert all(t["status"] == "executed" for t in closed["targets"])
