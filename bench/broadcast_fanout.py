@@ -55,6 +55,7 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
     from extensions import db, secret_box
     from models import User
     from services.accounts_service import create_account
+    from services.subscriptions_service import subscribe
     from utils.security import hash_password
 
     pw = hash_password("bench password 123", 4)
@@ -85,6 +86,11 @@ def make_targets(app: Any, n: int) -> tuple[Any, list[Any]]:
                 },
             )
         )
+        # Broadcasts reach subscribed accounts only: each trader opts in, as a follower does.
+        subscribe(
+            session=db.session, user=owner, account_id=accounts[-1].id, sizing=None,
+            symbols=None, protection=None, terms_version="bench", ip=None,
+        )  # fmt: skip
     return admin, accounts
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, jsonify, stream_with_context
+from flask import Response, current_app, jsonify, stream_with_context
 
 from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
-from extensions import db, order_executor
+from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.requests import BroadcastRequest
 from schemas.orders import (
     BroadcastCreatedOut,
@@ -17,6 +17,7 @@ from schemas.orders import (
     BroadcastListOut,
     BroadcastStatusQuery,
     DispatchOut,
+    PreviewOut,
 )
 from services import broadcast_service
 
@@ -28,13 +29,20 @@ bp = APIBlueprint("broadcast", __name__, url_prefix="/api", tag="Broadcast")
 @bp.input(BroadcastIn, arg_name="body")
 @bp.output(BroadcastCreatedOut, status_code=202)
 @bp.doc(
-    responses={
+    responses={  # type: ignore[arg-type]
+        200: {
+            "description": "dry_run: what each target would do; nothing created or sent",
+            "content": {"application/json": {"schema": PreviewOut}},
+        },
         409: "Concurrent duplicate Idempotency-Key",
         422: "Invalid order, no targets, or Idempotency-Key reused with another body",
     }
 )
-def broadcast_orders(body: BroadcastRequest) -> dict[str, Any]:
+def broadcast_orders(body: BroadcastRequest) -> Any:
     """Broadcast one order to many users' accounts, each sized for that account"""
+    if body.dry_run:
+        # A Response skips @bp.output (the 202 shape): the preview has its own.
+        return jsonify(PreviewOut().dump(broadcast_service.preview_broadcast(**_preview(body))))
     return broadcast_service.broadcast_orders(
         session=db.session,
         executor=order_executor(),
@@ -43,6 +51,16 @@ def broadcast_orders(body: BroadcastRequest) -> dict[str, Any]:
         idempotency_key=idempotency_key(),
         ip=client_ip(),
     )
+
+
+def _preview(body: BroadcastRequest) -> dict[str, Any]:
+    return {
+        "session": db.session,
+        "gateway": mt5_gateway(),
+        "box": secret_box(),
+        "request": body,
+        "day_start_hour": current_app.config["TRADING_DAY_START_UTC"],
+    }
 
 
 @bp.get("/broadcast_status")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import request
+from flask import current_app, jsonify, request
 
 from api.access import auth_required, client_ip, current_user
 from errors import AppError
-from extensions import db, order_executor
+from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.requests import SendOrdersRequest
-from schemas.orders import DispatchOut, DispatchQuery, SendOrdersIn
+from schemas.orders import DispatchOut, DispatchQuery, PreviewOut, SendOrdersIn
 from services import orders_service
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api", tag="Orders")
@@ -43,15 +43,27 @@ def idempotency_key() -> str | None:
 @bp.input(SendOrdersIn, arg_name="body")  # loads into a SendOrdersRequest
 @bp.output(DispatchOut, status_code=200)
 @bp.doc(
-    responses={
+    responses={  # type: ignore[arg-type]
+        200: {
+            "description": "The dispatch (DispatchOut); with dry_run, what each account would "
+            "do (PreviewOut), nothing created or sent.",
+            "content": {"application/json": {"schema": {"oneOf": [DispatchOut, PreviewOut]}}},
+        },
         202: "Accepted: not all targets final within wait_s; poll GET /api/dispatches/{id}",
         404: "An account is not the caller's",
         409: "Concurrent duplicate Idempotency-Key",
         422: "Invalid order or Idempotency-Key reused with another body",
     }
 )
-def send_orders(body: SendOrdersRequest) -> tuple[dict[str, Any], int]:
+def send_orders(body: SendOrdersRequest) -> Any:
     """Send one order to several of the caller's own MT5 accounts"""
+    if body.dry_run:
+        # A Response skips @bp.output (the dispatch shape): the preview has its own.
+        preview = orders_service.preview_orders(
+            session=db.session, gateway=mt5_gateway(), box=secret_box(), user=current_user(),
+            request=body, day_start_hour=current_app.config["TRADING_DAY_START_UTC"],
+        )  # fmt: skip
+        return jsonify(PreviewOut().dump(preview))
     view, final = orders_service.send_orders(
         session=db.session,
         executor=order_executor(),

@@ -16,6 +16,7 @@ class SendOrdersRequest:
     expires_in_s: int = 30
     wait_s: Decimal | None = None  # how long this caller waits; not part of the order
     automation: Automation | None = None
+    dry_run: bool = False  # preview only: nothing is created or sent
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,4 @@ class BroadcastRequest:
     sizing: Sizing | None = None  # None: the order's own volume or risk
     expires_in_s: int = 60
     automation: Automation | None = None
+    dry_run: bool = False  # preview only: nothing is created or sent

@@ -135,6 +135,14 @@ class SendOrdersIn(OrderFields):
         metadata={"description": "Wait up to this many seconds for results (default 10)."},
     )
     automation = fields.Nested(AutomationIn, metadata={"description": "Server-side rules."})
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Preview only: per target the volume, the risk in the account's "
+            "currency and in USD, or why it would be skipped or fail. Nothing is created or "
+            "sent (answered 200 with a PreviewOut)."
+        },
+    )
 
     @post_load
     def _to_order(self, data: dict[str, Any], **_: Any) -> Any:
@@ -144,6 +152,7 @@ class SendOrdersIn(OrderFields):
             expires_in_s=data["expires_in_s"],
             wait_s=data["wait_s"],
             automation=data.get("automation"),
+            dry_run=data["dry_run"],
         )
 
 
@@ -176,7 +185,12 @@ class TargetsIn(Schema):
 class SizingIn(Schema):
     mode = fields.String(
         required=True,
-        validate=OneOf(["account_risk", "risk_percent", "fixed_volume", "multiplier"]),
+        validate=OneOf(["account_risk", "risk_percent", "fixed_volume", "multiplier", "follower"]),
+        metadata={
+            "description": "follower: each target by its own subscription sizing (without one, "
+            "its account settings); the order's volume is the signal's volume for followers "
+            "who multiply it. See the README's sizing table."
+        },
     )
     percent = DecimalString(positive=True, max_places=4, validate=Range(max=100))
     volume = DecimalString(positive=True, max_places=4)
@@ -206,6 +220,14 @@ class BroadcastIn(Schema):
     sizing = fields.Nested(SizingIn)
     expires_in_s = StrictInteger(load_default=60, validate=Range(min=1, max=86_400))
     automation = fields.Nested(AutomationIn, metadata={"description": "Server-side rules."})
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Preview only: per target the volume, the risk in the account's "
+            "currency and in USD, or why it would be skipped or fail. Nothing is created or "
+            "sent (answered 200 with a PreviewOut)."
+        },
+    )
 
     @post_load
     def _to_request(self, data: dict[str, Any], **_: Any) -> BroadcastRequest:
@@ -215,6 +237,7 @@ class BroadcastIn(Schema):
             sizing=data.get("sizing"),
             expires_in_s=data["expires_in_s"],
             automation=data.get("automation"),
+            dry_run=data["dry_run"],
         )
 
 
@@ -326,3 +349,30 @@ class BroadcastStatusQuery(Schema):
 class DispatchQuery(Schema):
     page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=100, validate=Range(min=1, max=1000))
+
+
+class PreviewRiskOut(Schema):
+    amount = DecimalString(metadata={"description": "Lost at the stop, account currency."})
+    currency = fields.String()
+    usd = DecimalString(allow_none=True, metadata={"description": "The same in USD (cents)."})
+
+
+class PreviewTargetOut(Schema):
+    account_id = fields.Integer()
+    user_id = fields.Integer(allow_none=True)
+    verdict = fields.String(metadata={"enum": ["would_send", "would_skip", "would_fail"]})
+    symbol = fields.String(allow_none=True)
+    volume = DecimalString(allow_none=True, metadata={"description": "Lots, all legs."})
+    legs = fields.List(DecimalString(), metadata={"description": "Lots per take-profit leg."})
+    risk = fields.Nested(PreviewRiskOut, allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"description": "The code, when not sent."})
+    message = fields.String(allow_none=True)
+    warnings = fields.List(fields.String())
+    details = fields.Dict(allow_none=True)
+
+
+class PreviewOut(Schema):
+    dry_run = fields.Boolean()
+    accounts = fields.Integer()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    targets = fields.List(fields.Nested(PreviewTargetOut))

@@ -9,28 +9,34 @@ from sqlalchemy import func, select
 
 from errors import AppError
 from extensions import DbSession
-from ledger import intake, status
+from ledger import intake, preview, status
+from ledger.follower import OPEN_STATES
 from ledger.requests import BroadcastRequest
+from ledger.sending import Gateway
 from ledger.types import Sizing, TargetAccount, Targets
-from models import BroadcastQueue, Dispatch, MT5Account, User
+from models import BroadcastQueue, Dispatch, MT5Account, Subscription, User
+from utils.security import SecretBox
 from workers import Executor
 
 
 def eligible_accounts(session: DbSession, targets: Targets) -> list[TargetAccount]:
-    """Active accounts that take copies, whose owners are active and allow broadcasts.
+    """Active accounts whose owner subscribed them (a subscription in state ``active``), that
+    take copies, whose owners are active and not suspended by an admin (allow_broadcast).
 
     Plain rows (id, owner, terminal), not ORM objects: a thousand-target broadcast reads them
-    in milliseconds.
+    in milliseconds. The executor checks the subscription again before sending.
     """
     query = (
         select(MT5Account.id, MT5Account.user_id, MT5Account.terminal)
         .join(User, User.id == MT5Account.user_id)
+        .join(Subscription, Subscription.account_id == MT5Account.id)
         .where(
             MT5Account.is_active.is_(True),
             MT5Account.deleted_at.is_(None),
             MT5Account.copy_enabled.is_(True),
             User.is_active.is_(True),
             User.allow_broadcast.is_(True),
+            Subscription.state.in_(OPEN_STATES),
         )
         .order_by(MT5Account.id)
     )
@@ -50,7 +56,8 @@ def broadcast_orders(
     idempotency_key: str | None,
     ip: str | None,
 ) -> dict[str, Any]:
-    body_hash = intake.request_hash("broadcast", request)
+    """Create (or find, by Idempotency-Key) the broadcast and wake the executor."""
+    body_hash = intake.request_hash("broadcast", _without_dry_run(request))
     dispatch = intake.find_existing(
         session, creator=admin, idempotency_key=idempotency_key, body_hash=body_hash
     )
@@ -70,6 +77,48 @@ def broadcast_orders(
     }
 
 
+def _without_dry_run(request: BroadcastRequest) -> dict[str, Any]:
+    """What identifies the broadcast (the hash is the same as before dry runs existed)."""
+    return {k: v for k, v in vars(request).items() if k != "dry_run"}
+
+
+def _checked_sizing(request: BroadcastRequest) -> Sizing:
+    order = request.order
+    order.check()
+    if request.automation is not None:
+        request.automation.check(order)
+    sizing = request.sizing or Sizing.for_order(order)
+    sizing.check(order, "order")
+    return sizing
+
+
+def _accounts(session: DbSession, request: BroadcastRequest) -> list[TargetAccount]:
+    accounts = eligible_accounts(session, request.targets)
+    if not accounts:
+        raise AppError("No account matches these targets.", code="no_targets", status_code=422)
+    return accounts
+
+
+def preview_broadcast(
+    *,
+    session: DbSession,
+    gateway: Gateway,
+    box: SecretBox,
+    request: BroadcastRequest,
+    day_start_hour: int,
+) -> dict[str, Any]:
+    """A dry run: what the broadcast would do on every account it would reach (nothing is
+    created or sent); each target read at its terminal, as the executor would."""
+    sizing = _checked_sizing(request)
+    accounts = _accounts(session, request)
+    intake.check_order_grid(request.order, accounts)
+    jobs = preview.preview_jobs(
+        session, order=request.order, sizing=sizing, account_ids=[a.id for a in accounts],
+        broadcast=True, box=box, day_start_hour=day_start_hour,
+    )  # fmt: skip
+    return preview.preview_all(jobs, gateway, {a.id: a.user_id for a in accounts})
+
+
 def _create(
     session: DbSession,
     admin: User,
@@ -78,20 +127,13 @@ def _create(
     body_hash: str,
     ip: str | None,
 ) -> Dispatch:
-    order = request.order
-    order.check()
-    if request.automation is not None:
-        request.automation.check(order)
-    sizing = request.sizing or Sizing.for_order(order)
-    sizing.check(order, "order")
-    accounts = eligible_accounts(session, request.targets)
-    if not accounts:
-        raise AppError("No account matches these targets.", code="no_targets", status_code=422)
+    sizing = _checked_sizing(request)
+    accounts = _accounts(session, request)
     return intake.create_dispatch(
         session=session,
         creator=admin,
         kind="broadcast",
-        order=order,
+        order=request.order,
         sizing=sizing,
         targets=accounts,
         idempotency_key=idempotency_key,

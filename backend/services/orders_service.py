@@ -8,10 +8,12 @@ from sqlalchemy import select
 
 from errors import AppError, NotFound
 from extensions import DbSession
-from ledger import intake, status
+from ledger import intake, preview, status
 from ledger.requests import SendOrdersRequest
+from ledger.sending import Gateway
 from ledger.types import Sizing
 from models import Dispatch, MT5Account, User
+from utils.security import SecretBox
 from workers import Executor
 
 DEFAULT_WAIT_S = 10
@@ -57,7 +59,9 @@ def send_orders(
 ) -> tuple[dict[str, Any], bool]:
     """Create (or find, by Idempotency-Key) the dispatch, wake the executor, wait for results."""
     # How long this caller waits is not part of the order: a retry may wait longer.
-    body_hash = intake.request_hash("orders", {**vars(request), "wait_s": None})
+    body_hash = intake.request_hash(
+        "orders", {k: v for k, v in vars(request).items() if k != "dry_run"} | {"wait_s": None}
+    )
     dispatch = intake.find_existing(
         session, creator=user, idempotency_key=idempotency_key, body_hash=body_hash
     )
@@ -67,6 +71,31 @@ def send_orders(
     wait_s = float(request.wait_s if request.wait_s is not None else DEFAULT_WAIT_S)
     final = status.wait_until_final(session, dispatch.id, wait_s, executor.wait_dispatch)
     return status.dispatch_view(session, dispatch), final
+
+
+def preview_orders(
+    *,
+    session: DbSession,
+    gateway: Gateway,
+    box: SecretBox,
+    user: User,
+    request: SendOrdersRequest,
+    day_start_hour: int,
+) -> dict[str, Any]:
+    """A dry run on the caller's own accounts: nothing is created or sent."""
+    order = request.order
+    order.check()
+    if request.automation is not None:
+        request.automation.check(order)
+    sizing = Sizing.for_order(order)
+    sizing.check(order)
+    accounts = own_accounts(session, user, request.account_ids)
+    intake.check_order_grid(order, accounts)
+    jobs = preview.preview_jobs(
+        session, order=order, sizing=sizing, account_ids=[a.id for a in accounts],
+        broadcast=False, box=box, day_start_hour=day_start_hour,
+    )  # fmt: skip
+    return preview.preview_all(jobs, gateway, {a.id: a.user_id for a in accounts})
 
 
 def _create(

@@ -55,6 +55,11 @@ def followers(server) -> list[int]:
             token,
         )
         assert status == 201, body
+        # A broadcast reaches an account once its owner subscribed it (accepting the terms).
+        subscribed, shown = server.call(
+            "PUT", f"/api/accounts/{body['id']}/subscription", {"accept_terms": True}, token
+        )
+        assert subscribed == 200, shown
         accounts.append(int(body["id"]))
         TOKENS[int(body["id"])] = token
     return accounts

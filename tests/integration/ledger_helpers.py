@@ -33,6 +33,7 @@ def seed_accounts(
     from extensions import db, secret_box
     from models import User
     from services.accounts_service import create_account
+    from services.subscriptions_service import subscribe
     from utils.security import hash_password
 
     digest = hash_password("ledger test password", 4)
@@ -71,6 +72,11 @@ def seed_accounts(
                 ip=None,
             )
         )
+        # Broadcast opens reach subscribed accounts only (checked again by the executor).
+        subscribe(
+            session=db.session, user=owner, account_id=accounts[-1].id, sizing=None,
+            symbols=None, protection=None, terms_version="test", ip=None,
+        )  # fmt: skip
     return admin, accounts
 
 

@@ -175,3 +175,70 @@ def test_sqlite_foreign_keys_are_enforced(app):
         )
         db.session.commit()
     db.session.rollback()
+
+
+def _upgrade_to(uri: str, tmp_path: Path, revision: str) -> None:
+    from app import create_app
+    from flask_migrate import upgrade
+
+    from extensions import MIGRATIONS_DIR, db
+
+    application = create_app(_config(uri, tmp_path))
+    with application.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
+        db.engine.dispose()
+
+
+def _legacy_world(uri: str) -> None:
+    """Before subscriptions: a copy-enabled account, one that is not, and a deleted one."""
+    _alter(
+        uri,
+        "INSERT INTO users (id, username, email, password_hash, role, created_at, is_active, "
+        "failed_login_count, allow_broadcast, locale) VALUES (1, 'u', 'u@example.com', 'x', "
+        "'user', '2026-01-01', true, 0, true, 'en')",
+        *(
+            "INSERT INTO mt5_accounts (id, user_id, account_name, login, password_encrypted, "
+            "server, account_type, is_active, created_at, terminal, connection_status, "
+            f"copy_enabled, deleted_at) VALUES ({i}, 1, 'a', '{i}', '', 's', 'demo', true, "
+            f"'2026-01-01', 'sim://default', 'never', {copy}, {deleted})"
+            for i, copy, deleted in ((1, "true", "NULL"), (2, "false", "NULL"),
+                                     (3, "true", "'2026-02-01'"))
+        ),
+    )  # fmt: skip
+
+
+def _subscriptions(uri: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(uri)
+    try:
+        with engine.connect() as connection:
+            return [
+                tuple(row)
+                for row in connection.execute(
+                    sa.text("SELECT account_id, state, consent, terms_version FROM subscriptions")
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_subscriptions_migration_keeps_copy_enabled_accounts_as_legacy_consent_on_sqlite(
+    tmp_path,
+):
+    uri = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    _upgrade_to(uri, tmp_path, "5698e92a46fe")
+    _legacy_world(uri)
+
+    _upgrade(uri, tmp_path)
+
+    assert _subscriptions(uri) == [(1, "active", "legacy", None)]
+
+
+def test_subscriptions_migration_keeps_copy_enabled_accounts_as_legacy_consent_on_postgresql(
+    pg_url, tmp_path
+):
+    _upgrade_to(pg_url, tmp_path, "5698e92a46fe")
+    _legacy_world(pg_url)
+
+    _upgrade(pg_url, tmp_path)
+
+    assert _subscriptions(pg_url) == [(1, "active", "legacy", None)]
