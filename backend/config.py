@@ -181,6 +181,18 @@ def check_production_secrets(env: dict[str, str]) -> None:
         raise ConfigError("BCRYPT_ROUNDS must be at least 12 in production")
 
 
+def _signals_config(env: dict[str, str]) -> dict[str, Any]:
+    """Signal intake (POST /hooks/signals/<token>): its rate limit, resend window and default."""
+    window = _int(env, "SIGNAL_RESEND_WINDOW_S", 120)
+    if window < 1:
+        raise ConfigError(f"SIGNAL_RESEND_WINDOW_S must be at least 1, got {window}")
+    return {
+        "SIGNAL_RATE_LIMIT": env.get("SIGNAL_RATE_LIMIT", "60 per minute"),
+        "SIGNAL_RESEND_WINDOW_S": window,
+        "SIGNAL_DEFAULT_RISK_PERCENT": _decimal(env, "SIGNAL_DEFAULT_RISK_PERCENT", "1"),
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment (and test overrides).
 
@@ -299,6 +311,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
     }
+    config.update(_signals_config(env))
     if overrides:
         config.update(
             {
