@@ -44,7 +44,9 @@ def _our_symbol(name: str) -> str:
 
 class SignalTokenIn(Schema):
     name = fields.String(
-        validate=Length(min=1, max=100), metadata={"description": "Your label for it."}
+        required=True,
+        validate=Length(min=1, max=100),
+        metadata={"description": "Your label for it (which alert or channel posts with it)."},
     )
     symbols = fields.List(
         fields.String(validate=SYMBOL_RULE),
@@ -113,9 +115,7 @@ class TradingViewIn(Schema):
 
     action = fields.String(required=True, validate=OneOf(TRADINGVIEW_ACTIONS))
     symbol = fields.String(required=True, validate=Length(min=1, max=64))
-    order_type = fields.String(
-        load_default="market", validate=OneOf([t.value for t in OrderType])
-    )
+    order_type = fields.String(load_default="market", validate=OneOf([t.value for t in OrderType]))
     price = DecimalString(positive=True)
     sl = DecimalString(positive=True)
     tp = fields.Raw(metadata={"description": "One price or a list of prices."})

@@ -102,9 +102,7 @@ def _check(token: SignalToken, command: SignalCommand) -> None:
     command.check()
 
 
-def _resent(
-    session: DbSession, token: SignalToken, body_hash: str, cutoff: Any
-) -> Signal | None:
+def _resent(session: DbSession, token: SignalToken, body_hash: str, cutoff: Any) -> Signal | None:
     return session.scalars(
         select(Signal).where(
             Signal.token_id == token.id,
@@ -207,9 +205,7 @@ def _execute(
     return actions
 
 
-def _addressed(
-    session: DbSession, owner: User, signal: Signal, command: FollowUp
-) -> list[int]:
+def _addressed(session: DbSession, owner: User, signal: Signal, command: FollowUp) -> list[int]:
     """The dispatches of the opens a follow-up addresses: #id, the latest open one, or all."""
     token = session.get(SignalToken, signal.token_id)
     assert token is not None
@@ -233,8 +229,10 @@ def _addressed(
     on_orders = command.action.kind.on_orders
     found = []
     for dispatch_id, symbol in session.execute(query.order_by(Signal.id.desc()).limit(limit)):
-        if token.allows(symbol) and rows.open_rows_of(session, dispatch_id, on_orders=on_orders):
-            found.append(int(dispatch_id))
+        if dispatch_id is None or not token.allows(symbol):
+            continue
+        if rows.open_rows_of(session, dispatch_id, on_orders=on_orders):
+            found.append(dispatch_id)
             if command.scope is FollowUpScope.LATEST:
                 break
     return found
@@ -304,7 +302,8 @@ def summary(command: SignalCommand) -> str:
         entry = (
             f"{order.order_type.value} at {order.price}"
             if order.price is not None
-            else "at market" + (f" (quoted {command.entry_reference})" if command.entry_reference else "")
+            else "at market"
+            + (f" (quoted {command.entry_reference})" if command.entry_reference else "")
         )
         stop = f", stop loss {order.stop_loss}" if order.stop_loss is not None else ", no stop loss"
         tps = ", ".join(str(tp.price) for tp in order.take_profits)
@@ -323,6 +322,7 @@ def summary(command: SignalCommand) -> str:
     target = {
         FollowUpScope.LATEST: "your latest open signal",
         FollowUpScope.SIGNAL: f"signal #{command.signal_id}",
-        FollowUpScope.ALL: "every open signal" + (f" of {command.symbol}" if command.symbol else ""),
+        FollowUpScope.ALL: "every open signal"
+        + (f" of {command.symbol}" if command.symbol else ""),
     }[command.scope]
     return f"Follow-up on {target}: {command.action.to_json()}."

@@ -39,6 +39,7 @@ def follower(app, client, broker) -> dict[str, Any]:
 
 
 def new_token(client, provider, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "TradingView gold")
     response = client.post("/api/me/signal_token", json=body, headers=provider["headers"])
     assert response.status_code == 201, response.get_json()
     return dict(response.get_json())
@@ -96,7 +97,9 @@ def test_create_token_symbols_resolved_to_our_names(client, provider):
 
 def test_create_token_unknown_symbol_is_422(client, provider):
     response = client.post(
-        "/api/me/signal_token", json={"symbols": ["NOTASYMBOL"]}, headers=provider["headers"]
+        "/api/me/signal_token",
+        json={"name": "x", "symbols": ["NOTASYMBOL"]},
+        headers=provider["headers"],
     )
 
     assert_error(response, 422, "unknown_symbol")
@@ -105,7 +108,9 @@ def test_create_token_unknown_symbol_is_422(client, provider):
 def test_create_token_plain_user_is_403(client, app):
     headers = auth_headers(client, make_user(app))
 
-    assert_error(client.post("/api/me/signal_token", json={}, headers=headers), 403, "forbidden")
+    response = client.post("/api/me/signal_token", json={"name": "x"}, headers=headers)
+
+    assert_error(response, 403, "forbidden")
 
 
 def test_revoke_token_then_webhook_is_401(client, provider, follower):
@@ -386,8 +391,9 @@ def test_follow_up_close_half_of_a_named_signal(client, provider, follower):
     response = post_text(client, token["token"], f"close half #{first['signal_id']}")
 
     assert response.status_code == 202, response.get_json()
-    assert db.session.get(Dispatch, response.get_json()["dispatch_id"]).parent_id == (
-        first["dispatch_id"]
+    assert (
+        db.session.get(Dispatch, response.get_json()["dispatch_id"]).parent_id
+        == (first["dispatch_id"])
     )
 
 

@@ -58,7 +58,7 @@ class OpenSignal:
         return Sizing.for_order(self.order)
 
     def broadcast(self) -> BroadcastRequest:
-        """The broadcast_orders request it becomes: every eligible account, each sized for itself."""
+        """The broadcast_orders request: every eligible account, each sized for itself."""
         if self.request is not None:
             return self.request
         return BroadcastRequest(targets=Targets(all=True), order=self.order, sizing=self.sizing)

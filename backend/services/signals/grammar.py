@@ -39,10 +39,17 @@ MAX_TAKE_PROFITS = 10
 
 _KEEP = set("._/+#@%$-")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# Combining marks belong to the word they sit on (Thai vowels, accents), which \w does not say.
+_MARKS = "".join(
+    re.escape(chr(code))
+    for code in range(0x300, 0x10000)
+    if unicodedata.category(chr(code)).startswith("M")
+)
+_W = rf"[\w{_MARKS}]"
 _TOKEN = re.compile(
     r"(?P<ref>\#\d{1,12})"
     r"|(?P<number>\d+(?:\.\d+)?)"
-    r"|(?P<word>[^\W\d_][\w]*(?:[./_][\w]+|[-+#][^\W\d_][\w]*)*[+#!]?)"
+    rf"|(?P<word>[^\W\d_]{_W}*(?:[./_]{_W}+|[-+#][^\W\d_]{_W}*)*[+#!]?)"
     r"|(?P<mark>[@%$-])"
     r"|(?P<other>\S)"
 )
@@ -66,6 +73,7 @@ BE_WORDS = {"BE", "BREAKEVEN", "ENTRY", "COST"}
 CLOSE_WORDS = {"CLOSE", "EXIT"}
 CANCEL_WORDS = {"CANCEL", "DELETE", "REMOVE"}
 MOVE_WORDS = {"MOVE", "SET", "NEW", "MODIFY", "PUT", "UPDATE", "CHANGE"}
+PENDING_WORDS = {"ORDER", "ORDERS", "PENDING", "LIMIT", "LIMITS"}
 HIT_WORDS = {"HIT", "REACHED", "DONE", "SMASHED"}
 # Words that say nothing a trade depends on.
 NOISE = {"SIGNAL", "ORDER", "TRADE", "ZONE", "AREA", "PAIR", "VIP", "NOW", "PLEASE", "AND"}
@@ -82,7 +90,7 @@ def tokenize(text: str) -> list[Token]:
     """Words, numbers, ``#<id>`` and the marks @ % $ -; emoji and punctuation dropped."""
     text = unicodedata.normalize("NFKC", text).upper()
     text = _THOUSANDS.sub("", text)
-    text = "".join(c if c.isalnum() or c in _KEEP else " " for c in text)
+    text = "".join(_kept(c) for c in text)
     tokens: list[Token] = []
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup or "other"
@@ -98,6 +106,12 @@ def tokenize(text: str) -> list[Token]:
             value = value.rstrip("!")
         tokens.append(Token(kind, value, len(tokens) + 1))
     return tokens
+
+
+def _kept(char: str) -> str:
+    if char.isalnum() or char in _KEEP or unicodedata.category(char).startswith("M"):
+        return char
+    return " "
 
 
 class _Reader:
@@ -164,9 +178,7 @@ def parse(text: str, resolve_symbol: SymbolResolver) -> SignalCommand:
     ``resolve_symbol``: our name for a word (GOLD -> XAUUSD), or None when it is no symbol.
     """
     if len(text) > MAX_TEXT:
-        raise SignalNotUnderstood(
-            f"a signal is at most {MAX_TEXT} characters", word="", position=0
-        )
+        raise SignalNotUnderstood(f"a signal is at most {MAX_TEXT} characters", word="", position=0)
     tokens = tokenize(text)
     refs = [t for t in tokens if t.kind == "ref"]
     if len(refs) > 1:
@@ -195,6 +207,7 @@ class _OpenParser:
         self.symbol: str | None = None
         self.side: Side | None = None
         self.order_type: OrderType | None = None
+        self.order_type_token: Token | None = None
         self.market = False
         self.entry: Decimal | None = None
         self.stop_loss: Decimal | None = None
@@ -231,15 +244,15 @@ class _OpenParser:
         elif word == "TAKE" and self.r.skip("PROFIT"):
             self._take_profits(token, None)
         elif word in TP_WORDS or (word and re.fullmatch(r"TP[1-9]", word)):
-            self._take_profits(token, int(word[2]) if len(word) == 3 and word[2].isdigit() else None)
+            self._take_profits(
+                token, int(word[2]) if len(word) == 3 and word[2].isdigit() else None
+            )
         elif word == "RISK":
             self._risk(token)
         elif word in LOT_WORDS:
             self.r.skip("SIZE")
             self._volume(token, self.r.number("the lots"))
-        elif word in NOISE:
-            return
-        elif word is not None and self._symbol(token):
+        elif word in NOISE or (word is not None and self._symbol(token)):
             return
         else:
             raise self.r.error("not part of a signal", expected="SL, TP, RISK, LOT...", token=token)
@@ -261,6 +274,7 @@ class _OpenParser:
         if self.order_type is not None or self.market:
             raise self.r.error("the order type is given twice", token=token)
         self.order_type = order_type
+        self.order_type_token = token
         if self.r.at_number() or self.r.peek_text() == "@":
             self._set_entry(token, self.r.number("the entry price"))
 
@@ -315,7 +329,7 @@ class _OpenParser:
             self.numbered_tps[number] = self.r.number(f"the TP{number} price")
             return
         self.tps.append(self.r.number("the take profit price"))
-        while self.r.at_number():
+        while self.r.at_number() and self.r.peek_word(1) not in LOT_WORDS:
             self.tps.append(self.r.number("the take profit price"))  # TP 2355 2360 2370
 
     def _risk(self, token: Token) -> None:
@@ -352,7 +366,11 @@ class _OpenParser:
         order_type = self.order_type or OrderType.MARKET
         pending = order_type is not OrderType.MARKET
         if pending and self.entry is None:
-            raise self.r.error("a limit or stop order needs its price", expected="a price")
+            raise self.r.error(
+                "a limit or stop order needs its price",
+                expected="a price after it",
+                token=self.order_type_token,
+            )
         assert self.symbol is not None and self.side is not None
         order = TradeOrder(
             symbol=self.symbol,
@@ -398,9 +416,7 @@ class _FollowUpParser:
             word = self.r.peek_word()
             if word in NOISE:
                 self.r.next()
-            elif word is not None and _tp_label(word) and self.r.peek_word(1) in HIT_WORDS:
-                self.r.index += 2
-            elif word in {"SL", "TP"} and self.r.peek_word(1) in HIT_WORDS:
+            elif _is_level(word) and self.r.peek_word(1) in HIT_WORDS:
                 self.r.index += 2
             else:
                 return
@@ -420,10 +436,12 @@ class _FollowUpParser:
         if word in CLOSE_WORDS:
             return self._close()
         if word in CANCEL_WORDS:
-            self.r.skip("ORDER", "ORDERS", "PENDING", "LIMIT", "LIMITS")
+            while self.r.skip(*PENDING_WORDS):
+                pass
             if self.r.skip("ALL"):
                 self._all()
-            self.r.skip("ORDER", "ORDERS", "PENDING", "LIMIT", "LIMITS")
+            while self.r.skip(*PENDING_WORDS):
+                pass
             return TradeAction(kind=ActionKind.CANCEL)
         raise self.r.error(
             "not a command", expected="SL TO BE, SL <price>, TP <price>, CLOSE, CANCEL", token=token
@@ -478,6 +496,12 @@ class _FollowUpParser:
         if word is not None and (symbol := self.resolve_symbol(word)) is not None:
             self.r.next()
             self.symbol = symbol
+            self.r.skip("TRADES", "POSITIONS", "ORDERS")
+
+
+def _is_level(word: str | None) -> bool:
+    """SL, TP, TP1..TP9: a level a market can hit."""
+    return word is not None and (word in {"SL", "TP"} or _tp_label(word) is not None)
 
 
 def _tp_label(word: str) -> int | None:

@@ -14,9 +14,9 @@ PLAIN_NAMES = frozenset(
 # A six-letter pair of these is an FX symbol even when the catalog does not list it: each
 # target account's broker resolves it (or refuses it, unknown_symbol, on that target).
 CURRENCIES = frozenset(
-    "USD EUR GBP JPY CHF AUD NZD CAD SGD HKD NOK SEK DKK PLN HUF CZK ZAR MXN TRY CNH THB XAU XAG "
-    "XPT XPD".split()
-)
+    ("USD", "EUR", "GBP", "JPY", "CHF", "AUD", "NZD", "CAD", "SGD", "HKD", "NOK", "SEK", "DKK",
+     "PLN", "HUF", "CZK", "ZAR", "MXN", "TRY", "CNH", "THB", "XAU", "XAG", "XPT", "XPD")
+)  # fmt: skip
 _PAIR = re.compile(r"^([A-Z]{3})([A-Z]{3})$")
 
 
