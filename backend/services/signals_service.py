@@ -27,6 +27,7 @@ from models.columns import utcnow
 from services import broadcast_service, trades_service
 from services.audit_service import record_event
 from services.signals.commands import FollowUp, FollowUpScope, OpenSignal, SignalCommand
+from utils.database import serialised_writes
 from workers import Executor
 
 LATEST_SEARCHED = 50  # a follow-up without #id looks this far back for an open signal
@@ -63,18 +64,31 @@ def receive_signal(
         raise
     if isinstance(command, OpenSignal):
         command = replace(command, default_percent=default_risk_percent)
-    try:
-        _check(token, command)
-        signal = _claim(session, token, owner, command, body_hash, cutoff)
-        if signal is None:  # a twin won the race
-            twin = _resent(session, token, body_hash, cutoff)
-            if twin is None:
-                raise Conflict("The same signal is being processed.", code="signal_conflict")
-            return signal_view(session, twin, resent=True)
-        dispatch_ids = _execute(session, executor, owner, signal, command, ip)
-    except AppError as exc:
-        _audit_rejected(session, token, owner, command, exc, ip)
-        raise
+    with serialised_writes(session):
+        try:
+            _check(token, command)
+            signal = _claim(session, token, owner, command, body_hash, cutoff)
+            if signal is None:  # a twin won the race
+                twin = _resent(session, token, body_hash, cutoff)
+                if twin is None:
+                    raise Conflict("The same signal is being processed.", code="signal_conflict")
+                return signal_view(session, twin, resent=True)
+            dispatch_ids = _execute(session, executor, owner, signal, command, ip)
+        except AppError as exc:
+            _audit_rejected(session, token, owner, command, exc, ip)
+            raise
+        _record(session, token, owner, signal, dispatch_ids, ip)
+    return signal_view(session, signal, resent=False)
+
+
+def _record(
+    session: DbSession,
+    token: SignalToken,
+    owner: User,
+    signal: Signal,
+    dispatch_ids: list[int],
+    ip: str | None,
+) -> None:
     signal.dispatch_id = dispatch_ids[0]
     signal.dispatch_ids = dispatch_ids
     token.last_used_at = utcnow()
@@ -88,7 +102,6 @@ def receive_signal(
         details={"token": token.prefix, "kind": signal.kind, "dispatch_ids": dispatch_ids},
     )
     session.commit()
-    return signal_view(session, signal, resent=False)
 
 
 def _check(token: SignalToken, command: SignalCommand) -> None:
