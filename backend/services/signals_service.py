@@ -10,19 +10,21 @@ signals table, so only one becomes a dispatch, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import scoped_session
 
 from errors import AppError, Conflict, Forbidden, NotFound
 from extensions import DbSession
 from ledger import rows
-from models import Dispatch, Signal, SignalToken, User
+from models import AuditLog, Dispatch, Signal, SignalToken, User
 from models.columns import utcnow
 from services import broadcast_service, trades_service
 from services.audit_service import record_event
@@ -64,44 +66,75 @@ def receive_signal(
         raise
     if isinstance(command, OpenSignal):
         command = replace(command, default_percent=default_risk_percent)
+    try:
+        _check(token, command)
+    except AppError as exc:
+        _audit_rejected(session, token, owner, command, exc, ip)
+        raise
     with serialised_writes(session):
         try:
-            _check(token, command)
             signal = _claim(session, token, owner, command, body_hash, cutoff)
             if signal is None:  # a twin won the race
                 twin = _resent(session, token, body_hash, cutoff)
                 if twin is None:
                     raise Conflict("The same signal is being processed.", code="signal_conflict")
                 return signal_view(session, twin, resent=True)
-            dispatch_ids = _execute(session, executor, owner, signal, command, ip)
+            with _linked(session, signal, _received(session, token, owner, signal, ip)):
+                _execute(session, executor, owner, signal, command, ip)
         except AppError as exc:
             _audit_rejected(session, token, owner, command, exc, ip)
             raise
-        _record(session, token, owner, signal, dispatch_ids, ip)
     return signal_view(session, signal, resent=False)
 
 
-def _record(
-    session: DbSession,
-    token: SignalToken,
-    owner: User,
-    signal: Signal,
-    dispatch_ids: list[int],
-    ip: str | None,
-) -> None:
-    signal.dispatch_id = dispatch_ids[0]
-    signal.dispatch_ids = dispatch_ids
+def _received(
+    session: DbSession, token: SignalToken, owner: User, signal: Signal, ip: str | None
+) -> AuditLog:
     token.last_used_at = utcnow()
-    record_event(
+    return record_event(
         session=session,
         event="signal_received",
         actor_id=owner.id,
         target_type="signal",
         target_id=signal.id,
         ip=ip,
-        details={"token": token.prefix, "kind": signal.kind, "dispatch_ids": dispatch_ids},
+        details={"token": token.prefix, "kind": signal.kind},
     )
-    session.commit()
+
+
+def _signal_key(signal: Signal) -> str:
+    """The Idempotency-Key of the signal's dispatch (an action's adds ``:<parent id>``)."""
+    return f"signal:{signal.id}"
+
+
+@contextmanager
+def _linked(session: DbSession, signal: Signal, audit: AuditLog) -> Iterator[None]:
+    """Every commit inside records on the signal (and its audit entry) the dispatches made so
+    far, in the same transaction: the use cases commit their own, and a signal must never be
+    committed without the dispatch it became, or the other way round."""
+    instance = session() if isinstance(session, scoped_session) else session
+    key = _signal_key(signal)
+
+    def link(_session: Any) -> None:
+        ids = list(
+            session.scalars(
+                select(Dispatch.id)
+                .where(
+                    Dispatch.creator_id == signal.user_id,
+                    or_(Dispatch.idempotency_key == key, Dispatch.idempotency_key.like(key + ":%")),
+                )
+                .order_by(Dispatch.id)
+            )
+        )
+        if ids and ids != signal.dispatch_ids:
+            signal.dispatch_id, signal.dispatch_ids = ids[0], ids
+            audit.details = {**(audit.details or {}), "dispatch_ids": ids}
+
+    event.listen(instance, "before_commit", link)
+    try:
+        yield
+    finally:
+        event.remove(instance, "before_commit", link)
 
 
 def _check(token: SignalToken, command: SignalCommand) -> None:
@@ -186,7 +219,7 @@ def _execute(
             executor=executor,
             admin=owner,
             request=command.broadcast(),
-            idempotency_key=f"signal:{signal.id}",
+            idempotency_key=_signal_key(signal),
             ip=ip,
         )
         return [int(created["broadcast_id"])]
@@ -201,7 +234,7 @@ def _execute(
                 action=command.action,
                 expires_in_s=None,
                 broadcasts_only=True,
-                idempotency_key=f"signal:{signal.id}:{parent}",
+                idempotency_key=f"{_signal_key(signal)}:{parent}",
                 ip=ip,
             )
         except AppError as exc:
@@ -253,17 +286,6 @@ def _addressed(session: DbSession, owner: User, signal: Signal, command: FollowU
 
 def signal_view(session: DbSession, signal: Signal, *, resent: bool) -> dict[str, Any]:
     dispatch_ids = list(signal.dispatch_ids or [])
-    if not dispatch_ids:
-        # The process stopped between the dispatch's commit and this signal's: the
-        # Idempotency-Key names it.
-        dispatch_ids = list(
-            session.scalars(
-                select(Dispatch.id).where(
-                    Dispatch.creator_id == signal.user_id,
-                    Dispatch.idempotency_key.like(f"signal:{signal.id}%"),
-                )
-            )
-        )
     return {
         "signal_id": signal.id,
         "dispatch_id": dispatch_ids[0] if dispatch_ids else None,
