@@ -462,3 +462,75 @@ def test_parse_preview_error_names_the_word(client, app):
 
     error = assert_error(response, 422, "signal_not_understood")
     assert error["details"]["word"] == "OPEN"
+
+
+# --- what a webhook post may be refused for ----------------------------------------------------
+
+BAD_POSTS = {
+    "invalid utf-8 text": (b"XAUUSD BUY \xff\xfe", "text/plain", 400, "invalid_text"),
+    "empty text": (b"", "text/plain", 422, "signal_not_understood"),
+    "only emoji": ("🚀🚀".encode(), "text/plain", 422, "signal_not_understood"),
+    "text over 2000 characters": (b"BUY " * 600, "text/plain", 422, "signal_not_understood"),
+    "over 1 MB": (b"x" * 1_100_000, "text/plain", 413, "payload_too_large"),
+    "json array": (b"[]", "application/json", 422, "validation_error"),
+    "json string": (b'"XAUUSD BUY"', "application/json", 422, "validation_error"),
+    "duplicate keys": (b'{"action": "buy", "action": "sell"}', "application/json", 400,
+                       "invalid_json"),
+    "json control character": (b'{"action": "buy\\u0000"}', "application/json", 400,
+                               "invalid_json"),
+    "tradingview without symbol": (b'{"action": "buy"}', "application/json", 422,
+                                   "validation_error"),
+    "tradingview unknown symbol": (b'{"action": "buy", "symbol": "NOPE"}', "application/json",
+                                   422, "unknown_symbol"),
+    "tradingview risk above 10": (b'{"action": "buy", "symbol": "XAUUSD", "sl": 2340, '
+                                  b'"risk": 50}', "application/json", 422, "validation_error"),
+    "tradingview risk and lot": (b'{"action": "buy", "symbol": "XAUUSD", "sl": 2340, '
+                                 b'"risk": 1, "lot": 0.01}', "application/json", 422,
+                                 "validation_error"),
+    "tradingview tp not a price": (b'{"action": "buy", "symbol": "XAUUSD", "tp": ["x"]}',
+                                   "application/json", 422, "validation_error"),
+    "broadcast body invalid": (b'{"targets": {"all": true}, "order": {"side": "up"}}',
+                               "application/json", 422, "validation_error"),
+    "form": (b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    "no content type": (b"XAUUSD BUY", None, 415, "unsupported_media_type"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_POSTS))
+def test_webhook_bad_post_is_a_4xx_envelope_and_makes_nothing(client, provider, follower, case):
+    from extensions import db
+    from models import Signal
+
+    data, content_type, status, code = BAD_POSTS[case]
+    token = new_token(client, provider)
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    response = client.post(f"/hooks/signals/{token['token']}", data=data, headers=headers)
+
+    assert_error(response, status, code)
+    assert db.session.query(Signal).count() == 0
+    assert dispatch_count() == 0
+
+
+def test_webhook_tradingview_close_closes_the_symbols_open_signals(client, provider, follower):
+    token = new_token(client, provider)
+    opened(client, provider, token["token"])
+
+    response = client.post(
+        f"/hooks/signals/{token['token']}", json={"action": "exit", "symbol": "GOLD"}
+    )
+
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["parsed"]["scope"] == "all"
+    view = wait_final(client, provider["headers"], response.get_json()["dispatch_id"])
+    assert {t["status"] for t in view["targets"]} == {"executed"}
+
+
+def test_webhook_accepted_signal_is_audited_with_its_dispatch(client, provider, follower):
+    body = post_text(client, new_token(client, provider)["token"], OPEN_TEXT).get_json()
+
+    audit = client.get("/api/audit?event=signal_received", headers=provider["headers"])
+
+    (entry,) = [e for e in audit.get_json()["events"] if e["event"] == "signal_received"]
+    assert entry["target_id"] == body["signal_id"]
+    assert entry["details"]["dispatch_ids"] == [body["dispatch_id"]]
