@@ -34,8 +34,9 @@ from typing import Any
 
 import urllib3
 
+# bench/ is not a package: load.py, the production-server harness, is a sibling script.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import (  # noqa: E402  (bench/ is not a package: load.py is a sibling script)
+from load import (
     BACKEND,
     PASSWORD,
     Server,
