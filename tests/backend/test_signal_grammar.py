@@ -82,6 +82,10 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
      open_("XAUUSD", "buy", ref="2350", sl="2340", tps=("2360",), lot="0.10")),
     ("VIP SIGNAL 💎\nXAUUSD BUY NOW\nSL 2340\nLOT SIZE 0.02",
      open_("XAUUSD", "buy", sl="2340", lot="0.02")),
+    ("Buy Gold @ 2350/2353\nSL 2345\nTP 2356/2360/2365",
+     open_("XAUUSD", "buy", ref="2350", sl="2345", tps=("2356", "2360", "2365"))),
+    ("XAUUSD SELL 2351-2354 | SL 2358 | TP 2348 - 2345",
+     open_("XAUUSD", "sell", ref="2351", sl="2358", tps=("2348", "2345"))),
     # --- FX opens
     ("EURUSD BUY 1.0850 SL 1.0820 TP 1.0900 RISK 1%",
      open_("EURUSD", "buy", ref="1.0850", sl="1.0820", tps=("1.0900",), risk="1")),
@@ -126,6 +130,7 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
     ("Cancel all pending orders", follow({"action": "cancel"}, "all")),
     # --- where the grammar stops (a misread signal trades money: it never guesses)
     ("XAUUSD BUY NOW SL 30 PIPS", stops("PIPS")),
+    ("XAUUSD BUY 2350 SL 2340 (100 pips)", stops("100")),
     ("XAUUSD BUY NOW good luck", stops("GOOD")),
     ("BUY NOW SL 2340", stops("")),
     ("XAUUSD BUY TP OPEN", stops("OPEN")),

@@ -39,6 +39,7 @@ MAX_TAKE_PROFITS = 10
 
 _KEEP = set("._/+#@%$-")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_NUMBER_SLASH = re.compile(r"(?<=\d)\s*/\s*(?=\d)")  # 2350/2353, TP 2355/2360: as "-"
 # Combining marks belong to the word they sit on (Thai vowels, accents), which \w does not say.
 _MARKS = "".join(
     re.escape(chr(code))
@@ -90,6 +91,7 @@ def tokenize(text: str) -> list[Token]:
     """Words, numbers, ``#<id>`` and the marks @ % $ -; emoji and punctuation dropped."""
     text = unicodedata.normalize("NFKC", text).upper()
     text = _THOUSANDS.sub("", text)
+    text = _NUMBER_SLASH.sub(" - ", text)
     text = "".join(_kept(c) for c in text)
     tokens: list[Token] = []
     for match in _TOKEN.finditer(text):
@@ -329,8 +331,16 @@ class _OpenParser:
             self.numbered_tps[number] = self.r.number(f"the TP{number} price")
             return
         self.tps.append(self.r.number("the take profit price"))
-        while self.r.at_number() and self.r.peek_word(1) not in LOT_WORDS:
-            self.tps.append(self.r.number("the take profit price"))  # TP 2355 2360 2370
+        while True:  # TP 2355 2360 2370, TP 2355/2360, TP 2355 - 2360
+            if self.r.peek_text() == "-" and self._number_at(1):
+                self.r.next()
+            if not self.r.at_number() or self.r.peek_word(1) in LOT_WORDS:
+                return
+            self.tps.append(self.r.number("the take profit price"))
+
+    def _number_at(self, ahead: int) -> bool:
+        token = self.r.peek(ahead)
+        return token is not None and token.kind == "number"
 
     def _risk(self, token: Token) -> None:
         if self.risk is not None or self.volume is not None:
