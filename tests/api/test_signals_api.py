@@ -534,3 +534,63 @@ def test_webhook_accepted_signal_is_audited_with_its_dispatch(client, provider, 
     (entry,) = [e for e in audit.get_json()["events"] if e["event"] == "signal_received"]
     assert entry["target_id"] == body["signal_id"]
     assert entry["details"]["dispatch_ids"] == [body["dispatch_id"]]
+
+
+def test_follow_up_cancel_removes_the_pending_orders_of_a_limit_signal(client, provider, follower):
+    token = new_token(client, provider)
+    limit = opened(client, provider, token["token"], "XAUUSD BUY LIMIT 2300 SL 2290 LOT 0.01")
+    view = wait_final(client, provider["headers"], limit["dispatch_id"])
+    assert {t["status"] for t in view["targets"]} == {"placed"}
+
+    response = post_text(client, token["token"], "CANCEL")
+
+    assert response.status_code == 202, response.get_json()
+    action = wait_final(client, provider["headers"], response.get_json()["dispatch_id"])
+    assert {t["status"] for t in action["targets"]} == {"executed"}
+    orders = client.get(
+        f"/api/accounts/{follower['account']['id']}/orders", headers=follower["headers"]
+    ).get_json()["orders"]
+    assert orders == []
+
+
+def test_follow_up_on_a_signal_outside_the_tokens_symbols_is_404(client, provider, follower):
+    gold = new_token(client, provider)
+    first = opened(client, provider, gold["token"])
+    fx_only = new_token(client, provider, symbols=["EURUSD"])
+
+    response = post_text(client, fx_only["token"], f"CLOSE #{first['signal_id']}")
+
+    assert_error(response, 404, "signal_not_found")
+
+
+def test_webhook_resend_of_a_refused_signal_is_read_again(client, app, provider, broker):
+    token = new_token(client, provider)
+    assert_error(post_text(client, token["token"], OPEN_TEXT), 422, "no_targets")
+    owner = make_user(app)
+    headers = auth_headers(client, owner)
+    body = account_body(copy_enabled=True)
+    broker.create_account(int(body["login"]), body["password"], body["server"])
+    make_account(client, headers, **body)
+
+    again = post_text(client, token["token"], OPEN_TEXT)
+
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["resent"] is False
+
+
+def test_revoke_token_twice_is_204_both_times(client, provider):
+    token = new_token(client, provider)
+    url = f"/api/me/signal_tokens/{token['id']}"
+
+    assert client.delete(url, headers=provider["headers"]).status_code == 204
+    assert client.delete(url, headers=provider["headers"]).status_code == 204
+
+
+def test_webhook_with_a_jwt_instead_of_the_token_is_401(client, provider, follower):
+    response = client.post(
+        "/hooks/signals/not-a-token",
+        data=OPEN_TEXT.encode(),
+        headers={**provider["headers"], "Content-Type": "text/plain"},
+    )
+
+    assert_error(response, 401, "invalid_signal_token")
