@@ -145,7 +145,7 @@ class TradingViewIn(Schema):
             kind = ActionKind.CLOSE if action in CLOSE_ACTIONS else ActionKind.BREAKEVEN
             scope = FollowUpScope.SIGNAL if data.get("signal_id") else FollowUpScope.ALL
             return FollowUp(
-                action=TradeAction(kind=kind),
+                actions=(TradeAction(kind=kind),),
                 scope=scope,
                 signal_id=data.get("signal_id"),
                 symbol=None if data.get("signal_id") else symbol,

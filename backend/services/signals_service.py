@@ -103,7 +103,7 @@ def _received(
 
 
 def _signal_key(signal: Signal) -> str:
-    """The Idempotency-Key of the signal's dispatch (an action's adds ``:<parent id>``)."""
+    """The Idempotency-Key of the signal's dispatch (an action's adds ``:<parent>:<n>``)."""
     return f"signal:{signal.id}"
 
 
@@ -208,10 +208,11 @@ def _execute(
     command: SignalCommand,
     ip: str | None,
 ) -> list[int]:
-    """The dispatches the signal becomes: one broadcast, or one action per signal addressed.
+    """The dispatches the signal becomes: one broadcast, or one action per (signal addressed,
+    command), in the order given (the ledger runs each account's rows in creation order).
 
-    Each carries the Idempotency-Key ``signal:<id>`` (``:<parent>`` for actions), so the signal
-    and its dispatches are found from each other even if the process stops in between.
+    Each carries the Idempotency-Key ``signal:<id>`` (``:<parent>:<n>`` for actions), which is
+    how ``_linked`` finds them.
     """
     if isinstance(command, OpenSignal):
         created = broadcast_service.broadcast_orders(
@@ -225,23 +226,24 @@ def _execute(
         return [int(created["broadcast_id"])]
     actions = []
     for parent in _addressed(session, owner, signal, command):
-        try:
-            created = trades_service.act_on_dispatch(
-                session=session,
-                executor=executor,
-                user=owner,
-                dispatch_id=parent,
-                action=command.action,
-                expires_in_s=None,
-                broadcasts_only=True,
-                idempotency_key=f"{_signal_key(signal)}:{parent}",
-                ip=ip,
-            )
-        except AppError as exc:
-            if command.scope is FollowUpScope.ALL and exc.code == "no_open_trades":
-                continue  # closed since: CLOSE ALL reaches what is still open
-            raise
-        actions.append(int(created["action_id"]))
+        for number, action in enumerate(command.actions):
+            try:
+                created = trades_service.act_on_dispatch(
+                    session=session,
+                    executor=executor,
+                    user=owner,
+                    dispatch_id=parent,
+                    action=action,
+                    expires_in_s=None,
+                    broadcasts_only=True,
+                    idempotency_key=f"{_signal_key(signal)}:{parent}:{number}",
+                    ip=ip,
+                )
+            except AppError as exc:
+                if command.scope is FollowUpScope.ALL and exc.code == "no_open_trades":
+                    break  # closed since: CLOSE ALL reaches what is still open
+                raise
+            actions.append(int(created["action_id"]))
     if not actions:
         raise AppError(
             "None of your signals has anything open for this.",
@@ -272,7 +274,7 @@ def _addressed(session: DbSession, owner: User, signal: Signal, command: FollowU
     if command.symbol is not None:
         query = query.where(Signal.symbol == command.symbol)
     limit = ALL_SEARCHED if command.scope is FollowUpScope.ALL else LATEST_SEARCHED
-    on_orders = command.action.kind.on_orders
+    on_orders = command.on_orders_only
     found = []
     for dispatch_id, symbol in session.execute(query.order_by(Signal.id.desc()).limit(limit)):
         if dispatch_id is None or not token.allows(symbol):
@@ -360,4 +362,5 @@ def summary(command: SignalCommand) -> str:
         FollowUpScope.ALL: "every open signal"
         + (f" of {command.symbol}" if command.symbol else ""),
     }[command.scope]
-    return f"Follow-up on {target}: {command.action.to_json()}."
+    actions = ", then ".join(str(action.to_json()) for action in command.actions)
+    return f"Follow-up on {target}: {actions}."

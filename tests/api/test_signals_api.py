@@ -370,7 +370,7 @@ def test_follow_up_sl_to_be_acts_on_the_latest_open_signal(client, provider, fol
 
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
-    assert body["parsed"]["action"] == {"action": "breakeven"}
+    assert body["parsed"]["actions"] == [{"action": "breakeven"}]
     action = wait_final(client, provider["headers"], body["dispatch_id"])
     from extensions import db
     from models import Dispatch
@@ -594,3 +594,27 @@ def test_webhook_with_a_jwt_instead_of_the_token_is_401(client, provider, follow
     )
 
     assert_error(response, 401, "invalid_signal_token")
+
+
+def test_follow_up_close_half_and_sl_to_be_run_in_that_order(client, provider, follower, broker):
+    from extensions import db
+    from models import Dispatch
+
+    token = new_token(client, provider)
+    signal = opened(client, provider, token["token"], OPEN_TEXT.replace("0.02", "0.04"))
+    broker.set_quote("XAUUSD", Decimal("2353.00"), Decimal("2353.20"), freeze=True)
+
+    response = post_text(client, token["token"], "Close half and move SL to BE")
+
+    assert response.status_code == 202, response.get_json()
+    close_id, breakeven_id = response.get_json()["dispatch_ids"]
+    assert close_id < breakeven_id
+    for action_id in (close_id, breakeven_id):
+        view = wait_final(client, provider["headers"], action_id)
+        assert {t["status"] for t in view["targets"]} == {"executed"}, view
+        assert db.session.get(Dispatch, action_id).parent_id == signal["dispatch_id"]
+    positions = client.get(
+        f"/api/accounts/{follower['account']['id']}/positions", headers=follower["headers"]
+    ).get_json()["positions"]
+    assert sorted(Decimal(p["volume"]) for p in positions) == [Decimal("0.01"), Decimal("0.01")]
+    assert {Decimal(p["sl"]) for p in positions} == {Decimal("2350.00")}

@@ -36,8 +36,11 @@ def open_(
     }  # fmt: skip
 
 
-def follow(action: dict[str, Any], scope: str = "latest", **extra: Any) -> dict[str, Any]:
-    return {"action": action, "scope": scope, "signal_id": None, "symbol": None, **extra}
+def follow(
+    action: dict[str, Any] | list[dict[str, Any]], scope: str = "latest", **extra: Any
+) -> dict[str, Any]:
+    actions = action if isinstance(action, list) else [action]
+    return {"actions": actions, "scope": scope, "signal_id": None, "symbol": None, **extra}
 
 
 def stops(word: str) -> dict[str, Any]:
@@ -140,7 +143,13 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
     ("XAUUSD BUY NOW LOT 0.05 RISK 1%", stops("RISK")),
     ("XAUUSD BUY SELL", stops("SELL")),
     ("XAUUSD EURUSD BUY", stops("EURUSD")),
-    ("CLOSE HALF AND SL TO BE", stops("SL")),
+    ("Close half and move SL to BE 🔒",
+     follow([{"action": "close", "percent": "50"}, {"action": "breakeven"}])),
+    ("TP1 hit ✅ close 50%, SL 2352 #8",
+     follow([{"action": "close", "percent": "50"}, {"action": "modify", "stop_loss": "2352"}],
+            "signal", signal_id=8)),
+    ("CLOSE HALF SL TO BE TP2 2370 CANCEL", stops("CANCEL")),
+    ("SL TO BE AND CLOSE ALL", stops("ALL")),
     ("CLOSE 25", stops("")),
     ("SL TO", stops("")),
     ("HELLO", stops("HELLO")),
@@ -157,7 +166,7 @@ def _result(text: str) -> dict[str, Any]:
         return {"error": exc.details["word"]}
     if isinstance(command, FollowUp):
         return {
-            "action": command.action.to_json(),
+            "actions": [action.to_json() for action in command.actions],
             "scope": command.scope.value,
             "signal_id": command.signal_id,
             "symbol": command.symbol,
@@ -236,7 +245,7 @@ def test_follow_up_close_all_cannot_name_a_signal():
 
 def test_follow_up_action_kinds_cover_the_trade_management_actions():
     kinds = {
-        parse(text, signal_symbol).action.kind  # type: ignore[union-attr]
+        parse(text, signal_symbol).actions[0].kind  # type: ignore[union-attr]
         for text in ("SL TO BE", "SL 2345", "CLOSE", "CANCEL")
     }
 

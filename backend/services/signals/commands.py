@@ -86,22 +86,32 @@ class FollowUpScope(StrEnum):
     ALL = "all"  # every open signal of the provider (CLOSE ALL [symbol], CANCEL ALL)
 
 
+MAX_FOLLOW_UP_ACTIONS = 3  # "CLOSE HALF AND SL TO BE": done in this order
+
+
 @dataclass(frozen=True)
 class FollowUp:
-    """A follow-up on earlier signals: one trade-management action and whom it addresses."""
+    """A follow-up on earlier signals: its trade-management actions, in the order given, and
+    whom they address (each becomes one action dispatch per signal addressed)."""
 
-    action: TradeAction
+    actions: tuple[TradeAction, ...]
     scope: FollowUpScope = FollowUpScope.LATEST
     signal_id: int | None = None
     symbol: str | None = None  # ALL: only the signals of this symbol
 
+    @property
+    def on_orders_only(self) -> bool:
+        """Every action acts on pending orders (CANCEL): only signals with some look open."""
+        return all(action.kind.on_orders for action in self.actions)
+
     def check(self) -> None:
-        self.action.check()
+        for action in self.actions:
+            action.check()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": "follow_up",
-            "action": self.action.to_json(),
+            "actions": [action.to_json() for action in self.actions],
             "scope": self.scope.value,
             "signal_id": self.signal_id,
             "symbol": self.symbol,

@@ -7,7 +7,8 @@ unknown word is never skipped). Opens::
     <symbol> <side> [NOW | @ <price> | LIMIT <price> | STOP <price>] [SL <price>]
         [TP[n] <price> ...] [RISK <percent>% | LOT <lots>]      (clauses in any order)
 
-Follow-ups (``#<signal id>`` anywhere addresses that signal, else the latest open one)::
+Follow-ups (``#<signal id>`` anywhere addresses that signal, else the latest open one), up to
+three in one text, done in order (``CLOSE HALF AND SL TO BE``)::
 
     SL TO BE | MOVE SL TO ENTRY | BE       SL <price>      TP[n] <price>
     CLOSE [HALF | <n>% | TP<n> | ALL [<symbol>] | <symbol>]      CANCEL [ALL]
@@ -24,6 +25,7 @@ from decimal import Decimal
 from ledger.actions import ActionKind, TradeAction
 from ledger.types import OrderType, Risk, Side, TakeProfit, TradeOrder
 from services.signals.commands import (
+    MAX_FOLLOW_UP_ACTIONS,
     MAX_RISK_PERCENT,
     FollowUp,
     FollowUpScope,
@@ -77,7 +79,7 @@ MOVE_WORDS = {"MOVE", "SET", "NEW", "MODIFY", "PUT", "UPDATE", "CHANGE"}
 PENDING_WORDS = {"ORDER", "ORDERS", "PENDING", "LIMIT", "LIMITS"}
 HIT_WORDS = {"HIT", "REACHED", "DONE", "SMASHED"}
 # Words that say nothing a trade depends on.
-NOISE = {"SIGNAL", "ORDER", "TRADE", "ZONE", "AREA", "PAIR", "VIP", "NOW", "PLEASE", "AND"}
+NOISE = {"SIGNAL", "ORDER", "TRADE", "ZONE", "AREA", "PAIR", "VIP", "NOW", "PLEASE", "AND", "THEN"}
 
 
 @dataclass(frozen=True)
@@ -406,18 +408,20 @@ class _FollowUpParser:
         self.signal_id = signal_id
         self.scope = FollowUpScope.SIGNAL if signal_id is not None else FollowUpScope.LATEST
         self.symbol: str | None = None
+        self.commands = 0
 
     def parse(self) -> FollowUp:
         self._skip_commentary()
-        token = self.r.peek()
-        if token is None:
+        if self.r.peek() is None:
             raise self.r.error("nothing to do", expected="SL TO BE, CLOSE, CANCEL...")
-        action = self._command()
-        self._skip_commentary()
-        if self.r.peek() is not None:
-            raise self.r.error("one command per signal", expected="the end of the text")
+        actions: list[TradeAction] = []
+        while self.r.peek() is not None:
+            if len(actions) == MAX_FOLLOW_UP_ACTIONS:
+                raise self.r.error(f"at most {MAX_FOLLOW_UP_ACTIONS} commands in one signal")
+            actions.append(self._command())
+            self._skip_commentary()
         return FollowUp(
-            action=action, scope=self.scope, signal_id=self.signal_id, symbol=self.symbol
+            actions=tuple(actions), scope=self.scope, signal_id=self.signal_id, symbol=self.symbol
         )
 
     def _skip_commentary(self) -> None:
@@ -432,6 +436,11 @@ class _FollowUpParser:
                 return
 
     def _command(self) -> TradeAction:
+        action = self._one_command()
+        self.commands += 1
+        return action
+
+    def _one_command(self) -> TradeAction:
         token = self.r.next()
         word = token.text if token.kind == "word" else None
         if word in MOVE_WORDS:
@@ -498,8 +507,13 @@ class _FollowUpParser:
 
     def _all(self) -> None:
         """ALL [symbol]: every open signal of the provider (of that symbol)."""
+        said = self.r.tokens[self.r.index - 1]  # ALL (or CLOSE, before CLOSE <symbol>)
         if self.signal_id is not None:
-            raise self.r.error("ALL and a #signal id cannot go together")
+            raise self.r.error("ALL and a #signal id cannot go together", token=said)
+        if self.commands:
+            raise self.r.error(
+                "ALL addresses the whole text: put it in the first command", token=said
+            )
         self.scope = FollowUpScope.ALL
         self.r.skip("TRADES", "POSITIONS", "ORDERS")
         word = self.r.peek_word()
