@@ -34,6 +34,7 @@ from workers import Executor
 
 LATEST_SEARCHED = 50  # a follow-up without #id looks this far back for an open signal
 ALL_SEARCHED = 200  # CLOSE ALL / CANCEL ALL reach at most this many recent signals
+TOUCH_EVERY_S = 60  # a token's last_used_at is this precise
 
 
 def body_hash(content_type: str, body: bytes) -> str:
@@ -84,13 +85,36 @@ def receive_signal(
         except AppError as exc:
             _audit_rejected(session, token, owner, command, exc, ip)
             raise
+        _touch(session, token)
     return signal_view(session, signal, resent=False)
+
+
+def _touch(session: DbSession, token: SignalToken) -> None:
+    """The token's ``last_used_at``, to the minute, in its own short transaction: written in
+    the signal's, every post of one token would queue on the token's row (PostgreSQL row lock)
+    for as long as its broadcast takes to create."""
+    now = utcnow()
+    fresh_after = now - timedelta(seconds=TOUCH_EVERY_S)
+    if token.last_used_at is not None and token.last_used_at >= fresh_after:
+        return
+    session.execute(
+        update(SignalToken)
+        .where(
+            SignalToken.id == token.id,
+            or_(
+                SignalToken.last_used_at.is_(None),
+                SignalToken.last_used_at < fresh_after,
+            ),
+        )
+        .values(last_used_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    session.commit()
 
 
 def _received(
     session: DbSession, token: SignalToken, owner: User, signal: Signal, ip: str | None
 ) -> AuditLog:
-    token.last_used_at = utcnow()
     return record_event(
         session=session,
         event="signal_received",

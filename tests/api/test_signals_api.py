@@ -618,3 +618,13 @@ def test_follow_up_close_half_and_sl_to_be_run_in_that_order(client, provider, f
     ).get_json()["positions"]
     assert sorted(Decimal(p["volume"]) for p in positions) == [Decimal("0.01"), Decimal("0.01")]
     assert {Decimal(p["sl"]) for p in positions} == {Decimal("2350.00")}
+
+
+def test_webhook_use_shows_in_the_tokens_last_used_at(client, provider, follower):
+    token = new_token(client, provider)
+    assert token["last_used_at"] is None
+
+    post_text(client, token["token"], OPEN_TEXT)
+
+    listed = client.get("/api/me/signal_tokens", headers=provider["headers"]).get_json()
+    assert listed["tokens"][0]["last_used_at"] is not None
