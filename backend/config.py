@@ -206,6 +206,18 @@ def _followers_config(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _signals_config(env: dict[str, str]) -> dict[str, Any]:
+    """Signal intake (POST /hooks/signals/<token>): its rate limit, resend window and default."""
+    window = _int(env, "SIGNAL_RESEND_WINDOW_S", 120)
+    if window < 1:
+        raise ConfigError(f"SIGNAL_RESEND_WINDOW_S must be at least 1, got {window}")
+    return {
+        "SIGNAL_RATE_LIMIT": env.get("SIGNAL_RATE_LIMIT", "60 per minute"),
+        "SIGNAL_RESEND_WINDOW_S": window,
+        "SIGNAL_DEFAULT_RISK_PERCENT": _decimal(env, "SIGNAL_DEFAULT_RISK_PERCENT", "1"),
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment (and test overrides).
 
@@ -388,4 +400,5 @@ CONFIG_SECTIONS = (
     _results_config,
     _notifications_config,
     _followers_config,
+    _signals_config,
 )

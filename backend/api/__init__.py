@@ -24,6 +24,7 @@ from api import (
     notifications,
     orders,
     results,
+    signals,
     status,
     terminal,
     trades,
@@ -35,7 +36,7 @@ from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
 BLUEPRINTS = (
     status, auth, users, accounts, audit, orders, broadcast, trades, results, notifications,
-    terminal, calculator, followers,
+    terminal, calculator, followers, signals,
 )  # fmt: skip
 
 
@@ -48,6 +49,7 @@ def init_app(app: APIFlask) -> None:
     access.register_revocation_check()
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
+    app.register_blueprint(signals.hooks_bp)  # /hooks/signals/<token>: the token is the credential
     app.register_blueprint(metrics.bp)  # /metrics, outside /api and the OpenAPI document
     app.register_blueprint(web.bp)  # /, /app/assets/*, /docs: pages, outside the OpenAPI document
 

@@ -53,6 +53,8 @@ WRITE_SCOPES: dict[str, str] = {
     "notifications.put_notifications": "manage",
     "followers.delete_subscription": "manage",
     "followers.reset_subscription": "manage",
+    "signals.revoke_signal_token": "manage",
+    "signals.parse_signal": "calculate",
 }
 assert set(WRITE_SCOPES.values()) | {READ_SCOPE} <= set(API_KEY_SCOPES)
 

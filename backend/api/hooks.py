@@ -22,6 +22,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# A path whose last part is a credential (the signal webhook's token): logged without it.
+SECRET_PATHS = ("/hooks/signals/",)
 # JSON needs nothing; the pages (api/web.py) set their own policy.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -42,6 +44,13 @@ def _check_body() -> None:
     request.get_json()  # raises invalid_json (400) on malformed JSON, NaN or duplicate keys
 
 
+def loggable_path(path: str) -> str:
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "<token>"
+    return path
+
+
 def register_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
@@ -60,6 +69,10 @@ def register_hooks(app: Flask) -> None:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         elapsed_ms = (time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000
         logger.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms
+            "%s %s %s %.1fms",
+            request.method,
+            loggable_path(request.path),
+            response.status_code,
+            elapsed_ms,
         )
         return response

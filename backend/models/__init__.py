@@ -9,6 +9,7 @@ from models.notification import NotificationChannel, NotificationDelivery, Outbo
 from models.refresh_token import UsedRefreshToken
 from models.results import DispatchResult
 from models.revoked_token import TokenBlocklist
+from models.signal import Signal, SignalToken
 from models.subscription import CONSENTS, SUBSCRIPTION_STATES, Subscription
 from models.user import API_KEY_SCOPES, LOCALES, ROLES, User
 
@@ -31,6 +32,8 @@ __all__ = [
     "NotificationChannel",
     "NotificationDelivery",
     "OutboxEvent",
+    "Signal",
+    "SignalToken",
     "Subscription",
     "TokenBlocklist",
     "UsedRefreshToken",

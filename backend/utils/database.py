@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,26 @@ def dialect_insert(session: Any, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+_SQLITE_WRITES = threading.Lock()
+
+
+@contextmanager
+def serialised_writes(session: Any) -> Iterator[None]:
+    """On SQLite, one such writing transaction at a time in this process; elsewhere nothing.
+
+    SQLite lets one writer in at a time anyway, and its busy handler makes the others sleep
+    (up to 100 ms a try, first come not first served): twenty concurrent writers then wait
+    seconds at the tail. Queued on a lock, the next writer starts the moment the last one
+    commits. Correctness never rests on it (unique keys and fenced updates do that); it only
+    shortens the queue. PostgreSQL locks rows, so writers to different rows do not wait.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITES:
+        yield
 
 
 def upgrade_to_head(app: Flask) -> None:

@@ -94,6 +94,9 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/broadcasts/<int:broadcast_id>/automation"): {
         "trailing": {"start_points": 200, "distance_points": 300}
     },
+    ("POST", "/api/me/signal_token"): {"name": "TradingView gold", "symbols": ["XAUUSD"]},
+    ("DELETE", "/api/me/signal_tokens/<int:token_id>"): NO_BODY,
+    ("POST", "/api/signals/parse"): {"text": "XAUUSD BUY NOW SL 2340 TP 2360"},
     ("POST", "/api/calculate"): {
         "account": {"currency": "USD", "balance": "10000", "leverage": "100"},
         "symbol": "XAUUSD",
@@ -315,6 +318,8 @@ def world(app: Any, client: Any) -> World:
     tokens = client.post(
         "/api/login", json={"username": owner.username, "password": "correct horse battery staple"}
     ).get_json()
+    signal_token = client.post("/api/me/signal_token", json={"name": "gold"}, headers=headers)
+    assert signal_token.status_code == 201, signal_token.get_json()
     return World(
         client=client,
         headers=headers,
@@ -326,6 +331,7 @@ def world(app: Any, client: Any) -> World:
             "dispatch_id": sent.get_json()["dispatch_id"],
             "ticket": placed["order"],
             "username": owner.username,
+            "token_id": signal_token.get_json()["id"],
         },
     )
 

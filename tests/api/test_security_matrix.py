@@ -17,16 +17,18 @@ from factories import account_body, assert_error, auth_headers, make_account, ma
 
 # --- the role matrix ---------------------------------------------------------------------------
 
-PUBLIC, REFRESH, JWT_ONLY, USER, ADMIN, SUPER = (
+PUBLIC, REFRESH, JWT_ONLY, USER, ADMIN, SUPER, URL_TOKEN = (
     "public",
     "refresh",
     "jwt",
     "user",
     "admin",
     "super_admin",
+    "url_token",
 )
 # (rule, method) -> who may call it. PUBLIC: anyone; REFRESH: a refresh token only; JWT_ONLY: any
-# logged-in JWT (not an API key); USER/ADMIN/SUPER: that role or higher, by JWT or X-API-Key.
+# logged-in JWT (not an API key); USER/ADMIN/SUPER: that role or higher, by JWT or X-API-Key;
+# URL_TOKEN: only the secret in the URL (a signal webhook token), whatever else is sent.
 POLICY: dict[tuple[str, str], str] = {
     ("/api/status", "GET"): PUBLIC,
     ("/api/register", "POST"): PUBLIC,
@@ -95,6 +97,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): SUPER,
     ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): SUPER,
+    ("/api/me/signal_token", "POST"): SUPER,
+    ("/api/me/signal_tokens", "GET"): SUPER,
+    ("/api/me/signal_tokens/<int:token_id>", "DELETE"): SUPER,
+    ("/api/signals/parse", "POST"): USER,
+    ("/hooks/signals/<token>", "POST"): URL_TOKEN,
 }
 RANK = {USER: 0, ADMIN: 1, SUPER: 2}
 
@@ -156,6 +163,10 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/broadcasts/<int:broadcast_id>/actions", "POST"): TRADE,
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): READ,
     ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): TRADE,
+    ("/api/me/signal_token", "POST"): FRESH,
+    ("/api/me/signal_tokens", "GET"): READ,
+    ("/api/me/signal_tokens/<int:token_id>", "DELETE"): MANAGE,
+    ("/api/signals/parse", "POST"): CALCULATE,
 }
 # Routes where these body fields (and only they) need a fresh login, and are closed to API keys.
 FRESH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -244,6 +255,8 @@ def expected(
         return None
     if policy == REFRESH:
         return 401, None  # an access token or an API key is never a refresh token
+    if policy == URL_TOKEN:
+        return 401, "invalid_signal_token"  # a JWT or an API key is not the URL's token
     by_key = kind == "key" or kind.startswith("key:") or kind == "expired_key"
     if policy == JWT_ONLY:
         return (401, None) if by_key else None
@@ -310,6 +323,8 @@ def test_role_matrix_route_answers_each_caller_by_role(client, app, rule, method
     if policy == PUBLIC:
         assert anonymous.status_code not in {401, 403}
         assert anonymous.status_code < 500
+    elif policy == URL_TOKEN:
+        assert_error(anonymous, 401, "invalid_signal_token")
     else:
         assert_error(anonymous, 401, "unauthorized")
 
@@ -478,7 +493,13 @@ def test_mfa_required_role_matrix(held_app, rule, method):
 
 # --- IDOR: another caller's object is 404 on every object route ---------------------------------
 
-OBJECT_PREFIXES = ("/api/accounts/", "/api/dispatches/", "/api/broadcasts/", "/api/me/dispatches/")
+OBJECT_PREFIXES = (
+    "/api/accounts/",
+    "/api/dispatches/",
+    "/api/broadcasts/",
+    "/api/me/dispatches/",
+    "/api/me/signal_tokens/",
+)
 # rule, method -> (which object fills the id, body)
 OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>", "GET"): ("account", None),
@@ -521,8 +542,10 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>/subscription/reset", "POST"): ("account", None),
     ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): ("dispatch", {}),
     ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): ("dispatch", {}),
+    # another super admin's signal token
+    ("/api/me/signal_tokens/<int:token_id>", "DELETE"): ("signal_token", None),
 }
-NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found"}
+NOT_FOUND_CODES = {"account_not_found", "dispatch_not_found", "signal_token_not_found"}
 
 
 def _wait(client: Any, url: str, headers: dict[str, str]) -> None:
@@ -564,18 +587,21 @@ def victim(client, app, sim_broker) -> dict[str, Any]:
     assert created.status_code == 202, created.get_json()
     broadcast_id = created.get_json()["broadcast_id"]
     _wait(client, f"/api/broadcast_status?broadcast_id={broadcast_id}", admin_headers)
+    token = client.post("/api/me/signal_token", json={"name": "gold"}, headers=admin_headers)
+    assert token.status_code == 201, token.get_json()
     return {
         "headers": headers,
         "account": account["id"],
         "dispatch": dispatch_id,
         "broadcast": broadcast_id,
+        "signal_token": token.get_json()["id"],
     }
 
 
 def snapshot() -> dict[str, Any]:
     """Every column of every account, dispatch and ledger row."""
     from extensions import db
-    from models import BroadcastQueue, Dispatch, MT5Account
+    from models import BroadcastQueue, Dispatch, MT5Account, SignalToken
 
     db.session.rollback()
     db.session.expire_all()
@@ -584,7 +610,7 @@ def snapshot() -> dict[str, Any]:
             tuple(getattr(row, c.key) for c in model.__table__.columns)
             for row in db.session.query(model).all()
         )
-        for model in (MT5Account, Dispatch, BroadcastQueue)
+        for model in (MT5Account, Dispatch, BroadcastQueue, SignalToken)
     }
 
 
@@ -606,7 +632,9 @@ def test_idor_every_object_route_other_callers_object_is_not_found_and_unchanged
     other_super_admin = credentials(client, app, SUPER, kind)
 
     for (rule, method), (_obj, body) in sorted(OBJECT_ROUTES.items()):
-        if rule.startswith("/api/broadcasts/"):
+        if rule.startswith("/api/me/signal_tokens/"):
+            attacker, object_id = other_super_admin, victim["signal_token"]
+        elif rule.startswith("/api/broadcasts/"):
             # Past the role check only a super admin gets here; the user's own send_orders
             # dispatch is not a broadcast, so even a super admin must not see it there.
             attacker, object_id = other_super_admin, victim["dispatch"]

@@ -119,3 +119,32 @@ def _mapped(symbol: str, symbol_map: Mapping[str, str]) -> str | None:
         return symbol_map[symbol]
     upper = symbol.upper()
     return next((v for k, v in symbol_map.items() if k.upper() == upper), None)
+
+
+def plain_name_of(name: str, plain_names: Iterable[str]) -> str | None:
+    """The reverse of ``resolve``: a broker's or a provider's name (GOLD, XAUUSD.m, xauusdm,
+    XAU/USD) as one of ``plain_names`` (our names, XAUUSD), or None when none fits.
+
+    Signals name instruments the way their author's broker does; the dispatch carries our name
+    and each target account resolves its own broker's name from it.
+    """
+    plain = {n.upper(): n for n in plain_names}
+    upper = name.upper().replace("/", "")
+
+    def known(candidate: str) -> str | None:
+        if candidate in plain:
+            return plain[candidate]
+        for family_plain, others in ALIASES.items():
+            family = (family_plain, *others)
+            if candidate in (n.upper() for n in family):
+                return next((plain[n.upper()] for n in family if n.upper() in plain), None)
+        return None
+
+    found = known(upper)
+    for affix in sorted((*SUFFIXES, *CENT_SUFFIXES), key=len, reverse=True):
+        if found is None and len(upper) > len(affix) and upper.endswith(affix.upper()):
+            found = known(upper[: -len(affix)])
+    for affix in PREFIXES:
+        if found is None and len(upper) > len(affix) and upper.startswith(affix.upper()):
+            found = known(upper[len(affix) :])
+    return found
