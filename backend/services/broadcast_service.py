@@ -15,6 +15,7 @@ from ledger.requests import BroadcastRequest
 from ledger.sending import Gateway
 from ledger.types import Sizing, TargetAccount, Targets
 from models import BroadcastQueue, Dispatch, MT5Account, Subscription, User
+from utils.database import serialised_writes
 from utils.security import SecretBox
 from workers import Executor
 
@@ -62,7 +63,8 @@ def broadcast_orders(
         session, creator=admin, idempotency_key=idempotency_key, body_hash=body_hash
     )
     if dispatch is None:
-        dispatch = _create(session, admin, request, idempotency_key, body_hash, ip)
+        with serialised_writes(session):
+            dispatch = _create(session, admin, request, idempotency_key, body_hash, ip)
         executor.submit_dispatch(dispatch.id)
     accounts_count = session.scalar(
         select(func.count(func.distinct(BroadcastQueue.account_id))).where(

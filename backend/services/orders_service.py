@@ -13,6 +13,7 @@ from ledger.requests import SendOrdersRequest
 from ledger.sending import Gateway
 from ledger.types import Sizing
 from models import Dispatch, MT5Account, User
+from utils.database import serialised_writes
 from utils.security import SecretBox
 from workers import Executor
 
@@ -66,7 +67,8 @@ def send_orders(
         session, creator=user, idempotency_key=idempotency_key, body_hash=body_hash
     )
     if dispatch is None:
-        dispatch = _create(session, user, request, idempotency_key, body_hash, ip)
+        with serialised_writes(session):
+            dispatch = _create(session, user, request, idempotency_key, body_hash, ip)
         executor.submit_dispatch(dispatch.id)
     wait_s = float(request.wait_s if request.wait_s is not None else DEFAULT_WAIT_S)
     final = status.wait_until_final(session, dispatch.id, wait_s, executor.wait_dispatch)

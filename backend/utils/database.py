@@ -62,7 +62,8 @@ def dialect_insert(session: Any, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-_SQLITE_WRITES = threading.Lock()
+# Re-entrant: a signal's transaction holds it while the broadcast it creates takes it again.
+_SQLITE_WRITES = threading.RLock()
 
 
 @contextmanager
