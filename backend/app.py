@@ -15,7 +15,7 @@ import extensions
 import models  # noqa: F401  (registers the tables)
 import workers
 from config import ConfigError, load_config
-from services import auth, automation, crypto, mt5_service
+from services import auth, automation, crypto, mt5_service, session_keeper
 from utils.database import init_engine_options, upgrade_to_head
 from utils.log_setup import configure_logging
 from utils.security import prepare_dummy_hash
@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     commands.init_app(app)
     workers.init_app(app)
     automation.init_app(app)
+    session_keeper.init_app(app)
     return app
 
 
@@ -85,6 +86,7 @@ def serve(app: Flask) -> None:
             host,
             port,
         )
+    session_keeper.start_in_server(app)
     waitress_serve(app, **waitress_options(app))
 
 

@@ -181,6 +181,25 @@ def check_production_secrets(env: dict[str, str]) -> None:
         raise ConfigError("BCRYPT_ROUNDS must be at least 12 in production")
 
 
+def _session_keeper_config(env: dict[str, str]) -> dict[str, Any]:
+    """The session keeper (services/session_keeper): on/off, heartbeat, pool, warm symbols,
+    how long the equity history is kept."""
+    heartbeat = _int(env, "MT5_HEARTBEAT_S", 15)
+    threads = _int(env, "SESSION_KEEPER_THREADS", 16)
+    days = _int(env, "EQUITY_HISTORY_DAYS", 30)
+    for name, value in (("MT5_HEARTBEAT_S", heartbeat), ("SESSION_KEEPER_THREADS", threads),
+                        ("EQUITY_HISTORY_DAYS", days)):  # fmt: skip
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    return {
+        "SESSION_KEEPER_ENABLED": _bool(env.get("SESSION_KEEPER_ENABLED"), True),
+        "MT5_HEARTBEAT_S": heartbeat,
+        "SESSION_KEEPER_THREADS": threads,
+        "SESSION_KEEPER_WARM_SYMBOLS": env.get("SESSION_KEEPER_WARM_SYMBOLS", "XAUUSD").strip(),
+        "EQUITY_HISTORY_DAYS": days,
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment (and test overrides).
 
@@ -299,6 +318,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
     }
+    config.update(_session_keeper_config(env))
     if overrides:
         config.update(
             {

@@ -29,6 +29,8 @@ TEST_CONFIG: dict[str, Any] = {
     "NOTIFY_ENABLED": False,
     # The price watcher polls the ledger every second: tests of automation drive it themselves.
     "AUTOMATION_ENABLED": False,
+    # The session keeper logs every account in behind a test's back: its tests turn it on.
+    "SESSION_KEEPER_ENABLED": False,
 }
 
 

@@ -59,6 +59,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): USER,
     ("/api/accounts/<int:account_id>/positions", "GET"): USER,
     ("/api/accounts/<int:account_id>/deals", "GET"): USER,
+    ("/api/accounts/<int:account_id>/equity", "GET"): USER,
     ("/api/accounts/<int:account_id>/orders", "GET"): USER,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): USER,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): USER,
@@ -114,6 +115,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): TRADE,
     ("/api/accounts/<int:account_id>/positions", "GET"): READ,
     ("/api/accounts/<int:account_id>/deals", "GET"): READ,
+    ("/api/accounts/<int:account_id>/equity", "GET"): READ,
     ("/api/accounts/<int:account_id>/orders", "GET"): READ,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): TRADE,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): TRADE,
@@ -477,6 +479,7 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): ("account", None),
     ("/api/accounts/<int:account_id>/positions", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/deals", "GET"): ("account", None),
+    ("/api/accounts/<int:account_id>/equity", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/orders", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): (
         "account",
