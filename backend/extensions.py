@@ -84,9 +84,9 @@ def _retry_after_at_least_one(response: Response) -> Response:
     """Flask-Limiter truncates the wait to whole seconds, so with 0.4 s of the window left a 429
     says ``Retry-After: 0``: a client retrying at once is limited again. Never less than 1."""
     value = response.headers.get("Retry-After")
-    if response.status_code == 429 and value is not None and value.lstrip("-").isdigit():
-        if int(value) < 1:
-            response.headers["Retry-After"] = "1"
+    whole_seconds = value is not None and value.lstrip("-").isdigit()
+    if response.status_code == 429 and whole_seconds and int(value) < 1:  # type: ignore[arg-type]
+        response.headers["Retry-After"] = "1"
     return response
 
 

@@ -419,9 +419,7 @@ def test_disconnect_alert_fires_from_the_keepers_last_seen_and_state(app, client
     seen = session_row(account["id"]).last_seen_at  # type: ignore[union-attr]
     row = db.session.get(MT5Account, account["id"])
     row.terminal = CLOSED_PORT  # the node goes away: same credentials, unreachable
-    db.session.execute(
-        AccountSession.__table__.update().values(next_check_at=datetime.now(UTC))
-    )
+    db.session.execute(AccountSession.__table__.update().values(next_check_at=datetime.now(UTC)))
     db.session.commit()
     keeper.run_once()
     db.session.expire_all()
@@ -480,9 +478,10 @@ def test_keeper_thread_attaches_every_account_in_the_background(make_app):
         finally:
             keeper.stop()
         assert not keeper.running
-        assert db.session.query(AccountSession).filter(
-            AccountSession.lease_owner.is_not(None)
-        ).count() == 0  # given back on stop
+        assert (
+            db.session.query(AccountSession).filter(AccountSession.lease_owner.is_not(None)).count()
+            == 0
+        )  # given back on stop
 
 
 def test_broadcast_right_after_a_restart_finds_its_sessions_warm(make_app, monkeypatch):
