@@ -97,6 +97,10 @@ class PrivateRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateRedis:
+        return self.start_again()
+
+    def start_again(self) -> PrivateRedis:
+        """Start (again, on the same port and files: the queue comes back from its log)."""
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")

@@ -216,3 +216,106 @@ def test_keeper_sees_a_killed_node_unreachable_and_reconnects_when_it_is_back(
             db.session.remove()
             db.engine.dispose()
         app.extensions["mt5_gateway"].close()
+
+
+# --- under Celery: PostgreSQL restarted, Redis stopped and started -------------------------------
+
+WORKER = Path(__file__).with_name("celery_worker.py")
+
+
+@pytest.fixture
+def private_scale_out(tmp_path, private_pg) -> Iterator[tuple[Any, dict[str, str], Any]]:
+    from app import create_app, init_database
+    from private_services import PrivateRedis
+
+    redis_server = PrivateRedis(tmp_path / "redis").start()
+    config = {
+        **TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": private_pg.url, "LOG_DIR": tmp_path / "logs",
+        "MT5_SIM_DB": str(tmp_path / "web-sim.sqlite"), "EXECUTOR": "celery",
+        "CELERY_BROKER_URL": redis_server.url, "EXECUTOR_AUTOSTART": False,
+    }  # fmt: skip
+    init_database(config)
+    app = create_app(config)
+    env = {
+        **os.environ, "DATABASE_URL": private_pg.url, "CELERY_BROKER_URL": redis_server.url,
+        "MT5_SIM_DB": str(tmp_path / "sim.sqlite"), "LOG_DIR": str(tmp_path / "worker-logs"),
+        "BCRYPT_ROUNDS": "4", "FLASK_ENV": "development", "MT5_SIM_LATENCY_MS": "150",
+        "NOTIFY_ENABLED": "false", "AUTOMATION_ENABLED": "false",
+        "SESSION_KEEPER_ENABLED": "false",
+    }  # fmt: skip
+    with app.app_context():
+        yield app, env, redis_server
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["mt5_gateway"].close()
+    redis_server.close()
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER)], env={**env, "CRASH_AT": ""}, cwd=BACKEND,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+
+
+def first_outcome(dispatch_id: int, timeout: float = 60.0) -> None:
+    from ledger_helpers import rows_of
+
+    deadline = time.monotonic() + timeout
+    while not any(r.is_final for r in rows_of(dispatch_id)):
+        assert time.monotonic() < deadline, "no outcome recorded"
+        time.sleep(0.01)
+
+
+def test_postgres_restarted_mid_broadcast_under_celery_completes_exactly_once(
+    tmp_path, private_pg, private_scale_out
+):
+    app, env, _redis = private_scale_out
+    admin, accounts = seed_accounts(app, 60)
+    logins = [int(a.login) for a in accounts]
+    worker = start_worker(env)
+    try:
+        dispatch_id = new_dispatch(app, admin, accounts, expires_in_s=600)
+        app.extensions["executor"].submit_dispatch(dispatch_id)
+        first_outcome(dispatch_id)
+        db.session.remove()
+        private_pg.stop()
+        time.sleep(1.0)
+        private_pg.start()
+        db.engine.dispose()  # the test's own connections were to the server that stopped
+        rows = wait_final(dispatch_id, timeout=150)
+    finally:
+        stop_worker(worker)
+    assert_each_target_executed_once(rows, str(tmp_path / "sim.sqlite"), logins)
+
+
+def test_redis_stopped_and_started_under_celery_completes_exactly_once(tmp_path, private_scale_out):
+    """Two broadcasts to the same accounts: each account's second row is queued only when its
+    first is recorded, which is while the broker is away; the sweeper re-drives what was lost."""
+    app, env, redis_server = private_scale_out
+    admin, accounts = seed_accounts(app, 40)
+    logins = [int(a.login) for a in accounts]
+    worker = start_worker(env)
+    try:
+        first = new_dispatch(app, admin, accounts, expires_in_s=600)
+        second = new_dispatch(app, admin, accounts, expires_in_s=600)
+        for dispatch_id in (first, second):
+            app.extensions["executor"].submit_dispatch(dispatch_id)
+        first_outcome(first)
+        redis_server.stop()
+        time.sleep(2.0)
+        redis_server.start_again()
+        rows = wait_final(first, timeout=100) + wait_final(second, timeout=100)
+    finally:
+        stop_worker(worker)
+    assert_each_target_executed_once(rows, str(tmp_path / "sim.sqlite"), logins)
