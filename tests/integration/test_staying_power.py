@@ -319,3 +319,46 @@ def test_redis_stopped_and_started_under_celery_completes_exactly_once(tmp_path,
     finally:
         stop_worker(worker)
     assert_each_target_executed_once(rows, str(tmp_path / "sim.sqlite"), logins)
+
+
+def test_keepers_run_in_the_celery_workers_one_owner_per_account(tmp_path, private_scale_out):
+    """Two workers keep the sessions (worker_ready), each account held by one of them; the
+    web process keeps none."""
+    from models import AccountSession
+    from services.session_keeper import KEEPER
+
+    app, env, _redis = private_scale_out
+    _admin, accounts = seed_accounts(app, 12)
+    keeping = {**env, "SESSION_KEEPER_ENABLED": "true", "MT5_HEARTBEAT_S": "1",
+               "MT5_SIM_LATENCY_MS": "20"}  # fmt: skip
+    workers = [start_worker(keeping), start_worker(keeping)]
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            db.session.rollback()
+            rows = db.session.query(AccountSession).all()
+            if len(rows) == 12 and {r.connection_status for r in rows} == {"connected"}:
+                break
+            assert time.monotonic() < deadline, [(r.account_id, r.connection_status) for r in rows]
+            time.sleep(0.2)
+        owners = {r.lease_owner for r in rows}
+        assert None not in owners and 1 <= len(owners) <= 2
+        first_seen = {r.account_id: r.last_seen_at for r in rows}
+        time.sleep(2.5)  # heartbeats every second, by whichever worker holds the account
+        db.session.rollback()
+        again = db.session.query(AccountSession).all()
+        assert all(r.last_seen_at > first_seen[r.account_id] for r in again)
+        assert {r.lease_owner for r in again} == owners  # nobody took another's account
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+    from app import create_app
+
+    web = create_app({
+        **TEST_CONFIG, "SESSION_KEEPER_ENABLED": True, "EXECUTOR": "celery",
+        **{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "LOG_DIR", "MT5_SIM_DB",
+                                      "CELERY_BROKER_URL")},
+    })  # fmt: skip
+    assert web.test_client().get("/api/status").status_code == 200
+    assert web.extensions[KEEPER] is None  # a web process of the scale-out keeps no sessions
+    web.extensions["mt5_gateway"].close()
