@@ -328,7 +328,7 @@ def test_keepers_run_in_the_celery_workers_one_owner_per_account(tmp_path, priva
     from services.session_keeper import KEEPER
 
     app, env, _redis = private_scale_out
-    _admin, accounts = seed_accounts(app, 12)
+    seed_accounts(app, 12)
     keeping = {**env, "SESSION_KEEPER_ENABLED": "true", "MT5_HEARTBEAT_S": "1",
                "MT5_SIM_LATENCY_MS": "20"}  # fmt: skip
     workers = [start_worker(keeping), start_worker(keeping)]
