@@ -74,8 +74,7 @@ def test_edit_an_account_changes_only_what_was_edited(page, server):
     page.wait_for_selector(f"[data-account='{account}'] >> text=Gold swing")
 
 
-def test_equity_chart_without_history_shows_its_empty_state(page, server, page_guard):
-    page_guard.expect(r"/api/accounts/\d+/equity", 404)  # the route is still to come
+def test_equity_chart_without_history_shows_its_empty_state(page, server):
     username = server.user()
     account = account_via_api(server, username)
     log_in(page, username)
@@ -86,7 +85,8 @@ def test_equity_chart_without_history_shows_its_empty_state(page, server, page_g
 
 
 def test_equity_chart_draws_the_points_the_equity_route_returns(page, server):
-    """The shape the session keeper will serve, answered here by the browser itself."""
+    """The shape GET /api/accounts/{id}/equity serves, answered here by the browser itself
+    (a fresh server has no history to draw)."""
     username = server.user()
     account = account_via_api(server, username)
     points = [
