@@ -185,7 +185,7 @@ def _session_keeper_config(env: dict[str, str]) -> dict[str, Any]:
     """The session keeper (services/session_keeper): on/off, heartbeat, pool, warm symbols,
     how long the equity history is kept."""
     heartbeat = _int(env, "MT5_HEARTBEAT_S", 15)
-    threads = _int(env, "SESSION_KEEPER_THREADS", 16)
+    threads = _int(env, "SESSION_KEEPER_THREADS", 32)
     days = _int(env, "EQUITY_HISTORY_DAYS", 30)
     for name, value in (("MT5_HEARTBEAT_S", heartbeat), ("SESSION_KEEPER_THREADS", threads),
                         ("EQUITY_HISTORY_DAYS", days)):  # fmt: skip

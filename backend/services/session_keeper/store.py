@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, delete, or_, select, update
 
 from extensions import DbSession
 from ledger import leases
 from models import AccountEquity, AccountSession, MT5Account
 from models.columns import utcnow
 from services.session_keeper.states import AUTH_FAILED, CONNECTED, Look, margin_level, next_check
+from utils.database import dialect_insert
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Claimed:
     password_encrypted: str
     symbol_map: dict[str, Any] | None
     status: str  # the account row's connection_status before this look
+    last_error: str | None  # and its last_error
     failures: int
 
     @property
@@ -110,21 +111,21 @@ def _free(lease_owner: str | None, lease_until: datetime | None, owner: str, now
 def _insert_fresh(
     session: DbSession, ids: list[int], *, owner: str, now: datetime, until: datetime
 ) -> list[int]:
-    taken: list[int] = []
-    for account_id in ids:
-        # One at a time, in a savepoint: another keeper may insert the same account meanwhile.
-        try:
-            with session.begin_nested():
-                session.execute(
-                    insert(AccountSession).values(
-                        account_id=account_id, connection_status="never", failures=0,
-                        next_check_at=now, lease_owner=owner, lease_until=until,
-                    )
-                )  # fmt: skip
-            taken.append(account_id)
-        except IntegrityError:  # another keeper's now
-            continue
-    return taken
+    """Session rows for accounts that have none, leased to us; one another keeper inserted
+    meanwhile stays theirs."""
+    if not ids:
+        return []
+    s = AccountSession
+    rows = [
+        {"account_id": account_id, "connection_status": "never", "failures": 0,
+         "next_check_at": now, "lease_owner": owner, "lease_until": until}
+        for account_id in ids
+    ]  # fmt: skip
+    inserted = dialect_insert(session, s).on_conflict_do_nothing(index_elements=["account_id"])
+    session.execute(inserted, rows)
+    return list(
+        session.scalars(select(s.account_id).where(s.account_id.in_(ids), s.lease_owner == owner))
+    )
 
 
 def _load(session: DbSession, ids: list[int], owner: str) -> list[Claimed]:
@@ -133,13 +134,13 @@ def _load(session: DbSession, ids: list[int], owner: str) -> list[Claimed]:
     a, s = MT5Account, AccountSession
     rows = session.execute(
         select(a.id, a.terminal, a.login, a.server, a.password_encrypted, a.symbol_map,
-               a.connection_status, s.failures)
+               a.connection_status, a.last_error, s.failures)
         .join(s, s.account_id == a.id)
         .where(a.id.in_(ids), s.lease_owner == owner)
         .order_by(a.id)
     ).all()  # fmt: skip
     session.commit()
-    return [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    return [Claimed(*row) for row in rows]
 
 
 def record_looks(
@@ -176,32 +177,37 @@ def _record_one(
             balance=snap.balance, equity=snap.equity, margin=snap.margin,
             margin_free=snap.margin_free, margin_level=margin_level(snap),
         )  # fmt: skip
-    done = session.execute(
-        update(s).where(s.account_id == claimed.account_id, s.lease_owner == owner).values(values)
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
-        return False
-    account_values: dict[str, Any] = {
-        "connection_status": look.status, "last_error": look.error,
-        # A heartbeat is not an edit of the account: keep updated_at as it is (it has onupdate).
-        "updated_at": a.updated_at,
-    }  # fmt: skip
-    if look.seen and claimed.status != CONNECTED:
-        account_values["last_connected_at"] = look.checked_at
     terminal, login, server, password = claimed.credentials
-    changed = session.execute(
-        update(a)
+    unchanged = (
+        select(a.id)
         .where(a.id == claimed.account_id, a.terminal == terminal, a.login == login,
                a.server == server, a.password_encrypted == password, _tradable())
-        .values(account_values)
+        .exists()
     )  # fmt: skip
-    if not changed.rowcount:  # type: ignore[attr-defined]
-        # Changed since the claim: this look was of the old credentials; look again at once.
-        session.execute(delete(s).where(s.account_id == claimed.account_id))
+    ours = and_(s.account_id == claimed.account_id, s.lease_owner == owner)
+    if not session.execute(update(s).where(ours, unchanged).values(values)).rowcount:  # type: ignore[attr-defined]
+        # Another keeper's now, or the account changed since the claim (this look was of the
+        # old credentials, or of an account no longer tradable): if ours, look again afresh.
+        session.execute(delete(s).where(ours))
         return False
+    _account_state(session, claimed, look)
     if look.seen and look.snapshot is not None:
         _equity_point(session, claimed.account_id, look)
     return True
+
+
+def _account_state(session: DbSession, claimed: Claimed, look: Look) -> None:
+    """The account's own connection_status and last_error, written only when they change."""
+    values: dict[str, Any] = {}
+    if (claimed.status, claimed.last_error) != (look.status, look.error):
+        values.update(connection_status=look.status, last_error=look.error)
+    if look.seen and claimed.status != CONNECTED:
+        values["last_connected_at"] = look.checked_at
+    if values:
+        a = MT5Account
+        # A heartbeat is not an edit of the account: keep updated_at (it has an onupdate).
+        values["updated_at"] = a.updated_at
+        session.execute(update(a).where(a.id == claimed.account_id).values(values))
 
 
 def _equity_point(session: DbSession, account_id: int, look: Look) -> None:
@@ -213,11 +219,9 @@ def _equity_point(session: DbSession, account_id: int, look: Look) -> None:
         "recorded_at": look.checked_at, "balance": snap.balance, "equity": snap.equity,
         "margin": snap.margin, "margin_free": snap.margin_free,
     }  # fmt: skip
-    updated = session.execute(
-        update(e).where(e.account_id == account_id, e.minute == minute).values(figures)
-    )
-    if not updated.rowcount:  # type: ignore[attr-defined]
-        session.execute(insert(e).values(account_id=account_id, minute=minute, **figures))
+    upsert = dialect_insert(session, e).values(account_id=account_id, minute=minute, **figures)
+    session.execute(upsert.on_conflict_do_update(index_elements=["account_id", "minute"],
+                                                 set_=figures))  # fmt: skip
 
 
 def release(session: DbSession, *, owner: str) -> None:
