@@ -515,3 +515,25 @@ def test_broadcast_right_after_a_restart_finds_its_sessions_warm(make_app, monke
             second.extensions["executor_stop"]()
     assert len(logins.by("keeper-look")) == 8  # initialize + login, once per account
     assert logins.by("ledger-exec") == []  # the broadcast's own path logged nothing in
+
+
+def test_a_starting_keeper_looks_at_once_at_accounts_no_live_keeper_holds(app, client, headers):
+    make_account(client, headers)
+    make_account(client, headers, account_name="Second")
+    first = keeper_of(app)
+    first.run_once()
+    store.release(db.session, owner=first.owner)  # it stopped
+    second = keeper_of(app)
+    assert second.run_once() == []  # their next heartbeat is 15 s away
+
+    assert store.adopt_orphans(db.session, owner=second.owner, now=datetime.now(UTC)) == 2
+
+    assert [look.status for look in second.run_once()] == ["connected", "connected"]
+
+
+def test_a_starting_keeper_leaves_a_live_keepers_accounts_alone(app, client, headers):
+    make_account(client, headers)
+    first = keeper_of(app)
+    first.run_once()  # holds the lease, alive (this very process)
+
+    assert store.adopt_orphans(db.session, owner="elsewhere:1:x", now=datetime.now(UTC)) == 0

@@ -125,6 +125,7 @@ class SessionKeeper:
     def _run(self) -> None:
         failures = 0
         next_prune = time.monotonic() + PRUNE_EVERY_S
+        adopted = False
         with (
             self.app.app_context(),
             ThreadPoolExecutor(self.settings.threads, thread_name_prefix="keeper-look") as pool,
@@ -132,6 +133,9 @@ class SessionKeeper:
             while not self._stopping.is_set():
                 wait_s = POLL_S
                 try:
+                    if not adopted:
+                        store.adopt_orphans(db.session, owner=self.owner, now=utcnow())
+                        adopted = True
                     self._record(self._finished())
                     wait_s = POLL_S if self._claim_and_look(pool) == 0 else 0.0
                     if time.monotonic() >= next_prune:

@@ -100,6 +100,26 @@ def claim_due(
     return _load(session, sorted(taken)[:limit], owner)
 
 
+def adopt_orphans(session: DbSession, *, owner: str, now: datetime) -> int:
+    """A keeper starting holds no session: the accounts no live keeper holds (a restart left
+    them, or their keeper stopped) are due for it now, not a heartbeat after their last look.
+    Returns how many; commits."""
+    s = AccountSession
+    rows = session.execute(
+        select(s.account_id, s.lease_owner, s.lease_until).where(
+            s.connection_status != AUTH_FAILED, s.next_check_at > now
+        )
+    ).all()
+    orphans = [r.account_id for r in rows if _free(r.lease_owner, r.lease_until, owner, now)]
+    for start in range(0, len(orphans), 500):
+        session.execute(
+            update(s).where(s.account_id.in_(orphans[start : start + 500]))
+            .values(next_check_at=now)
+        )  # fmt: skip
+    session.commit()
+    return len(orphans)
+
+
 def _free(lease_owner: str | None, lease_until: datetime | None, owner: str, now: datetime) -> bool:
     if lease_owner is None or lease_owner == owner:
         return True
