@@ -74,9 +74,16 @@ def list_orders(
 def deals_window(
     date_from: datetime | None, date_to: datetime | None, *, now: datetime
 ) -> tuple[datetime, datetime]:
-    """Defaults: up to now, from 7 days before ``to``; naive times are UTC; to < from is 422."""
-    end = _utc(date_to) if date_to else now
-    start = _utc(date_from) if date_from else end - DEFAULT_DEALS_WINDOW
+    """Defaults: up to now, from 7 days before ``to``; naive times are UTC; to < from is 422,
+    and so is a time whose UTC (or default window) falls outside the calendar (year 1 to 9999)."""
+    try:
+        end = _utc(date_to) if date_to else now
+        start = _utc(date_from) if date_from else end - DEFAULT_DEALS_WINDOW
+    except OverflowError:
+        raise ValidationFailed(
+            "A time out of range: `from` and `to` must fall within years 1 to 9999 in UTC.",
+            details={"from": str(date_from), "to": str(date_to)},
+        ) from None
     if end < start:
         raise ValidationFailed(
             "`to` is before `from`.", details={"from": start.isoformat(), "to": end.isoformat()}
