@@ -13,6 +13,9 @@ from playwright.sync_api import expect
 from browser.conftest import PASSWORD, log_in, screenshot
 
 BID, ASK = "2349.80", "2350.00"
+# The session keeper would record a point of every new account within a second: these tests
+# check the empty chart and the page without it (tests/browser/test_live_accounts.py has it on).
+SERVER_ENV = {"SESSION_KEEPER_ENABLED": "false"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,8 +88,7 @@ def test_equity_chart_without_history_shows_its_empty_state(page, server):
 
 
 def test_equity_chart_draws_the_points_the_equity_route_returns(page, server):
-    """The shape GET /api/accounts/{id}/equity serves, answered here by the browser itself
-    (a fresh server has no history to draw)."""
+    """The shape GET /api/accounts/{id}/equity serves, answered here by the browser itself."""
     username = server.user()
     account = account_via_api(server, username)
     points = [
