@@ -79,13 +79,18 @@ def claim_due(
             ),
         )
         .order_by(s.next_check_at.is_not(None), s.next_check_at, a.id)
-        .limit(limit + len(busy))
+        # Room for rows a live keeper on this host holds (dropped below, not claimable).
+        .limit(4 * (limit + len(busy)))
     ).all()
-    rows = [r for r in rows if r.id not in busy]
-    fresh = [r.id for r in rows if r.account_id is None]
+    free = [
+        r for r in rows
+        if r.id not in busy
+        and (r.account_id is None or _free(r.lease_owner, r.lease_until, owner, now))
+    ][:limit]  # fmt: skip
+    fresh = [r.id for r in free if r.account_id is None]
     by_owner: dict[str | None, list[int]] = defaultdict(list)
-    for r in rows:
-        if r.account_id is not None and _free(r.lease_owner, r.lease_until, owner, now):
+    for r in free:
+        if r.account_id is not None:
             by_owner[r.lease_owner].append(r.id)
     until = now + timedelta(seconds=lease_s)
     taken = _insert_fresh(session, fresh, owner=owner, now=now, until=until)
@@ -97,7 +102,7 @@ def claim_due(
             .values(lease_owner=owner, lease_until=until).returning(s.account_id)
         ).all()  # fmt: skip
     session.commit()
-    return _load(session, sorted(taken)[:limit], owner)
+    return _load(session, sorted(taken), owner)
 
 
 def adopt_orphans(session: DbSession, *, owner: str, now: datetime) -> int:
