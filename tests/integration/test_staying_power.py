@@ -223,6 +223,18 @@ def test_keeper_sees_a_killed_node_unreachable_and_reconnects_when_it_is_back(
 WORKER = Path(__file__).with_name("celery_worker.py")
 
 
+def forget_broker_connections() -> None:
+    """The Celery app is module-wide and keeps its broker connections (and producers) for the
+    URL it first used: drop them, so this test's broker is the one used, and the next test's
+    is not this one, gone."""
+    from workers.celery_app import celery
+
+    if celery._pool is not None:
+        celery._pool.force_close_all()
+    celery._pool = None
+    celery.amqp._producer_pool = None
+
+
 @pytest.fixture
 def private_scale_out(tmp_path, private_pg) -> Iterator[tuple[Any, dict[str, str], Any]]:
     from app import create_app, init_database
@@ -236,6 +248,7 @@ def private_scale_out(tmp_path, private_pg) -> Iterator[tuple[Any, dict[str, str
     }  # fmt: skip
     init_database(config)
     app = create_app(config)
+    forget_broker_connections()
     env = {
         **os.environ, "DATABASE_URL": private_pg.url, "CELERY_BROKER_URL": redis_server.url,
         "MT5_SIM_DB": str(tmp_path / "sim.sqlite"), "LOG_DIR": str(tmp_path / "worker-logs"),
@@ -249,6 +262,7 @@ def private_scale_out(tmp_path, private_pg) -> Iterator[tuple[Any, dict[str, str
         db.engine.dispose()
     app.extensions["mt5_gateway"].close()
     redis_server.close()
+    forget_broker_connections()
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
