@@ -1,6 +1,7 @@
 """The first order after a restart, with and without the session keeper, measured over HTTP.
 
-Run from the repository root: ``python bench/keeper_restart.py [--n 100] [--latency-ms 50]``.
+Run from the repository root: ``python bench/keeper_restart.py [--n 100] [--latency-ms 50]``
+(N up to 100, what one send_orders takes).
 One user with N simulated accounts (each call to the simulated terminal takes --latency-ms).
 The production server (``python app.py``, FLASK_ENV=production, SQLite, embedded executor) is
 started as a subprocess three times on the same files:
@@ -186,6 +187,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--latency-ms", type=int, default=50)
     args = parser.parse_args()
+    if not 1 <= args.n <= 100:
+        parser.error("--n: send_orders takes 1 to 100 accounts (bench/broadcast_fanout.py: more)")
     run(args.n, args.latency_ms)
 
 
