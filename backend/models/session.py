@@ -50,7 +50,11 @@ class AccountEquity(db.Model):  # type: ignore[name-defined,misc]
     (the newest heartbeat of that minute); older points are thinned out, then pruned."""
 
     __tablename__ = "account_equity"
-    __table_args__ = (UniqueConstraint("account_id", "minute"),)
+    # The history is read by account and time; thinned and pruned by time across accounts.
+    __table_args__ = (
+        UniqueConstraint("account_id", "minute"),
+        Index("ix_account_equity_minute", "minute"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("mt5_accounts.id", ondelete="CASCADE"))

@@ -32,6 +32,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account_equity')),
     sa.UniqueConstraint('account_id', 'minute', name=op.f('uq_account_equity_account_id_minute'))
     )
+    with op.batch_alter_table('account_equity', schema=None) as batch_op:
+        batch_op.create_index('ix_account_equity_minute', ['minute'], unique=False)
+
     op.create_table('account_sessions',
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('connection_status', sa.String(length=20), nullable=False),
@@ -62,4 +65,7 @@ def downgrade():
         batch_op.drop_index('ix_account_sessions_due')
 
     op.drop_table('account_sessions')
+    with op.batch_alter_table('account_equity', schema=None) as batch_op:
+        batch_op.drop_index('ix_account_equity_minute')
+
     op.drop_table('account_equity')

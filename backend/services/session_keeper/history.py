@@ -14,6 +14,7 @@ from models import AccountEquity
 MAX_POINTS = 500
 THIN_AFTER = timedelta(days=1)
 THIN_TO_MINUTES = 15  # one point per quarter hour once a day old
+THIN_SLICE = timedelta(days=2)
 
 
 def minute_of(moment: datetime) -> int:
@@ -43,7 +44,11 @@ def thin_and_prune(session: DbSession, *, now: datetime, keep_days: int) -> int:
     removed = session.execute(
         delete(e).where(e.minute < minute_of(now - timedelta(days=keep_days)))
     )
-    old = e.minute < minute_of(now - THIN_AFTER)
+    # Only the last two days past THIN_AFTER: older points were thinned by earlier passes.
+    old = and_(
+        e.minute < minute_of(now - THIN_AFTER),
+        e.minute >= minute_of(now - THIN_AFTER - THIN_SLICE),
+    )
     keep = select(func.max(e.id)).where(old).group_by(e.account_id, e.minute // THIN_TO_MINUTES)
     thinned = session.execute(delete(e).where(old, e.id.not_in(keep)))
     session.commit()
