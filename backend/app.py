@@ -15,7 +15,7 @@ import extensions
 import models  # noqa: F401  (registers the tables)
 import workers
 from config import ConfigError, load_config
-from services import auth, automation, crypto, mt5_service, protection_service
+from services import auth, automation, crypto, mt5_service, protection_service, session_keeper
 from utils.database import init_engine_options, upgrade_to_head
 from utils.log_setup import configure_logging
 from utils.security import prepare_dummy_hash
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None, *, mt5_gateway: Any = None)
     workers.init_app(app)
     automation.init_app(app)
     protection_service.init_app(app)
+    session_keeper.init_app(app)
     return app
 
 
@@ -86,6 +87,7 @@ def serve(app: Flask) -> None:
             host,
             port,
         )
+    session_keeper.start_in_server(app)
     waitress_serve(app, **waitress_options(app))
 
 

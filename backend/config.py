@@ -218,6 +218,25 @@ def _signals_config(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _session_keeper_config(env: dict[str, str]) -> dict[str, Any]:
+    """The session keeper (services/session_keeper): on/off, heartbeat, pool, warm symbols,
+    how long the equity history is kept."""
+    heartbeat = _int(env, "MT5_HEARTBEAT_S", 15)
+    threads = _int(env, "SESSION_KEEPER_THREADS", 32)
+    days = _int(env, "EQUITY_HISTORY_DAYS", 30)
+    for name, value in (("MT5_HEARTBEAT_S", heartbeat), ("SESSION_KEEPER_THREADS", threads),
+                        ("EQUITY_HISTORY_DAYS", days)):  # fmt: skip
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    return {
+        "SESSION_KEEPER_ENABLED": _bool(env.get("SESSION_KEEPER_ENABLED"), True),
+        "MT5_HEARTBEAT_S": heartbeat,
+        "SESSION_KEEPER_THREADS": threads,
+        "SESSION_KEEPER_WARM_SYMBOLS": env.get("SESSION_KEEPER_WARM_SYMBOLS", "XAUUSD").strip(),
+        "EQUITY_HISTORY_DAYS": days,
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment (and test overrides).
 
@@ -401,4 +420,5 @@ CONFIG_SECTIONS = (
     _notifications_config,
     _followers_config,
     _signals_config,
+    _session_keeper_config,
 )

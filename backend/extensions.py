@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from utils.jwt_cache import CachingJWTManager
 
 if TYPE_CHECKING:  # services import this module; it imports none of them
-    from flask import Flask
+    from flask import Flask, Response
 
     from services.auth import AuthSettings
     from services.mt5.gateway import MT5Gateway
@@ -68,6 +68,9 @@ def init_app(app: Flask) -> None:
     # A shared store (RATELIMIT_STORAGE_URI=redis://...) that goes away must not turn every
     # limited route into a 500: the limits then hold per process until it is back.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    # Registered before the limiter's own hook so that it runs after it (Flask runs
+    # after_request hooks in reverse order of registration).
+    app.after_request(_retry_after_at_least_one)
     limiter.init_app(app)
     origins = app.config["CORS_ORIGINS"]
     cors.init_app(
@@ -75,6 +78,16 @@ def init_app(app: Flask) -> None:
         resources={r"/api/*": {"origins": origins}} if origins else {},
         expose_headers=["X-Request-ID", "Retry-After"],
     )
+
+
+def _retry_after_at_least_one(response: Response) -> Response:
+    """Flask-Limiter truncates the wait to whole seconds, so with 0.4 s of the window left a 429
+    says ``Retry-After: 0``: a client retrying at once is limited again. Never less than 1."""
+    value = response.headers.get("Retry-After")
+    whole_seconds = value is not None and value.lstrip("-").isdigit()
+    if response.status_code == 429 and whole_seconds and int(value) < 1:  # type: ignore[arg-type]
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def auth_settings() -> AuthSettings:

@@ -31,6 +31,8 @@ TEST_CONFIG: dict[str, Any] = {
     "AUTOMATION_ENABLED": False,
     # Nor protection's periodic equity pass: tests run it (services/protection_service.py).
     "PROTECTION_CHECK_S": 0,
+    # The session keeper logs every account in behind a test's back: its tests turn it on.
+    "SESSION_KEEPER_ENABLED": False,
 }
 
 

@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 
 from api.access import auth_required, current_user
 from extensions import db, mt5_gateway, secret_box
+from schemas.accounts import EquityOut, EquityQuery
 from schemas.terminal import (
     ConnectOut,
     DealListOut,
@@ -75,6 +76,29 @@ def list_deals(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
     return terminal_service.list_deals(
         **_context(account_id), date_from=query.get("date_from"), date_to=query.get("date_to")
     )
+
+
+@bp.get("/accounts/<int:account_id>/equity")
+@auth_required()
+@bp.input(EquityQuery, location="query", arg_name="query")
+@bp.output(EquityOut)
+@bp.doc(
+    responses={
+        404: "No such account (or not yours)",
+        422: "`to` before `from`, or not ISO datetimes",
+    }
+)
+def equity_history(account_id: int, query: dict[str, Any]) -> dict[str, Any]:
+    """Balance and equity history of an MT5 account, as the session keeper recorded it
+
+    One point a minute at most (the newest heartbeat of the minute), thinned to one per quarter
+    hour after a day and kept EQUITY_HISTORY_DAYS; a window answers at most 500 points, evenly
+    bucketed. Default: the last 7 days. Read from the database, never from the terminal.
+    """
+    return terminal_service.equity_history(
+        session=db.session, user=current_user(), account_id=account_id,
+        date_from=query.get("date_from"), date_to=query.get("date_to"),
+    )  # fmt: skip
 
 
 @bp.get("/accounts/<int:account_id>/symbols/<symbol>")

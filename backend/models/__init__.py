@@ -9,6 +9,7 @@ from models.notification import NotificationChannel, NotificationDelivery, Outbo
 from models.refresh_token import UsedRefreshToken
 from models.results import DispatchResult
 from models.revoked_token import TokenBlocklist
+from models.session import SESSION_STATES, AccountEquity, AccountSession
 from models.signal import Signal, SignalToken
 from models.subscription import CONSENTS, SUBSCRIPTION_STATES, Subscription
 from models.user import API_KEY_SCOPES, LOCALES, ROLES, User
@@ -21,7 +22,10 @@ __all__ = [
     "LOCALES",
     "ROLES",
     "ROW_STATUSES",
+    "SESSION_STATES",
     "SUBSCRIPTION_STATES",
+    "AccountEquity",
+    "AccountSession",
     "AuditLog",
     "AutomationFiring",
     "BroadcastQueue",

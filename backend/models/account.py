@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.columns import ExactDecimal, UTCDateTime, utcnow
+from models.session import AccountSession
 from models.user import User
 
 ACCOUNT_TYPES = ("demo", "live")
@@ -50,3 +51,5 @@ class MT5Account(db.Model):  # type: ignore[name-defined,misc]
     symbol_map: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     owner: Mapped[User] = relationship(lazy="joined")
+    # The session keeper's view of its terminal session (read when shown, not on every load).
+    live: Mapped[AccountSession | None] = relationship(viewonly=True, uselist=False)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range, Regexp
-from marshmallow import ValidationError, validates
+from marshmallow import ValidationError, post_dump, validates
 
 from models.account import ACCOUNT_TYPES
+from models.session import SESSION_STATES
 from schemas.fields import DecimalString
 
 TERMINAL_RULE = Regexp(
@@ -82,9 +85,36 @@ class AccountOut(Schema):
     account_type = fields.String()
     is_active = fields.Boolean()
     terminal = fields.String()
-    connection_status = fields.String(metadata={"enum": ["never", "connected", "failed"]})
+    connection_status = fields.String(
+        metadata={
+            "enum": [*SESSION_STATES, "failed"],
+            "description": "As the session keeper last saw it (connected, disconnected: the "
+            "terminal is not connected to its trade server, auth_failed: not retried until the "
+            "credentials change, unreachable: the terminal node did not answer), or `failed` "
+            "after a manual connect; `never` before the first look.",
+        }
+    )
     last_error = fields.String(allow_none=True)
     last_connected_at = fields.DateTime(allow_none=True)
+    # The session keeper's live fields: null until its first heartbeat of the account.
+    last_seen_at = fields.DateTime(
+        allow_none=True, attribute="live.last_seen_at",
+        metadata={"description": "The last heartbeat that found the account connected."},
+    )  # fmt: skip
+    checked_at = fields.DateTime(allow_none=True, attribute="live.checked_at")
+    latency_ms = DecimalString(
+        allow_none=True, attribute="live.latency_ms",
+        metadata={"description": "The account_info round trip of the last heartbeat, in ms."},
+    )  # fmt: skip
+    currency = fields.String(allow_none=True, attribute="live.currency")
+    balance = DecimalString(allow_none=True, attribute="live.balance")
+    equity = DecimalString(allow_none=True, attribute="live.equity")
+    margin = DecimalString(allow_none=True, attribute="live.margin")
+    margin_free = DecimalString(allow_none=True, attribute="live.margin_free")
+    margin_level = DecimalString(
+        allow_none=True, attribute="live.margin_level",
+        metadata={"description": "Equity / margin in percent, 2 places; null with no margin."},
+    )  # fmt: skip
     created_at = fields.DateTime()
     updated_at = fields.DateTime(allow_none=True)
     copy_enabled = fields.Boolean()
@@ -93,6 +123,16 @@ class AccountOut(Schema):
     volume_multiplier = DecimalString(allow_none=True)
     max_volume = DecimalString(allow_none=True)
     symbol_map = fields.Dict(allow_none=True)
+
+    @post_dump
+    def _live_fields_always_there(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for name in LIVE_FIELDS:
+            data.setdefault(name, None)  # no heartbeat yet: null, not absent
+        return data
+
+
+LIVE_FIELDS = ("last_seen_at", "checked_at", "latency_ms", "currency", "balance", "equity",
+               "margin", "margin_free", "margin_level")  # fmt: skip
 
 
 class AccountListOut(Schema):
@@ -108,4 +148,32 @@ class DeleteAccountQuery(Schema):
             "description": "Delete even with open positions or pending orders, or when the "
             "terminal cannot be reached (they stay open at the broker)."
         },
+    )
+
+
+class EquityQuery(Schema):
+    date_from = fields.DateTime(
+        data_key="from", metadata={"description": "ISO 8601; default: 7 days before `to`."}
+    )
+    date_to = fields.DateTime(data_key="to", metadata={"description": "ISO 8601; default: now."})
+
+
+class EquityPointOut(Schema):
+    time = fields.DateTime(metadata={"description": "When the heartbeat read these figures."})
+    balance = DecimalString()
+    equity = DecimalString()
+    margin = DecimalString()
+    margin_free = DecimalString()
+
+
+class EquityOut(Schema):
+    account_id = fields.Integer()
+    date_from = fields.DateTime(data_key="from")
+    date_to = fields.DateTime(data_key="to")
+    step_s = fields.Integer(
+        metadata={"description": "The width of one point's bucket: the newest figures of each."}
+    )
+    points = fields.List(
+        fields.Nested(EquityPointOut),
+        metadata={"description": "Oldest first, at most 500 (evenly bucketed over the window)."},
     )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from errors import AppError, Conflict, MT5Error, NotFound
 from extensions import DbSession
@@ -13,6 +14,7 @@ from models import MT5Account, User
 from services.audit_service import record_event
 from services.mt5.dto import AccountRef
 from services.mt5_service import account_ref, password_aad
+from services.session_keeper import store as keeper_store
 from utils.security import DecryptionFailed, SecretBox
 
 SETTABLE = (
@@ -46,7 +48,8 @@ def check_terminal(terminal: str, *, default: str, allowed: list[str]) -> None:
 
 def list_accounts(*, session: DbSession, user: User) -> list[MT5Account]:
     query = select(MT5Account).where(MT5Account.user_id == user.id, MT5Account.deleted_at.is_(None))
-    return list(session.scalars(query.order_by(MT5Account.id)).all())
+    query = query.options(selectinload(MT5Account.live)).order_by(MT5Account.id)
+    return list(session.scalars(query).all())
 
 
 def get_account(*, session: DbSession, user: User, account_id: int) -> MT5Account:
@@ -112,6 +115,8 @@ def update_account(
         changed.append("password")
     if {"login", "server", "password", "terminal"} & set(changed):
         account.connection_status = "never"
+        # What the keeper saw was of the old credentials (auth_failed too): it looks afresh.
+        keeper_store.forget(session, account.id)
     account.updated_at = datetime.now(UTC)
     _audit(session, "account_updated", user, account, ip, details={"fields": changed})
     session.commit()

@@ -7,7 +7,9 @@ Where the figures come from:
   the outcomes, the embedded executor's or a Celery worker's; a worker serves them on its own
   endpoint (``serve_worker_metrics``, ``WORKER_METRICS_PORT``), scraped as one target per worker;
 * ``broadcast_queue_rows`` and ``mt5_order_rows``: counted in the database at scrape time, so
-  every web process reports the same, exact figures whichever process executed the rows.
+  every web process reports the same, exact figures whichever process executed the rows;
+* ``mt5_sessions`` and ``mt5_heartbeat_latency_seconds``: the session keeper's last look at each
+  active account, read from the database at scrape time (whichever worker keeps it).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy import func, select
 
 from extensions import db
 from ledger.types import RowOutcome
-from models import BroadcastQueue
+from models import SESSION_STATES, AccountSession, BroadcastQueue, MT5Account
 from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES
 from services.mt5_service import gateway_health
 
@@ -84,6 +86,7 @@ def init_metrics(app: Flask) -> AppMetrics:
     app_ref = weakref.ref(app)  # the app holds the registry; no cycle through the collectors
     registry.register(QueueDepthCollector(app_ref))
     registry.register(TerminalCollector(app_ref))
+    registry.register(SessionCollector(app_ref))
     app.extensions["metrics"] = metrics
     return metrics
 
@@ -205,6 +208,63 @@ class TerminalCollector(Collector):
         terminal = str(health.get("terminal", ""))
         gauge.add_metric([terminal, str(bool(health.get("simulated"))).lower()], int(connected))
         yield gauge
+
+
+class SessionCollector(Collector):
+    """Active accounts by the state of their terminal session, and the heartbeat round trips of
+    the connected ones (quantiles over the accounts' last heartbeats)."""
+
+    QUANTILES = ("0.5", "0.9", "0.99", "1")
+
+    def __init__(self, app_ref: weakref.ref[Flask]) -> None:
+        self._app_ref = app_ref
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        app = self._app_ref()
+        if app is None:
+            return
+        a, s = MT5Account, AccountSession
+        state = func.coalesce(s.connection_status, "never")
+        query = (
+            select(state, s.latency_ms)
+            .select_from(a)
+            .outerjoin(s, s.account_id == a.id)
+            .where(a.is_active.is_(True), a.deleted_at.is_(None))
+        )
+        counts = dict.fromkeys(SESSION_STATES, 0)
+        latencies: list[float] = []
+        try:
+            with app.app_context(), db.engine.connect() as connection:
+                for status, latency_ms in connection.execute(query):
+                    counts[status] = counts.get(status, 0) + 1
+                    if status == "connected" and latency_ms is not None:
+                        latencies.append(float(latency_ms) / 1000)
+        except Exception:
+            logger.exception("metrics: session state query failed")
+            return
+        sessions = GaugeMetricFamily(
+            "mt5_sessions",
+            "Active MT5 accounts by the state of their terminal session (the session keeper's "
+            "last look; never = not looked at yet).",
+            labels=["state"],
+        )
+        for status, n in sorted(counts.items()):
+            sessions.add_metric([status], n)
+        yield sessions
+        latency = GaugeMetricFamily(
+            "mt5_heartbeat_latency_seconds",
+            "The account_info round trip of each connected account's last heartbeat, as "
+            "quantiles over the accounts (1 = the slowest).",
+            labels=["quantile"],
+        )
+        latencies.sort()
+        for q in self.QUANTILES if latencies else ():
+            index = min(len(latencies) - 1, int(float(q) * len(latencies)))
+            latency.add_metric([q], latencies[index])
+        yield latency
 
 
 # --- a Celery worker's own endpoint ------------------------------------------------------------

@@ -13,6 +13,8 @@ from services.accounts_service import get_account
 from services.mt5.dto import AccountRef, Deal, PendingOrder, Position
 from services.mt5.gateway import MT5Gateway
 from services.mt5_service import account_ref
+from services.session_keeper import history
+from services.session_keeper import store as keeper_store
 from utils.security import SecretBox
 
 DEFAULT_DEALS_WINDOW = timedelta(days=7)
@@ -49,6 +51,7 @@ def _record(session: DbSession, account_id: int, *, status: str, error: str | No
     account.last_error = error
     if status == "connected":
         account.last_connected_at = datetime.now(UTC)
+    keeper_store.look_now(session, account_id)  # its next heartbeat confirms, backoff or not
     session.commit()
 
 
@@ -71,9 +74,16 @@ def list_orders(
 def deals_window(
     date_from: datetime | None, date_to: datetime | None, *, now: datetime
 ) -> tuple[datetime, datetime]:
-    """Defaults: up to now, from 7 days before ``to``; naive times are UTC; to < from is 422."""
-    end = _utc(date_to) if date_to else now
-    start = _utc(date_from) if date_from else end - DEFAULT_DEALS_WINDOW
+    """Defaults: up to now, from 7 days before ``to``; naive times are UTC; to < from is 422,
+    and so is a time whose UTC (or default window) falls outside the calendar (year 1 to 9999)."""
+    try:
+        end = _utc(date_to) if date_to else now
+        start = _utc(date_from) if date_from else end - DEFAULT_DEALS_WINDOW
+    except OverflowError:
+        raise ValidationFailed(
+            "A time out of range: `from` and `to` must fall within years 1 to 9999 in UTC.",
+            details={"from": str(date_from), "to": str(date_to)},
+        ) from None
     if end < start:
         raise ValidationFailed(
             "`to` is before `from`.", details={"from": start.isoformat(), "to": end.isoformat()}
@@ -93,6 +103,21 @@ def list_deals(
     ref = _reach(session=session, user=user, account_id=account_id, box=box)
     deals: list[Deal] = gateway.deals(ref, start, end)
     return {"date_from": start, "date_to": end, "deals": deals}
+
+
+def equity_history(
+    *, session: DbSession, user: User, account_id: int, date_from: datetime | None,
+    date_to: datetime | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The balance and equity the session keeper recorded, bounded in points (no terminal call)."""
+    start, end = deals_window(date_from, date_to, now=datetime.now(UTC))
+    get_account(session=session, user=user, account_id=account_id)
+    points, step = history.points(session, account_id, date_from=start, date_to=end)
+    session.commit()
+    return {
+        "account_id": account_id, "date_from": start, "date_to": end, "step_s": step * 60,
+        "points": [history.as_wire(p) for p in points],
+    }  # fmt: skip
 
 
 def symbol_spec(

@@ -21,12 +21,14 @@ from typing import Any
 
 from celery import Celery, signals
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 
 from config import load_config
 from extensions import db
 from ledger import leases, recovery, rows, store
 from ledger.execution import execute_job
 from ledger.jobs import load_jobs_or_fail
+from ledger.types import RowOutcome
 from services.metrics import observe_outcomes, serve_worker_metrics
 
 logger = logging.getLogger("workers.celery")
@@ -54,6 +56,7 @@ _worker_lock = threading.Lock()
 OWNER = leases.new_owner_id()
 SWEEP_INTERVAL_S = 5.0
 REDRIVE_AFTER_S = 30
+RECORD_PATIENCE_S = 60.0
 
 
 def bind_worker_app(app: Flask) -> None:
@@ -90,7 +93,7 @@ def execute_rows(row_ids: Sequence[int]) -> int:
             outcomes = broken + list(
                 _job_pool().map(lambda job: execute_job(job, gateway, hooks=hooks), jobs)
             )
-            store.record_outcomes(db.session, outcomes, owner=OWNER)
+            _record_while_the_database_is_away(outcomes)
             observe_outcomes(app, outcomes)
             accounts = [job.account_id for job in jobs]
             following = recovery.next_heads_for_accounts(db.session, accounts)
@@ -98,6 +101,28 @@ def execute_rows(row_ids: Sequence[int]) -> int:
             db.session.remove()
     enqueue_rows(following)
     return len(claimed)
+
+
+def _record_while_the_database_is_away(outcomes: list[RowOutcome]) -> None:
+    """The orders went out: their outcomes must be recorded. A database restart or failover
+    (seconds) is waited out with backoff rather than leaving the rows in flight for a lease
+    (minutes) and then reconciling each with its broker; past RECORD_PATIENCE_S it gives up,
+    and the sweeper does exactly that."""
+    deadline = time.monotonic() + RECORD_PATIENCE_S
+    failures = 0
+    while True:
+        try:
+            store.record_outcomes(db.session, outcomes, owner=OWNER)
+            return
+        except DBAPIError:
+            failures += 1
+            db.session.rollback()
+            db.session.remove()
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("recording %s outcome(s) failed (%s in a row); retrying",
+                           len(outcomes), failures)  # fmt: skip
+            time.sleep(min(5.0, 0.1 * 2 ** (failures - 1)))
 
 
 def enqueue_rows(row_ids: Sequence[int]) -> None:

@@ -149,10 +149,10 @@ class ThreadExecutor:
                     break
                 inbox.outcomes[:0], self._unrecorded = self._unrecorded, []
                 try:
-                    if inbox.sweep or time.monotonic() >= next_sweep:
+                    sweep = inbox.sweep or time.monotonic() >= next_sweep
+                    if sweep:
                         next_sweep = time.monotonic() + self._sweep_interval
-                        inbox.rows.update(self._sweep())
-                    self._handle(inbox)
+                    self._handle(inbox, sweep=sweep)
                     failures = 0
                 except Exception:
                     # A database outage must not end the thread: what failed to record is kept
@@ -186,7 +186,7 @@ class ThreadExecutor:
                 break
         for kind, value in items:
             if kind == "stop":
-                self._record(inbox.outcomes)
+                self._record_at_stop(inbox.outcomes)
                 return None
             if kind == "dispatch":
                 inbox.dispatches.add(value)
@@ -196,13 +196,18 @@ class ThreadExecutor:
                 inbox.sweep = True
         return inbox
 
-    def _handle(self, inbox: _Inbox) -> None:
+    def _handle(self, inbox: _Inbox, *, sweep: bool = False) -> None:
+        """Record first, then sweep and claim: whatever fails after the outcomes are recorded
+        loses nothing (the next sweep re-drives pending rows); outcomes that failed to record
+        are kept for the next attempt."""
         session = db.session
         try:
             accounts = self._record(inbox.outcomes)
         except Exception:
             self._unrecorded.extend(inbox.outcomes)
             raise
+        if sweep:
+            inbox.rows.update(self._sweep())
         claimed = store.claim_rows(
             session,
             owner=self.owner,
@@ -280,5 +285,18 @@ class ThreadExecutor:
                 break
             if kind == "outcome":
                 leftovers.append(value)
-        if leftovers:
-            self._record(leftovers)
+        self._record_at_stop(leftovers)
+
+    def _record_at_stop(self, outcomes: list[RowOutcome]) -> None:
+        """Last records before the thread ends. If the database is away even now, the rows stay
+        in flight under this process's lease: the next start's sweeper finds the owner gone and
+        reconciles them with the broker (outcome unknown), so nothing is lost or sent twice."""
+        outcomes = self._unrecorded + outcomes
+        self._unrecorded = []
+        if not outcomes:
+            return
+        try:
+            self._record(outcomes)
+        except Exception:
+            logger.exception("ledger thread: %s outcome(s) not recorded at stop", len(outcomes))
+            db.session.rollback()

@@ -6,6 +6,12 @@ type. Every method a path does not serve answers 405 with the JSON envelope and 
 `make test` runs a few examples, derandomised so it cannot flake; `make fuzz` sets
 FUZZ_EXAMPLES=500 and lets Hypothesis explore.
 
+Every example starts from the same world. Once the world is built its orders run inline, inside
+the request that sent them (no executor thread finishing an earlier operation's trades behind a
+later one's back), and after any example that may have changed something the database and the
+simulated broker are put back as they were: a failure Hypothesis replays meets the state it first
+failed in ("failed on the first call but not on a subsequent one" was state left behind).
+
 schemathesis' own pytest plugin (`schema.parametrize()`) is not used: under pytest 9 it fails on
 `Function._nodeid`, so each operation's strategy is driven with Hypothesis' `@given` directly.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,12 +53,58 @@ FUZZ_SETTINGS = settings(
 )
 
 
-class FuzzWorld:
-    """One app and database for the module: a user per role, the user's accounts, a dispatch and
-    a broadcast, so generated ids sometimes name real objects."""
+class InlineExecutor:
+    """Runs a dispatch to its end inside the request that submits it (claim, send, record,
+    chain each account's next row): nothing an example started outlives it."""
+
+    kind = "threads"
 
     def __init__(self, app: Any) -> None:
+        from ledger import leases
+
         self.app = app
+        self.owner = leases.new_owner_id()
+
+    def submit_dispatch(self, dispatch_id: int) -> None:
+        from extensions import db
+        from ledger import recovery, store
+        from ledger.execution import execute_job
+        from ledger.jobs import load_jobs_or_fail
+
+        session, gateway = db.session, self.app.extensions["mt5_gateway"]
+        claimed = store.claim_rows(session, owner=self.owner, dispatch_id=dispatch_id)
+        while claimed:
+            jobs, outcomes = load_jobs_or_fail(session, claimed, self.app.extensions["secret_box"])
+            outcomes += [execute_job(job, gateway) for job in jobs]
+            store.record_outcomes(session, outcomes, owner=self.owner)
+            following = recovery.next_heads_for_accounts(session, [j.account_id for j in jobs])
+            claimed = store.claim_rows(session, owner=self.owner, row_ids=following)
+
+    def start(self) -> None:
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        return None
+
+    def wait_dispatch(self, dispatch_id: int, timeout: float) -> None:
+        time.sleep(min(timeout, 0.01))  # everything claimable already ran
+
+    def wait_changed(self, timeout: float) -> None:
+        time.sleep(min(timeout, 0.01))
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "running": True, "inline": True}
+
+
+class FuzzWorld:
+    """One app and database for the module: a user per role, the user's accounts, a dispatch and
+    a broadcast, so generated ids sometimes name real objects; each example starts from it."""
+
+    def __init__(self, app: Any, state: Path) -> None:
+        self.app = app
+        self.state = state
+        self.snapshot = state.with_name("snapshot")
+        self.dirty = False
         self.client = app.test_client()
         users = {role: make_user(app, role=role) for role in ROLES}
         self.user_ids = {role: user.id for role, user in users.items()}
@@ -73,6 +126,37 @@ class FuzzWorld:
                 "order": {"symbol": "XAUUSD", "side": "buy", "volume": "0.10"},
             },
         )["broadcast_id"]
+        self._freeze()
+
+    def _freeze(self) -> None:
+        """Let the world's own orders finish, then keep its files as every example's start."""
+        from extensions import EXECUTOR, db
+        from ledger import status
+
+        for dispatch_id in (self.dispatch_id, self.broadcast_id):
+            executor = self.app.extensions[EXECUTOR]
+            assert status.wait_until_final(db.session, dispatch_id, 30, executor.wait_dispatch)
+        self.app.extensions["executor_stop"]()
+        self.app.extensions[EXECUTOR] = InlineExecutor(self.app)
+        self._close_files()
+        shutil.copytree(self.state, self.snapshot)
+
+    def _close_files(self) -> None:
+        from extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+        self.app.extensions["mt5_gateway"].close()  # its brokers reopen their files on next use
+
+    def before_example(self) -> None:
+        """Put the database and the broker back as the world left them, if the last example
+        may have changed them."""
+        if not self.dirty:
+            return
+        self._close_files()
+        shutil.rmtree(self.state)
+        shutil.copytree(self.snapshot, self.state)
+        self.dirty = False
 
     def _post(self, role: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.client.post(path, json=body, headers=self.headers_for(role))
@@ -96,23 +180,11 @@ class FuzzWorld:
         from models import User
         from services.auth import issue_tokens
 
-        self.restore_users()
         user = db.session.get(User, self.user_ids[role])
         pair = issue_tokens(user, lifetimes=auth_settings().token_lifetimes)
+        db.session.commit()
         token = pair.refresh_token if refresh else pair.access_token
         return {"Authorization": f"Bearer {token}"}
-
-    def restore_users(self) -> None:
-        """Undo what a fuzzed PATCH /api/users/{id} may have done to the role users."""
-        from extensions import db
-        from models import User
-
-        db.session.rollback()
-        for role, user_id in self.user_ids.items():
-            user = db.session.get(User, user_id)
-            user.role, user.is_active = role, True
-            user.locked_until, user.failed_login_count = None, 0
-        db.session.commit()
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +196,16 @@ def fuzz_world(
     from extensions import db
 
     tmp_path = tmp_path_factory.mktemp("fuzz")
-    shutil.copy(migrated_sqlite, tmp_path / "db.sqlite")
+    state = tmp_path / "state"  # the database and the simulated broker's file, nothing else
+    state.mkdir()
+    shutil.copy(migrated_sqlite, state / "db.sqlite")
     # The executor starts only when an order is submitted, and then runs it on the simulator.
-    config = make_config(tmp_path, RATELIMIT_ENABLED=False, EXECUTOR_AUTOSTART=False)
+    config = make_config(
+        state, RATELIMIT_ENABLED=False, EXECUTOR_AUTOSTART=False, LOG_DIR=tmp_path / "logs"
+    )
     app = create_app(config)
     with app.app_context():
-        yield FuzzWorld(app)
+        yield FuzzWorld(app, state)
         app.extensions["executor_stop"]()  # before the engine goes away
         db.session.remove()
         db.engine.dispose()
@@ -159,11 +235,15 @@ def case_strategy(operation: Any, world: FuzzWorld, role: str) -> Any:
 
 
 def call_and_validate(case: Any, world: FuzzWorld, role: str) -> None:
+    world.before_example()
     if case.operation.path == "/api/send_orders" and isinstance(case.body, dict):
         # Up to 30 s per case waiting for results would blow the time budget; 0 answers 202.
         case.body["wait_s"] = 0
     refresh = case.operation.path == "/api/token/refresh"
-    case.call_and_validate(headers=world.headers_for(role, refresh=refresh), checks=CHECKS)
+    headers = world.headers_for(role, refresh=refresh)
+    # Anything but a read may change the world (a GET of results fills their cache: harmless).
+    world.dirty = case.operation.method.upper() != "GET"
+    case.call_and_validate(headers=headers, checks=CHECKS)
 
 
 def _describe(exc: BaseException) -> str:
@@ -174,6 +254,8 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
+# 500 examples of every operation take minutes per role, well past the suite's 120 s per test.
+@pytest.mark.timeout(max(120, FUZZ_EXAMPLES * 6))
 @pytest.mark.parametrize("role", ROLES)
 def test_fuzz_every_operation_as_role_has_no_5xx_and_conforms(
     role: str, fuzz_world: FuzzWorld, fuzz_operations: list[Any]
@@ -191,6 +273,27 @@ def test_fuzz_every_operation_as_role_has_no_5xx_and_conforms(
         except Exception as exc:  # report every failing operation, not the first
             failures.append(f"{operation.label} as {role}:\n{_describe(exc)}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_fuzz_world_is_put_back_after_an_example_that_changed_it(fuzz_world: FuzzWorld) -> None:
+    client, account_id = fuzz_world.client, fuzz_world.account_ids[0]
+    headers = fuzz_world.headers_for("user")
+    path = f"/api/accounts/{account_id}/positions"
+    before = client.get(path, headers=headers).get_json()["positions"]
+    assert before  # the world's own trades
+    fuzz_world.dirty = True
+    closed = client.post(f"{path}/close_all", headers=headers)
+    assert closed.status_code == 200, closed.get_json()  # run inline, at the broker
+    assert client.get(path, headers=headers).get_json()["positions"] == []
+    deleted = client.delete(f"/api/accounts/{account_id}?force=true", headers=headers)
+    assert deleted.status_code == 204
+
+    fuzz_world.before_example()
+
+    headers = fuzz_world.headers_for("user")
+    assert client.get(f"/api/accounts/{account_id}", headers=headers).status_code == 200
+    assert client.get(path, headers=headers).get_json()["positions"] == before
+    assert not fuzz_world.dirty
 
 
 def test_fuzz_covers_every_route_but_the_event_stream(

@@ -211,15 +211,28 @@ def test_rate_limit_window_resets_and_is_per_ip(make_app):
         wrong = {"username": user.username, "password": "wrong-pass"}
         right = {"username": user.username, "password": PASSWORD}
 
+        # Start just after a window opens: three requests in one fixed one-second window.
+        time.sleep(1.02 - time.time() % 1)
         for _ in range(2):
             attacker.post("/api/login", json=wrong)
         limited = attacker.post("/api/login", json=right)
         assert_error(limited, 429, "rate_limited")
-        assert 0 < int(limited.headers["Retry-After"]) <= 1
+        assert int(limited.headers["Retry-After"]) == 1  # under a second left: 1, never 0
 
         assert victim.post("/api/login", json=right).status_code == 200  # another IP: unaffected
         time.sleep(1.1)  # the window passes
         assert attacker.post("/api/login", json=right).status_code == 200
+
+
+@pytest.mark.parametrize(("given", "sent"), [("0", "1"), ("-1", "1"), ("1", "1"), ("42", "42")])
+def test_retry_after_of_a_429_is_never_below_one_second(given, sent):
+    from flask import Response
+
+    from extensions import _retry_after_at_least_one
+
+    response = Response(status=429, headers={"Retry-After": given})
+
+    assert _retry_after_at_least_one(response).headers["Retry-After"] == sent
 
 
 # --- CORS limited to CORS_ORIGINS ---------------------------------------------------------------

@@ -61,6 +61,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): USER,
     ("/api/accounts/<int:account_id>/positions", "GET"): USER,
     ("/api/accounts/<int:account_id>/deals", "GET"): USER,
+    ("/api/accounts/<int:account_id>/equity", "GET"): USER,
     ("/api/accounts/<int:account_id>/orders", "GET"): USER,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): USER,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): USER,
@@ -128,6 +129,7 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): TRADE,
     ("/api/accounts/<int:account_id>/positions", "GET"): READ,
     ("/api/accounts/<int:account_id>/deals", "GET"): READ,
+    ("/api/accounts/<int:account_id>/equity", "GET"): READ,
     ("/api/accounts/<int:account_id>/orders", "GET"): READ,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): TRADE,
     ("/api/accounts/<int:account_id>/positions/<int:ticket>/close", "POST"): TRADE,
@@ -511,6 +513,7 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/accounts/<int:account_id>/connect", "POST"): ("account", None),
     ("/api/accounts/<int:account_id>/positions", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/deals", "GET"): ("account", None),
+    ("/api/accounts/<int:account_id>/equity", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/orders", "GET"): ("account", None),
     ("/api/accounts/<int:account_id>/positions/<int:ticket>", "PATCH"): (
         "account",

@@ -183,6 +183,26 @@ def test_deals_to_before_from_is_422(client: Any, owner: Any) -> None:
     assert_error(response, 422, "validation_error")
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "0001-01-01T00:00:00+01:00"},  # before year 1 in UTC
+        {"to": "9999-12-31T23:59:59-01:00"},  # after 9999 in UTC
+        {"to": "0001-01-03T00:00:00Z"},  # the default 7 days before it are before year 1
+    ],
+)
+@pytest.mark.parametrize("route", ["deals", "equity"])
+def test_time_window_out_of_the_calendar_is_422_not_500(
+    client: Any, owner: Any, route: str, query: dict[str, str]
+) -> None:
+    account = make_account(client, owner)
+
+    response = client.get(f"/api/accounts/{account['id']}/{route}", query_string=query,
+                          headers=owner)  # fmt: skip
+
+    assert_error(response, 422, "validation_error")
+
+
 def test_deals_not_a_datetime_is_422(client: Any, owner: Any) -> None:
     account = make_account(client, owner)
 

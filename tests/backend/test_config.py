@@ -249,3 +249,21 @@ def test_every_variable_config_reads_is_documented_in_the_readme():
 
     assert len(variables) > 30, variables  # the pattern still finds what config.py reads
     assert sorted(v for v in variables if f"`{v}`" not in readme) == []
+
+
+def test_load_config_session_keeper_defaults():
+    loaded = load_config({})
+
+    assert loaded["SESSION_KEEPER_ENABLED"] is True
+    assert (loaded["MT5_HEARTBEAT_S"], loaded["SESSION_KEEPER_THREADS"]) == (15, 32)
+    assert loaded["SESSION_KEEPER_WARM_SYMBOLS"] == "XAUUSD"
+    assert loaded["EQUITY_HISTORY_DAYS"] == 30
+
+
+@pytest.mark.parametrize(
+    "name", ["MT5_HEARTBEAT_S", "SESSION_KEEPER_THREADS", "EQUITY_HISTORY_DAYS"]
+)
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_load_config_session_keeper_below_one_names_it(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: value})

@@ -35,3 +35,24 @@ def test_serve_in_production_uses_waitress(app, served):
 
     assert served == [app_module.waitress_options(app)]
     assert "serving with waitress" in log_text(app) and "(production)" in log_text(app)
+
+
+def test_serve_starts_the_session_keeper_before_the_first_request(make_app, served):
+    from services.session_keeper import KEEPER, stop_keeper
+
+    application = make_app(SESSION_KEEPER_ENABLED=True)
+    try:
+        app_module.serve(application)
+
+        assert application.extensions[KEEPER] is not None
+        assert application.extensions[KEEPER].running
+    finally:
+        stop_keeper(application)
+
+
+def test_serve_with_the_keeper_off_starts_none(app, served):
+    from services.session_keeper import KEEPER
+
+    app_module.serve(app)
+
+    assert app.extensions[KEEPER] is None

@@ -110,6 +110,21 @@ class MT5Gateway:
             )
         return snapshot, status, round(latency_ms, 3)
 
+    def heartbeat(
+        self, account: AccountRef, *, relogin: bool = False
+    ) -> tuple[AccountSnapshot, bool, float]:
+        """The session keeper's look: attach (``relogin`` re-checks the credentials), then
+        account_info and terminal_info on the same cached session the ledger sends through.
+        Returns the snapshot, whether the terminal is connected to its trade server, and the
+        account_info round trip in ms."""
+        with self._attached(account, relogin=relogin) as slot:
+            started = time.perf_counter()
+            snapshot = self._snapshot(slot, account)
+            latency_ms = (time.perf_counter() - started) * 1000
+            terminal, _ = slot.call("terminal_info")
+        connected = terminal is None or bool(dict(terminal).get("connected", True))
+        return snapshot, connected, round(latency_ms, 3)
+
     def account_snapshot(self, account: AccountRef) -> AccountSnapshot:
         with self._attached(account) as slot:
             return self._snapshot(slot, account)

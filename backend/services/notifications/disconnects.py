@@ -1,8 +1,9 @@
 """The account_disconnected alert: accounts not seen connected for ALERT_DISCONNECTED_S.
 
-Written against ``last_seen``/``connection_state`` below: until the session keeper's
-account_sessions.last_seen_at is on main, the last successful connect
-(mt5_accounts.last_connected_at) stands for "last seen"; point ``last_seen`` at it then.
+"Seen" is the session keeper's last heartbeat that found the account connected
+(account_sessions.last_seen_at), and "not connected now" its last look's state on the account
+(mt5_accounts.connection_status); with the keeper off, the last successful manual connect
+stands for "last seen".
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from extensions import DbSession
-from models import MT5Account
+from models import AccountSession, MT5Account
 from services.outbox import Notice, enqueue_many
 
 # connection_status values that mean "not connected now" (the keeper adds its own states).
@@ -21,8 +22,8 @@ DISCONNECTED_STATES = ("failed", "disconnected", "unreachable", "auth_failed")
 
 
 def last_seen() -> Any:
-    """When the account was last seen connected (one place to change for the keeper)."""
-    return MT5Account.last_connected_at
+    """When the account was last seen connected: by the keeper, else by a manual connect."""
+    return func.coalesce(AccountSession.last_seen_at, MT5Account.last_connected_at)
 
 
 def silent_accounts(session: DbSession, *, cutoff: datetime) -> list[Any]:
@@ -33,7 +34,9 @@ def silent_accounts(session: DbSession, *, cutoff: datetime) -> list[Any]:
             select(
                 MT5Account.id, MT5Account.user_id, MT5Account.account_name, MT5Account.login,
                 MT5Account.connection_status, seen.label("last_seen"),
-            ).where(
+            )
+            .outerjoin(AccountSession, AccountSession.account_id == MT5Account.id)
+            .where(
                 MT5Account.connection_status.in_(DISCONNECTED_STATES),
                 MT5Account.is_active.is_(True),
                 MT5Account.deleted_at.is_(None),

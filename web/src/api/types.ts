@@ -20,7 +20,7 @@ export interface Account {
   account_type: "demo" | "live";
   is_active: boolean;
   terminal: string;
-  connection_status: "never" | "connected" | "failed";
+  connection_status: "never" | "connected" | "failed" | "disconnected" | "auth_failed" | "unreachable";
   last_error: string | null;
   last_connected_at: string | null;
   copy_enabled: boolean;
@@ -28,11 +28,15 @@ export interface Account {
   fixed_volume: string | null;
   volume_multiplier: string | null;
   max_volume: string | null;
-  // Live figures, once the session keeper reports them with the account (shown when present).
+  // Live figures of the session keeper's last heartbeat (null before the first one).
   balance?: string | null;
   equity?: string | null;
+  margin?: string | null;
   margin_free?: string | null;
+  margin_level?: string | null;
   currency?: string | null;
+  last_seen_at?: string | null;
+  latency_ms?: string | null;
 }
 
 export interface AccountInfo {

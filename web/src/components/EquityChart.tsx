@@ -1,7 +1,7 @@
 // An account's balance and equity over time (TradingView's lightweight-charts), from
 // GET /api/accounts/{id}/equity?from&to -> {"points": [{"time": iso, "balance", "equity"}]}.
-// The session keeper records that history; until the server has the route (404) or has
-// points, the chart shows its empty state. The chart library is loaded only when there is
+// The session keeper records that history; until it has points (or on a server without the
+// route, 404), the chart shows its empty state. The chart library is loaded only when there is
 // something to draw, so it does not weigh on the first paint.
 import type { IChartApi, UTCTimestamp } from "lightweight-charts";
 import { useEffect, useRef, useState } from "preact/hooks";

@@ -185,6 +185,9 @@ export const en = {
 
   "status.never": "never connected",
   "status.connected": "connected",
+  "status.disconnected": "disconnected",
+  "status.auth_failed": "login refused",
+  "status.unreachable": "unreachable",
   "status.pending": "pending",
   "status.in_flight": "in flight",
   "status.executed": "executed",

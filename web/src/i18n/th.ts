@@ -187,6 +187,9 @@ export const th: Messages = {
 
   "status.never": "ยังไม่เคยเชื่อมต่อ",
   "status.connected": "เชื่อมต่อแล้ว",
+  "status.disconnected": "ขาดการเชื่อมต่อ",
+  "status.auth_failed": "เข้าสู่ระบบไม่สำเร็จ",
+  "status.unreachable": "ติดต่อไม่ได้",
   "status.pending": "รอดำเนินการ",
   "status.in_flight": "กำลังส่ง",
   "status.executed": "สำเร็จ",

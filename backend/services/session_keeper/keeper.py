@@ -1,0 +1,260 @@
+"""The session keeper's thread: attach every tradable account, then a heartbeat per account.
+
+One thread owns the database side (claims with a lease, records in batches); a bounded pool
+talks to the terminals, so a login that takes seconds, or a node that hangs, holds one worker
+of the pool and never the others' heartbeats. The sessions it attaches are the gateway's own
+cached ones, the same the ledger sends through: a broadcast right after a restart finds its
+terminals initialised, logged in and its symbols resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+
+from errors import AppError
+from extensions import db
+from ledger import leases
+from models.columns import utcnow
+from services.mt5.dto import AccountRef
+from services.mt5_service import account_ref
+from services.session_keeper import history, store
+from services.session_keeper.states import (
+    AUTH_FAILED,
+    CONNECTED,
+    DISCONNECTED,
+    Look,
+    error_text,
+    status_of_error,
+)
+from utils.security import DecryptionFailed
+
+logger = logging.getLogger("session_keeper")
+
+POLL_S = 1.0  # how often due accounts are looked for (new ones, changed ones, next heartbeats)
+PRUNE_EVERY_S = 600.0
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class KeeperSettings:
+    heartbeat_s: float
+    threads: int
+    warm_symbols: tuple[str, ...]
+    equity_days: int
+
+    @property
+    def lease_s(self) -> float:
+        """Long enough for a few missed heartbeats; a dead keeper's accounts move on after it."""
+        return max(60.0, 4 * self.heartbeat_s)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> KeeperSettings:
+        symbols = str(config.get("SESSION_KEEPER_WARM_SYMBOLS", ""))
+        return cls(
+            heartbeat_s=float(config["MT5_HEARTBEAT_S"]),
+            threads=int(config["SESSION_KEEPER_THREADS"]),
+            warm_symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()),
+            equity_days=int(config["EQUITY_HISTORY_DAYS"]),
+        )
+
+
+class SessionKeeper:
+    """Keeps every tradable account's terminal session attached and its state recorded."""
+
+    def __init__(self, app: Flask, settings: KeeperSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.owner = leases.new_owner_id()
+        self._gateway = app.extensions["mt5_gateway"]
+        self._box = app.extensions["secret_box"]
+        self._done: queue.Queue[tuple[store.Claimed, Look]] = queue.Queue()
+        self._busy: set[int] = set()  # accounts being looked at (keeper thread only)
+        self._pending: list[tuple[store.Claimed, Look]] = []  # looks done, not recorded yet
+        self._attached: dict[int, str] = {}  # account -> credentials it was logged in with
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.looks = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="session-keeper", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_once(self) -> list[Look]:
+        """One pass in the caller's app context: every due account claimed, looked at (the
+        pool's parallelism) and recorded; what the thread does, at once (tests, a CLI)."""
+        claimed = store.claim_due(
+            db.session, owner=self.owner, now=utcnow(), lease_s=self.settings.lease_s,
+            limit=100_000,
+        )  # fmt: skip
+        with ThreadPoolExecutor(self.settings.threads, thread_name_prefix="keeper-look") as pool:
+            looks = list(pool.map(self.look, claimed))
+        self._record(list(zip(claimed, looks, strict=True)))
+        return looks
+
+    # --- the keeper thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        next_prune = time.monotonic() + PRUNE_EVERY_S
+        adopted = False
+        with (
+            self.app.app_context(),
+            ThreadPoolExecutor(self.settings.threads, thread_name_prefix="keeper-look") as pool,
+        ):
+            while not self._stopping.is_set():
+                wait_s = POLL_S
+                try:
+                    if not adopted:
+                        store.adopt_orphans(db.session, owner=self.owner, now=utcnow())
+                        adopted = True
+                    self._record(self._finished())
+                    wait_s = POLL_S if self._claim_and_look(pool) == 0 else 0.0
+                    if time.monotonic() >= next_prune:
+                        next_prune = time.monotonic() + PRUNE_EVERY_S
+                        history.thin_and_prune(
+                            db.session, now=utcnow(), keep_days=self.settings.equity_days
+                        )
+                    failures = 0
+                except Exception:
+                    # A database outage must not end the keeper: looks not recorded are kept
+                    # (their accounts stay busy) and recorded once the database answers.
+                    failures += 1
+                    logger.exception("session keeper: pass failed (%s in a row)", failures)
+                    db.session.rollback()
+                    wait_s = min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1))
+                finally:
+                    db.session.remove()
+                self._wait_for_a_look(wait_s)
+            self._give_back()
+
+    def _claim_and_look(self, pool: ThreadPoolExecutor) -> int:
+        room = 2 * self.settings.threads - len(self._busy)
+        if room <= 0:
+            return 0
+        claimed = store.claim_due(
+            db.session, owner=self.owner, now=utcnow(), lease_s=self.settings.lease_s,
+            limit=room, busy=self._busy,
+        )  # fmt: skip
+        for account in claimed:
+            self._busy.add(account.account_id)
+            pool.submit(self._look_and_report, account)
+        return len(claimed)
+
+    def _look_and_report(self, account: store.Claimed) -> None:
+        try:
+            look = self.look(account)
+        except Exception as exc:  # a bug must not leave the account busy forever
+            logger.exception("session keeper: look at account %s failed", account.account_id)
+            look = Look(account.account_id, DISCONNECTED, utcnow(), error=type(exc).__name__)
+        self._done.put((account, look))
+
+    def _wait_for_a_look(self, timeout: float) -> None:
+        if timeout <= 0 or self._stopping.is_set():
+            return
+        try:
+            item = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._pending.append(item)
+
+    def _finished(self) -> list[tuple[store.Claimed, Look]]:
+        items, self._pending = self._pending, []
+        while True:
+            try:
+                items.append(self._done.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _record(self, looks: list[tuple[store.Claimed, Look]]) -> None:
+        if not looks:
+            return
+        try:
+            store.record_looks(
+                db.session, looks, owner=self.owner, heartbeat_s=self.settings.heartbeat_s,
+                lease_s=self.settings.lease_s,
+            )  # fmt: skip
+        except Exception:
+            self._pending = looks + self._pending
+            raise
+        for claimed, _ in looks:
+            self._busy.discard(claimed.account_id)
+        self.looks += len(looks)
+
+    def _give_back(self) -> None:
+        try:
+            self._record(self._finished())
+            store.release(db.session, owner=self.owner)
+        except Exception:
+            logger.exception("session keeper: could not record its last looks")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+    # --- one look (a pool thread: terminals only, no database) -------------------------------
+
+    def look(self, account: store.Claimed) -> Look:
+        """Attach (logging in when this keeper has not with these credentials), read the
+        account and the terminal; the first time, warm the symbols a broadcast will need."""
+        try:
+            ref = account_ref(account, self._box)
+        except (DecryptionFailed, ValueError) as exc:
+            return Look(account.account_id, AUTH_FAILED, utcnow(),
+                        error=f"credentials_unusable: {type(exc).__name__}")  # fmt: skip
+        fingerprint = _fingerprint(account.credentials)
+        first = self._attached.get(account.account_id) != fingerprint
+        try:
+            snapshot, connected, latency_ms = self._gateway.heartbeat(ref, relogin=first)
+        except Exception as exc:
+            self._attached.pop(account.account_id, None)
+            if not isinstance(exc, AppError):
+                logger.warning("session keeper: account %s: %r", account.account_id, exc)
+            return Look(account.account_id, status_of_error(exc), utcnow(), error=error_text(exc))
+        if first:
+            self._warm(ref)
+            self._attached[account.account_id] = fingerprint
+        return Look(
+            account.account_id, CONNECTED if connected else DISCONNECTED, utcnow(),
+            snapshot=snapshot, latency_ms=Decimal(str(latency_ms)),
+            error=None if connected else "terminal_disconnected: not connected to its server",
+        )  # fmt: skip
+
+    def _warm(self, ref: AccountRef) -> None:
+        """Resolve the symbol list and read the specs a broadcast would otherwise pay for."""
+        for symbol in self.settings.warm_symbols:
+            try:
+                self._gateway.symbol_spec(ref, symbol)
+            except AppError as exc:  # that broker has no such symbol: nothing to warm
+                logger.debug("session keeper: %s not warmed on %s: %s", symbol, ref.server, exc)
+
+
+def _fingerprint(credentials: tuple[str, ...]) -> str:
+    return hashlib.sha256("\x00".join(credentials).encode()).hexdigest()

@@ -1,0 +1,278 @@
+"""The keeper's SQL: which accounts are due, the lease that makes one keeper their owner, and
+what a heartbeat recorded (on the account's session row, its status and its equity history)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, or_, select, update
+
+from extensions import DbSession
+from ledger import leases
+from models import AccountEquity, AccountSession, MT5Account
+from models.columns import utcnow
+from services.session_keeper.states import AUTH_FAILED, CONNECTED, Look, margin_level, next_check
+from utils.database import dialect_insert
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An account this keeper holds the lease of, with what a heartbeat needs of it."""
+
+    account_id: int
+    terminal: str
+    login: str
+    server: str
+    password_encrypted: str
+    symbol_map: dict[str, Any] | None
+    status: str  # the account row's connection_status before this look
+    last_error: str | None  # and its last_error
+    failures: int
+
+    @property
+    def id(self) -> int:  # what services.mt5_service.account_ref reads
+        return self.account_id
+
+    @property
+    def credentials(self) -> tuple[str, str, str, str]:
+        return (self.terminal, self.login, self.server, self.password_encrypted)
+
+
+def _tradable() -> Any:
+    a = MT5Account
+    return and_(a.is_active.is_(True), a.deleted_at.is_(None), a.password_encrypted != "")
+
+
+def claim_due(
+    session: DbSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_s: float,
+    limit: int,
+    busy: set[int] | frozenset[int] = frozenset(),
+) -> list[Claimed]:
+    """Take the lease of up to ``limit`` accounts due for a look, oldest first, and commit.
+
+    Due: no session row yet (new, or its credentials changed), or a next look that has come;
+    never an ``auth_failed`` one. Free: no owner, ours, expired, or an owner process that is gone
+    from this host (a restarted server takes its accounts back at once, not a lease later).
+    """
+    a, s = MT5Account, AccountSession
+    rows = session.execute(
+        select(a.id, s.account_id, s.lease_owner, s.lease_until)
+        .outerjoin(s, s.account_id == a.id)
+        .where(
+            _tradable(),
+            or_(
+                s.account_id.is_(None),
+                and_(s.connection_status != AUTH_FAILED, s.next_check_at <= now),
+            ),
+            or_(
+                s.lease_owner.is_(None),
+                s.lease_owner == owner,
+                s.lease_until <= now,
+                s.lease_owner.startswith(f"{leases.HOST}:"),  # maybe dead: checked below
+            ),
+        )
+        .order_by(s.next_check_at.is_not(None), s.next_check_at, a.id)
+        # Room for rows a live keeper on this host holds (dropped below, not claimable).
+        .limit(4 * (limit + len(busy)))
+    ).all()
+    free = [
+        r for r in rows
+        if r.id not in busy
+        and (r.account_id is None or _free(r.lease_owner, r.lease_until, owner, now))
+    ][:limit]  # fmt: skip
+    fresh = [r.id for r in free if r.account_id is None]
+    by_owner: dict[str | None, list[int]] = defaultdict(list)
+    for r in free:
+        if r.account_id is not None:
+            by_owner[r.lease_owner].append(r.id)
+    until = now + timedelta(seconds=lease_s)
+    taken = _insert_fresh(session, fresh, owner=owner, now=now, until=until)
+    for seen_owner, ids in by_owner.items():
+        # Fenced by the owner we saw: two keepers racing for one account, one of them wins.
+        fence = s.lease_owner.is_(None) if seen_owner is None else s.lease_owner == seen_owner
+        taken += session.scalars(
+            update(s).where(s.account_id.in_(ids), fence)
+            .values(lease_owner=owner, lease_until=until).returning(s.account_id)
+        ).all()  # fmt: skip
+    session.commit()
+    return _load(session, sorted(taken), owner)
+
+
+def adopt_orphans(session: DbSession, *, owner: str, now: datetime) -> int:
+    """A keeper starting holds no session: the accounts no live keeper holds (a restart left
+    them, or their keeper stopped) are due for it now, not a heartbeat after their last look.
+    Returns how many; commits."""
+    s = AccountSession
+    rows = session.execute(
+        select(s.account_id, s.lease_owner, s.lease_until).where(
+            s.connection_status != AUTH_FAILED, s.next_check_at > now
+        )
+    ).all()
+    orphans = [r.account_id for r in rows if _free(r.lease_owner, r.lease_until, owner, now)]
+    for start in range(0, len(orphans), 500):
+        session.execute(
+            update(s).where(s.account_id.in_(orphans[start : start + 500]))
+            .values(next_check_at=now)
+        )  # fmt: skip
+    session.commit()
+    return len(orphans)
+
+
+def _free(lease_owner: str | None, lease_until: datetime | None, owner: str, now: datetime) -> bool:
+    if lease_owner is None or lease_owner == owner:
+        return True
+    if lease_until is None or lease_until <= now:
+        return True
+    return leases.owner_is_dead(lease_owner)
+
+
+def _insert_fresh(
+    session: DbSession, ids: list[int], *, owner: str, now: datetime, until: datetime
+) -> list[int]:
+    """Session rows for accounts that have none, leased to us; one another keeper inserted
+    meanwhile stays theirs."""
+    if not ids:
+        return []
+    s = AccountSession
+    rows = [
+        {"account_id": account_id, "connection_status": "never", "failures": 0,
+         "next_check_at": now, "lease_owner": owner, "lease_until": until}
+        for account_id in ids
+    ]  # fmt: skip
+    inserted = dialect_insert(session, s).on_conflict_do_nothing(index_elements=["account_id"])
+    session.execute(inserted, rows)
+    return list(
+        session.scalars(select(s.account_id).where(s.account_id.in_(ids), s.lease_owner == owner))
+    )
+
+
+def _load(session: DbSession, ids: list[int], owner: str) -> list[Claimed]:
+    if not ids:
+        return []
+    a, s = MT5Account, AccountSession
+    rows = session.execute(
+        select(a.id, a.terminal, a.login, a.server, a.password_encrypted, a.symbol_map,
+               a.connection_status, a.last_error, s.failures)
+        .join(s, s.account_id == a.id)
+        .where(a.id.in_(ids), s.lease_owner == owner)
+        .order_by(a.id)
+    ).all()  # fmt: skip
+    session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+def record_looks(
+    session: DbSession, looks: list[tuple[Claimed, Look]], *, owner: str, heartbeat_s: float,
+    lease_s: float,
+) -> int:  # fmt: skip
+    """Record each look in one transaction; a look whose account changed meanwhile (credentials,
+    deleted, deactivated) or whose lease another keeper took is dropped. Returns how many."""
+    recorded = 0
+    for claimed, look in looks:
+        if _record_one(session, claimed, look, owner=owner, heartbeat_s=heartbeat_s,
+                       lease_s=lease_s):  # fmt: skip
+            recorded += 1
+    session.commit()
+    return recorded
+
+
+def _record_one(
+    session: DbSession, claimed: Claimed, look: Look, *, owner: str, heartbeat_s: float,
+    lease_s: float,
+) -> bool:  # fmt: skip
+    a, s = MT5Account, AccountSession
+    failures = 0 if look.seen else claimed.failures + 1
+    values: dict[str, Any] = {
+        "connection_status": look.status, "checked_at": look.checked_at,
+        "last_error": look.error, "failures": failures,
+        "next_check_at": next_check(look, failures=failures, heartbeat_s=heartbeat_s),
+        "lease_until": look.checked_at + timedelta(seconds=lease_s),
+    }  # fmt: skip
+    if look.seen and look.snapshot is not None:
+        snap = look.snapshot
+        values.update(
+            last_seen_at=look.checked_at, latency_ms=look.latency_ms, currency=snap.currency,
+            balance=snap.balance, equity=snap.equity, margin=snap.margin,
+            margin_free=snap.margin_free, margin_level=margin_level(snap),
+        )  # fmt: skip
+    terminal, login, server, password = claimed.credentials
+    unchanged = (
+        select(a.id)
+        .where(a.id == claimed.account_id, a.terminal == terminal, a.login == login,
+               a.server == server, a.password_encrypted == password, _tradable())
+        .exists()
+    )  # fmt: skip
+    ours = and_(s.account_id == claimed.account_id, s.lease_owner == owner)
+    if not session.execute(update(s).where(ours, unchanged).values(values)).rowcount:  # type: ignore[attr-defined]
+        # Another keeper's now, or the account changed since the claim (this look was of the
+        # old credentials, or of an account no longer tradable): if ours, look again afresh.
+        session.execute(delete(s).where(ours))
+        return False
+    _account_state(session, claimed, look)
+    if look.seen and look.snapshot is not None:
+        _equity_point(session, claimed.account_id, look)
+    return True
+
+
+def _account_state(session: DbSession, claimed: Claimed, look: Look) -> None:
+    """The account's own connection_status and last_error, written only when they change."""
+    values: dict[str, Any] = {}
+    if (claimed.status, claimed.last_error) != (look.status, look.error):
+        values.update(connection_status=look.status, last_error=look.error)
+    if look.seen and claimed.status != CONNECTED:
+        values["last_connected_at"] = look.checked_at
+    if values:
+        a = MT5Account
+        # A heartbeat is not an edit of the account: keep updated_at (it has an onupdate).
+        values["updated_at"] = a.updated_at
+        session.execute(update(a).where(a.id == claimed.account_id).values(values))
+
+
+def _equity_point(session: DbSession, account_id: int, look: Look) -> None:
+    """The minute's point is the newest look of that minute (only the account's owner writes)."""
+    e, snap = AccountEquity, look.snapshot
+    assert snap is not None
+    minute = int(look.checked_at.timestamp() // 60)
+    figures = {
+        "recorded_at": look.checked_at, "balance": snap.balance, "equity": snap.equity,
+        "margin": snap.margin, "margin_free": snap.margin_free,
+    }  # fmt: skip
+    upsert = dialect_insert(session, e).values(account_id=account_id, minute=minute, **figures)
+    session.execute(upsert.on_conflict_do_update(index_elements=["account_id", "minute"],
+                                                 set_=figures))  # fmt: skip
+
+
+def release(session: DbSession, *, owner: str) -> None:
+    """Give back every lease this keeper holds (it is stopping): another keeper may take its
+    accounts at once, not a lease later."""
+    s = AccountSession
+    session.execute(
+        update(s).where(s.lease_owner == owner).values(lease_owner=None, lease_until=None)
+    )
+    session.commit()
+
+
+def forget(session: DbSession, account_id: int) -> None:
+    """The account's credentials changed: drop what was seen (auth_failed too); the keeper
+    looks again at once. In the caller's transaction."""
+    session.execute(delete(AccountSession).where(AccountSession.account_id == account_id))
+
+
+def look_now(session: DbSession, account_id: int) -> None:
+    """Someone just connected the account by hand: the keeper looks again at once, without
+    the backoff it was in (an ``auth_failed`` account is tried again). In the caller's
+    transaction."""
+    s = AccountSession
+    session.execute(
+        update(s).where(s.account_id == account_id)
+        .values(next_check_at=utcnow(), failures=0,
+                connection_status=case((s.connection_status == AUTH_FAILED, "never"),
+                                       else_=s.connection_status))
+    )  # fmt: skip
