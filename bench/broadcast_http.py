@@ -37,6 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -287,6 +289,61 @@ def polled_broadcast(base_url: str, admin: Http, account_ids: list[int]) -> dict
     return result
 
 
+# Where a sampled stack's CPU goes: the innermost frame in one of these (library frames count
+# for the project code that called them, e.g. SQLAlchemy under ledger/store.py is ledger).
+CATEGORIES = (
+    ("simulator", ("/mt5sim/",)),
+    ("gateway", ("/services/mt5/",)),
+    ("sizing", ("/ledger/sizing.py", "/services/calculation/")),
+    ("ledger", ("/ledger/", "/workers/", "/services/metrics", "/services/notifications")),
+    ("http+api", ("/api/", "/schemas/", "/services/", "/waitress/", "/werkzeug/", "/flask")),
+)
+
+
+@contextmanager
+def profiled(server: Server, out: Path | None, orders: int) -> Iterator[None]:
+    """py-spy samples the server (only the thread holding the GIL: the process's Python CPU)
+    while the block runs; then prints the per-order CPU by category."""
+    if out is None or server.process is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
+    raw = out.with_suffix(".raw")
+    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--rate", "200"]
+    command += ["--format", "raw", "-o", str(raw), "--full-filenames"]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(30)
+    print_split(raw, orders, rate=200)
+
+
+def print_split(raw: Path, orders: int, *, rate: int) -> None:
+    samples: dict[str, int] = dict.fromkeys([c for c, _ in CATEGORIES] + ["other"], 0)
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        category = "other"
+        for frame in reversed(frames):
+            path = frame.rpartition("(")[2]
+            found = next((c for c, marks in CATEGORIES if any(m in path for m in marks)), None)
+            if found:
+                category = found
+                break
+        samples[category] += int(count)
+    total = sum(samples.values())
+    per_order = {c: n / rate / orders * 1000 for c, n in samples.items()}
+    parts = ", ".join(f"{c} {ms:.3f}" for c, ms in per_order.items())
+    print(
+        f"  profile ({raw}): {total / rate:.2f} s of GIL-held CPU for {orders} orders = "
+        f"{total / rate / orders * 1000:.3f} ms/order: {parts}",
+        flush=True,
+    )
+
+
 def row(name: str, figures: list[float], n: int, latency: float, extra: str = "") -> None:
     median = statistics.median(figures)
     spread = f"{min(figures):.3f}-{max(figures):.3f}" if len(figures) > 1 else ""
@@ -307,6 +364,8 @@ def run(server: Server, args: argparse.Namespace, tmp: Path) -> None:
     worker = celery_worker(server.env, tmp) if args.celery else nullcontext()
     with worker:
         ids = measure_warm(server, args, admin_name)
+    if args.only_1000:
+        return
     server.stop()  # and the worker: the restart of a deploy, same database and simulator
     server.start()
     with celery_worker(server.env, tmp) if args.celery else nullcontext():
@@ -332,14 +391,17 @@ def measure_warm(server: Server, args: argparse.Namespace, admin_name: str) -> l
         f"{'x faster':>9} {'goal':>7} {'':<6} notes"
     )
     warm_1000: list[float] = []
-    for n in (10, 100, 1000):
-        results = [broadcast(admin, ids[:n]) for _ in range(args.repeat)]
+    for n in (10, 100, 1000) if not args.only_1000 else (1000,):
+        with profiled(server, args.profile if n == 1000 else None, n * args.repeat):
+            results = [broadcast(admin, ids[:n]) for _ in range(args.repeat)]
         figures = [r["done"] for r in results]
         if n == 1000:
             warm_1000 = figures
         failed = sum(r["failed"] for r in results)
         seen = statistics.median(r["seen"] for r in results)
         row(f"warm {n}", figures, n, latency, f"seen {seen:.3f}s, failed {failed}")
+    if args.only_1000:
+        return ids
     polled = [polled_broadcast(server.base_url, admin, ids) for _ in range(args.repeat)]
     figures = [r["done"] for r in polled]
     slower = statistics.median(figures) / statistics.median(warm_1000) - 1
@@ -363,6 +425,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50, help="simulated round trip")
     parser.add_argument("--postgres", action="store_true", help="database test on 127.0.0.1")
     parser.add_argument("--celery", action="store_true", help="one Celery worker runs orders")
+    parser.add_argument("--only-1000", action="store_true", help="only the warm 1000 row")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the server with py-spy during the warm 1000 row into this file (.raw) and "
+        "print the per-order CPU split into ledger, sizing, gateway, simulator, http+api",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
