@@ -124,6 +124,14 @@ class Server:
             time.sleep(0.05)
         raise SystemExit(f"server did not answer in 60 s:\n{self.output.read_text()[-3000:]}")
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """The server process's CPU time so far, user and system (every thread)."""
+        if self.process is None:
+            return 0.0, 0.0
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -214,6 +222,7 @@ def broadcast(
     }
     started = time.time()
     created = admin.call("POST", "/api/broadcast_orders", body, expect=202)
+    accepted = time.time() - started
     broadcast_id = created["broadcast_id"]
     if on_created is not None:
         on_created(broadcast_id)
@@ -230,7 +239,11 @@ def broadcast(
     if open_rows or view["total"] != len(account_ids):
         raise SystemExit(f"broadcast {broadcast_id} finished with open rows: {counts}")
     done = datetime.fromisoformat(view["finished_at"]).timestamp() - started
+    every = admin.call("GET", f"/api/broadcast_status?broadcast_id={broadcast_id}&per_page=1000")
+    first = min(datetime.fromisoformat(t["executed_at"]).timestamp() for t in every["targets"])
     return {
+        "accepted": accepted,
+        "first": first - started,
         "id": broadcast_id,
         "done": done,
         "seen": seen,
@@ -344,6 +357,14 @@ def print_split(raw: Path, orders: int, *, rate: int) -> None:
     )
 
 
+def timeline(results: list[dict[str, Any]]) -> str:
+    """Medians: the 202 came back, the first target was final, the bench saw it done."""
+    return ", ".join(
+        f"{what} {statistics.median(r[what] for r in results):.3f}s"
+        for what in ("accepted", "first", "seen")
+    )
+
+
 def row(name: str, figures: list[float], n: int, latency: float, extra: str = "") -> None:
     median = statistics.median(figures)
     spread = f"{min(figures):.3f}-{max(figures):.3f}" if len(figures) > 1 else ""
@@ -372,7 +393,7 @@ def run(server: Server, args: argparse.Namespace, tmp: Path) -> None:
         admin = Http(server.base_url)
         admin.login(admin_name)
         cold = broadcast(admin, ids)
-    row("cold 1000", [cold["done"]], 1000, latency, f"seen {cold['seen']:.3f}s {cold['counts']}")
+    row("cold 1000", [cold["done"]], 1000, latency, f"{timeline([cold])} {cold['counts']}")
 
 
 def measure_warm(server: Server, args: argparse.Namespace, admin_name: str) -> list[int]:
@@ -392,14 +413,22 @@ def measure_warm(server: Server, args: argparse.Namespace, admin_name: str) -> l
     )
     warm_1000: list[float] = []
     for n in (10, 100, 1000) if not args.only_1000 else (1000,):
+        cpu = server.cpu_seconds()
         with profiled(server, args.profile if n == 1000 else None, n * args.repeat):
             results = [broadcast(admin, ids[:n]) for _ in range(args.repeat)]
+        user, system = (
+            (after - before) / (n * args.repeat) * 1000
+            for after, before in zip(server.cpu_seconds(), cpu, strict=True)
+        )
         figures = [r["done"] for r in results]
         if n == 1000:
             warm_1000 = figures
         failed = sum(r["failed"] for r in results)
-        seen = statistics.median(r["seen"] for r in results)
-        row(f"warm {n}", figures, n, latency, f"seen {seen:.3f}s, failed {failed}")
+        notes = (
+            f"{timeline(results)}, server CPU {user + system:.2f} ms/order "
+            f"({system:.2f} system), failed {failed}"
+        )
+        row(f"warm {n}", figures, n, latency, notes)
     if args.only_1000:
         return ids
     polled = [polled_broadcast(server.base_url, admin, ids) for _ in range(args.repeat)]
