@@ -69,9 +69,7 @@ def load_jobs(session: DbSession, row_ids: Sequence[int], box: SecretBox) -> lis
     if not row_ids:
         return []
     q, a = BroadcastQueue, MT5Account
-    # Core, not the ORM: plain rows need none of its loading machinery (a third of the cost).
-    connection = session.connection()
-    rows = connection.execute(
+    rows = session.execute(
         select(
             q.id,
             q.dispatch_id,
@@ -124,7 +122,7 @@ def _open_rows(session: DbSession, row_ids: set[int]) -> dict[int, Any]:
     if not row_ids:
         return {}
     q = BroadcastQueue
-    found = session.connection().execute(
+    found = session.execute(
         select(
             q.id, q.status, q.volume, q.fill_volume, q.closed_volume, q.symbol,
             Dispatch.order_data,
@@ -137,7 +135,7 @@ def _open_rows(session: DbSession, row_ids: set[int]) -> dict[int, Any]:
 
 def _dispatches(session: DbSession, dispatch_ids: set[int]) -> dict[int, _DispatchTerms]:
     """Each dispatch's order and sizing, read back into their types once per batch."""
-    found = session.connection().execute(
+    found = session.execute(
         select(
             Dispatch.id,
             Dispatch.kind,

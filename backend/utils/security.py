@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 from dataclasses import dataclass
 
 import bcrypt
@@ -92,22 +91,10 @@ class SecretBox:
     def __init__(self, current: bytes, previous: list[bytes] | tuple[bytes, ...] = ()) -> None:
         self.current_id = key_id(current)
         self._keys = {key_id(k): k for k in (*previous, current)}
-        # Ciphers built once per thread and key: AESGCM's key set-up was most of a decrypt, paid
-        # per order on the ledger thread's path (one per thread: no promise they share safely).
-        self._local = threading.local()
-
-    def _cipher(self, kid: str) -> AESGCM:
-        ciphers: dict[str, AESGCM] | None = getattr(self._local, "ciphers", None)
-        if ciphers is None:
-            ciphers = self._local.ciphers = {}
-        cipher = ciphers.get(kid)
-        if cipher is None:
-            cipher = ciphers[kid] = AESGCM(self._keys[kid])
-        return cipher
 
     def encrypt(self, plaintext: str, associated_data: str) -> str:
         nonce = os.urandom(12)
-        sealed = self._cipher(self.current_id).encrypt(
+        sealed = AESGCM(self._keys[self.current_id]).encrypt(
             nonce, plaintext.encode("utf-8"), associated_data.encode("utf-8")
         )
         blob = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
@@ -116,11 +103,11 @@ class SecretBox:
     def decrypt(self, token: str, associated_data: str) -> str:
         try:
             version, kid, blob = token.split(":", 2)
-            cipher = self._cipher(kid)
+            key = self._keys[kid]
             raw = base64.urlsafe_b64decode(blob)
             if version != self.VERSION:
                 raise DecryptionFailed("unknown ciphertext version")
-            plain = cipher.decrypt(raw[:12], raw[12:], associated_data.encode("utf-8"))
+            plain = AESGCM(key).decrypt(raw[:12], raw[12:], associated_data.encode("utf-8"))
         except (ValueError, KeyError, InvalidTag) as exc:
             raise DecryptionFailed("cannot decrypt this value") from exc
         return plain.decode("utf-8")

@@ -30,8 +30,6 @@ logger = logging.getLogger("workers.embedded")
 
 SWEEP_INTERVAL_S = 5.0
 BATCH_WINDOW_S = 0.02
-BATCH_GAP_S = 0.003
-START_CHUNK = 64
 MAX_BACKOFF_S = 5.0
 
 
@@ -173,27 +171,19 @@ class ThreadExecutor:
             items = [self._inbox.get(timeout=timeout)]
         except queue.Empty:
             return inbox
-        # Outcomes arrive in bursts during a fan-out: gather them so one transaction records
-        # many, but only while more are due. The window closes when every order in flight has
-        # reported, or when none arrived for BATCH_GAP_S (the burst is over), or after
-        # BATCH_WINDOW_S at most. New dispatches are started at once, without a window.
-        now = time.monotonic()
-        window_ends = now + (BATCH_WINDOW_S if items[0][0] == "outcome" else 0)
-        outcomes = sum(1 for kind, _ in items if kind == "outcome")
+        # Outcomes arrive in bursts during a fan-out: gather a short window of them so one
+        # transaction records many (new dispatches are started at once, without the window).
+        window_ends = time.monotonic() + (BATCH_WINDOW_S if items[0][0] == "outcome" else 0)
         while True:
-            remaining = window_ends - time.monotonic()
-            if remaining > 0 and outcomes >= self._in_flight:
-                remaining = 0  # nothing else is out: no reason to wait
             try:
-                item = (
-                    self._inbox.get(timeout=min(remaining, BATCH_GAP_S))
+                remaining = window_ends - time.monotonic()
+                items.append(
+                    self._inbox.get(timeout=remaining)
                     if remaining > 0
                     else self._inbox.get_nowait()
                 )
             except queue.Empty:
                 break
-            items.append(item)
-            outcomes += item[0] == "outcome"
         for kind, value in items:
             if kind == "stop":
                 self._record(inbox.outcomes)
@@ -220,12 +210,9 @@ class ThreadExecutor:
             dispatch_ids=sorted(inbox.dispatches),
             row_ids=sorted(inbox.rows),
         )
-        box = self.app.extensions["secret_box"]
-        claimed = sorted(set(claimed))
-        # Started a chunk at a time: the first orders are on their way to the terminals while
-        # the rest are read, rather than after all thousand of a fan-out are.
-        for start in range(0, len(claimed), START_CHUNK):
-            jobs, broken = load_jobs_or_fail(session, claimed[start : start + START_CHUNK], box)
+        if claimed:
+            box = self.app.extensions["secret_box"]
+            jobs, broken = load_jobs_or_fail(session, sorted(set(claimed)), box)
             self._start_jobs(jobs)
             with self._lock:
                 self._in_flight += len(broken)
