@@ -91,6 +91,7 @@ def broadcast_status(query: dict[str, Any]) -> Any:
         broadcast_id=query["broadcast_id"],
         page=query["page"],
         per_page=query["per_page"],
+        after=query.get("after"),
     )
 
 

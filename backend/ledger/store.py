@@ -28,7 +28,7 @@ from ledger.types import (
     RowOutcome,
     summary_status,
 )
-from models import BroadcastQueue, Dispatch, MT5Account
+from models import BroadcastQueue, Dispatch, DispatchCounts, MT5Account
 from models.columns import utcnow
 from services.calculation.deviations import dropped_legs_note
 
@@ -353,32 +353,41 @@ def finalise_rows_dispatches(session: DbSession, row_ids: Sequence[int], now: da
 
 
 def has_open_rows(session: DbSession, dispatch_id: int) -> bool:
-    """A row of the dispatch is pending or in flight.
+    """A row of the dispatch is pending or in flight: one read of its counts row."""
+    return any(counts_by_status(session, dispatch_id)[s] for s in OPEN_ROW_STATUSES)
 
-    An index seek on (dispatch_id, status): a dispatch still under way costs O(log n) rather
-    than counting every row of a thousand-target broadcast.
-    """
-    open_row = session.scalar(
-        select(BroadcastQueue.id)
-        .where(
-            BroadcastQueue.dispatch_id == dispatch_id,
-            BroadcastQueue.status.in_(OPEN_ROW_STATUSES),
-        )
-        .limit(1)
+
+@functools.cache
+def _counts_query() -> Any:
+    return select(*(getattr(DispatchCounts, status) for status in ROW_STATUSES)).where(
+        DispatchCounts.dispatch_id == bindparam("dispatch_id")
     )
-    return open_row is not None
 
 
 def counts_by_status(
     session: DbSession, dispatch_id: int, *, user_id: int | None = None
 ) -> dict[str, int]:
-    """How many of the dispatch's rows stand in each status (every status, zeros included);
-    ``user_id``: only the rows on that user's accounts."""
-    query = select(BroadcastQueue.status, func.count()).where(
-        BroadcastQueue.dispatch_id == dispatch_id
-    )
+    """How many of the dispatch's rows stand in each status (every status, zeros included).
+
+    One primary-key read, whatever the number of targets: the database keeps ``dispatch_counts``
+    in step with every row it inserts, moves or deletes (triggers; see models/broadcast.py), in
+    the same transaction. A dispatch without rows has no counts row: all zeros. ``user_id``
+    (a follower's view: only the rows on that user's accounts) counts those rows instead.
+    """
     if user_id is not None:
-        query = query.where(BroadcastQueue.target_user_id == user_id)
+        return _counts_of_user(session, dispatch_id, user_id)
+    found = session.execute(_counts_query(), {"dispatch_id": dispatch_id}).first()
+    if found is None:
+        return dict.fromkeys(ROW_STATUSES, 0)
+    return {status: int(n) for status, n in zip(ROW_STATUSES, found, strict=True)}
+
+
+def _counts_of_user(session: DbSession, dispatch_id: int, user_id: int) -> dict[str, int]:
+    query = (
+        select(BroadcastQueue.status, func.count())
+        .where(BroadcastQueue.dispatch_id == dispatch_id)
+        .where(BroadcastQueue.target_user_id == user_id)
+    )
     found = dict(session.execute(query.group_by(BroadcastQueue.status)).all())
     return {status: int(found.get(status, 0)) for status in ROW_STATUSES}
 

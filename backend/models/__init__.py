@@ -3,7 +3,13 @@
 from models.account import ACCOUNT_TYPES, MT5Account
 from models.audit import AuditLog
 from models.automation import AutomationFiring
-from models.broadcast import FINAL_ROW_STATUSES, ROW_STATUSES, BroadcastQueue, Dispatch
+from models.broadcast import (
+    FINAL_ROW_STATUSES,
+    ROW_STATUSES,
+    BroadcastQueue,
+    Dispatch,
+    DispatchCounts,
+)
 from models.mfa import MfaRecoveryCode
 from models.notification import NotificationChannel, NotificationDelivery, OutboxEvent
 from models.refresh_token import UsedRefreshToken
@@ -30,6 +36,7 @@ __all__ = [
     "AutomationFiring",
     "BroadcastQueue",
     "Dispatch",
+    "DispatchCounts",
     "DispatchResult",
     "MT5Account",
     "MfaRecoveryCode",

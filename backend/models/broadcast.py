@@ -137,3 +137,28 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_ROW_STATUSES
+
+
+class DispatchCounts(db.Model):  # type: ignore[name-defined,misc]
+    """How many of a dispatch's rows stand in each status, kept by the database itself.
+
+    Triggers on ``broadcast_queue`` (see the migration ``dispatch_counts``) add and subtract
+    in the same statement that inserts a row, moves its status or deletes it, so the counts
+    commit or roll back with the outcome they count and no code path can forget them; on
+    PostgreSQL the row lock serialises concurrent recorders. Reading a dispatch's progress is
+    then one primary-key read, however many targets it has.
+    """
+
+    __tablename__ = "dispatch_counts"
+
+    dispatch_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    executed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    placed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expired: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -315,6 +315,12 @@ class DispatchOut(Schema):
     total = fields.Integer()
     page = fields.Integer()
     per_page = fields.Integer()
+    next_after = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The next page: pass it as `after`; null on the last page.",
+        },
+    )
     targets = fields.List(fields.Nested(TargetOut))
 
 
@@ -344,11 +350,25 @@ class BroadcastStatusQuery(Schema):
     broadcast_id = fields.Integer(validate=Range(min=1, max=2**31))
     page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=100, validate=Range(min=1, max=1000))
+    after = fields.Integer(
+        validate=Range(min=0, max=2**31),
+        metadata={
+            "description": "Targets after this row id (the previous page's `next_after`): a "
+            "keyset page, cheap at any depth; `page` is then ignored.",
+        },
+    )
 
 
 class DispatchQuery(Schema):
     page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=100, validate=Range(min=1, max=1000))
+    after = fields.Integer(
+        validate=Range(min=0, max=2**31),
+        metadata={
+            "description": "Targets after this row id (the previous page's `next_after`): a "
+            "keyset page, cheap at any depth; `page` is then ignored.",
+        },
+    )
 
 
 class PreviewRiskOut(Schema):

@@ -161,11 +161,17 @@ def _broadcast(session: DbSession, admin: User, broadcast_id: int) -> Dispatch:
 
 
 def broadcast_view(
-    session: DbSession, *, admin: User, broadcast_id: int, page: int = 1, per_page: int = 1000
+    session: DbSession,
+    *,
+    admin: User,
+    broadcast_id: int,
+    page: int = 1,
+    per_page: int = 1000,
+    after: int | None = None,
 ) -> dict[str, Any]:
-    """One broadcast's targets and counts."""
+    """One broadcast's counts and a page of its targets."""
     dispatch = _broadcast(session, admin, broadcast_id)
-    return status.dispatch_view(session, dispatch, page=page, per_page=per_page)
+    return status.dispatch_view(session, dispatch, page=page, per_page=per_page, after=after)
 
 
 def broadcast_events(

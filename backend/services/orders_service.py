@@ -130,8 +130,14 @@ def _create(
 
 
 def get_dispatch(
-    session: DbSession, *, user: User, dispatch_id: int, **page: int
+    session: DbSession,
+    *,
+    user: User,
+    dispatch_id: int,
+    page: int = 1,
+    per_page: int = 1000,
+    after: int | None = None,
 ) -> dict[str, Any]:
     """One of the caller's dispatches with every target's status."""
     dispatch = status.get_dispatch(session, user=user, dispatch_id=dispatch_id)
-    return status.dispatch_view(session, dispatch, **page)
+    return status.dispatch_view(session, dispatch, page=page, per_page=per_page, after=after)

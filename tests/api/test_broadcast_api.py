@@ -277,6 +277,53 @@ def test_broadcast_status_per_page_two_returns_two_of_five(client, admin_headers
     assert first_page["targets"][0]["row_id"] < last_page["targets"][0]["row_id"]
 
 
+def test_broadcast_status_after_walks_every_target_by_key(client, admin_headers, five_accounts):
+    broadcast_id = run(client, admin_headers, fixed_body())["dispatch_id"]
+
+    seen, after, pages = [], None, 0
+    while True:
+        query = {"per_page": 2} if after is None else {"per_page": 2, "after": after}
+        view = status(client, admin_headers, broadcast_id, **query).get_json()
+        seen += [t["row_id"] for t in view["targets"]]
+        pages += 1
+        after = view["next_after"]
+        if after is None:
+            break
+
+    everything = status(client, admin_headers, broadcast_id).get_json()
+    assert pages == 3
+    assert seen == [t["row_id"] for t in everything["targets"]]  # each once, in row order
+    assert everything["next_after"] is None
+    assert view["counts"]["executed"] == 5 and view["total"] == 5
+
+
+def test_dispatch_after_a_row_returns_the_rows_after_it(client, admin_headers, five_accounts):
+    broadcast_id = run(client, admin_headers, fixed_body())["dispatch_id"]
+    row_ids = [
+        t["row_id"] for t in status(client, admin_headers, broadcast_id).get_json()["targets"]
+    ]
+
+    response = client.get(
+        f"/api/dispatches/{broadcast_id}",
+        query_string={"after": row_ids[2], "per_page": 1},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200, response.get_json()
+    view = response.get_json()
+    assert [t["row_id"] for t in view["targets"]] == [row_ids[3]]
+    assert view["next_after"] == row_ids[3]
+
+
+@pytest.mark.parametrize("after", ["-1", "x", str(2**40)])
+def test_broadcast_status_with_a_bad_after_is_422(client, admin_headers, after):
+    response = client.get(
+        "/api/broadcast_status", query_string={"broadcast_id": 1, "after": after},
+        headers=admin_headers,
+    )  # fmt: skip
+    assert_error(response, 422, "validation_error")
+
+
 # --- who may broadcast ---------------------------------------------------------------------
 
 
