@@ -169,6 +169,7 @@ class FuzzWorld:
             "user_id": self.user_ids[role],
             "dispatch_id": self.dispatch_id,
             "broadcast_id": self.broadcast_id,
+            "token_id": 1,  # no such signal token: 404
             "ticket": 1,  # the fuzzer names real tickets by chance; this one answers 404
             "symbol": "XAUUSD",
             "name": "XAUUSD",
