@@ -139,7 +139,7 @@ const FOLLOW_UPS = {
 } as const;
 
 /** A super admin's follow-ups on every position a broadcast opened, then the action's dispatch. */
-export function BroadcastFollowUps({ broadcastId }: { broadcastId: number }) {
+export function BroadcastFollowUps({ broadcastId, onDone }: { broadcastId: number; onDone?: () => void }) {
   const [followUp, setFollowUp] = useState<Dispatch | null>(null);
   const action = useAction();
   const send = (name: keyof typeof FOLLOW_UPS) =>
@@ -159,7 +159,7 @@ export function BroadcastFollowUps({ broadcastId }: { broadcastId: number }) {
         ))}
       </div>
       <ErrorBox error={action.error} />
-      {followUp && <DispatchView key={followUp.dispatch_id} initial={followUp} />}
+      {followUp && <DispatchView key={followUp.dispatch_id} initial={followUp} onFinal={onDone} />}
     </div>
   );
 }

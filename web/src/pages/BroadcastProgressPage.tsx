@@ -1,12 +1,14 @@
 // One broadcast, live: its targets as they fill (Server-Sent Events read with fetch(), so the
 // bearer token goes in a header), the counts, cancel while rows are still pending, and once it
-// is final the follow-ups on every follower's position (breakeven, close half, close all).
+// is final the follow-ups on every follower's position (breakeven, close half, close all), the
+// server-side rules (editable), and the results and P&L per follower.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { readEvents } from "../api/sse";
 import { FINAL_DISPATCH_STATUSES, type Dispatch, type Target } from "../api/types";
 import { ErrorBox, PageHead } from "../components/forms";
-import { BroadcastResults } from "../components/later";
+import { AutomationEditor } from "../components/AutomationEditor";
+import { ResultsView } from "../components/Results";
 import { BroadcastFollowUps } from "../components/trades";
 import { StatusBadge } from "../components/StatusBadge";
 import { Counts, TargetsTable } from "../components/TargetsTable";
@@ -32,6 +34,7 @@ export function BroadcastProgressPage({ id }: { id: number }) {
   const [done, setDone] = useState<Done | null>(null);
   const [, setVersion] = useState(0);
   const [error, setError] = useState<unknown>(null);
+  const [resultsVersion, setResultsVersion] = useState(0);
 
   useEffect(() => {
     const abort = new AbortController();
@@ -95,8 +98,9 @@ export function BroadcastProgressPage({ id }: { id: number }) {
       {view && <Counts counts={done?.counts ?? countsOf(targets)} total={total} />}
       {total > PER_PAGE && <p class="muted">{t("broadcast.shownOf", { shown: targets.length, total })}</p>}
       <TargetsTable targets={targets} />
-      {done && <BroadcastFollowUps broadcastId={id} />}
-      {done && <BroadcastResults broadcastId={id} />}
+      {view && <AutomationEditor path={`/broadcasts/${id}/automation`} current={view.automation} />}
+      {done && <BroadcastFollowUps broadcastId={id} onDone={() => setResultsVersion((n) => n + 1)} />}
+      {done && <ResultsView path={`/broadcasts/${id}/results`} version={resultsVersion} />}
     </section>
   );
 }
