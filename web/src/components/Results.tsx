@@ -135,9 +135,16 @@ function CurrencyRow({ row }: { row: CurrencyTotal }) {
         <Money value={row.net} />
       </td>
       <td class="num">{row.usd ? <Money value={row.usd.net} currency="USD" /> : "—"}</td>
-      <td class="muted small">{row.usd ? (row.usd.quote ? `${row.usd.quote.pair} ${row.usd.rate}` : row.usd.rate) : t("results.noQuote")}</td>
+      <td class="muted small">{rateText(row)}</td>
     </tr>
   );
+}
+
+/** How a currency was converted: the quote's pair and rate, "—" for USD itself. */
+function rateText(row: CurrencyTotal): string {
+  if (!row.usd) return t("results.noQuote");
+  if (row.usd.quote) return `${row.usd.quote.pair} ${row.usd.rate}`;
+  return row.currency === "USD" ? "—" : row.usd.rate;
 }
 
 const TARGET_COLUMNS: Column[] = ["dispatch.account", "dispatch.status", num("results.opened"), num("results.openPrice")];
