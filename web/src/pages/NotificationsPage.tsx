@@ -83,7 +83,7 @@ function NotificationsForm(props: { settings: NotificationSettings; saved: boole
     ["th", "ไทย"],
   ];
   return (
-    <form class="card" data-testid="notifications-form" onSubmit={save.run}>
+    <form class="card narrow" data-testid="notifications-form" onSubmit={save.run}>
       <h1>{t("notify.title")}</h1>
       <p class="muted">{t("notify.intro")}</p>
       <SelectField label={t("notify.locale")} name="locale" value={draft.locale} options={locales} onChange={(locale) => setDraft({ ...draft, locale })} />
