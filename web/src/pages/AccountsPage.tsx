@@ -101,7 +101,7 @@ export function AccountsPage() {
                     <StatusBadge status={account.connection_status} />
                     <SeenLine account={account} />
                   </td>
-                  <td class="num" data-field="balance">{figures ? `${figures.balance} ${figures.currency}` : "—"}</td>
+                  <td class="num" data-field="balance">{figures ? `${figures.balance} ${figures.currency}`.trim() : "—"}</td>
                   <td class="num" data-field="equity">{figures ? figures.equity : "—"}</td>
                   <td class="num" data-field="free-margin">{figures ? figures.margin_free : "—"}</td>
                   <td class="num" data-field="margin-level">{figures?.margin_level ? `${figures.margin_level} %` : "—"}</td>
