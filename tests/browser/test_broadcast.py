@@ -132,6 +132,10 @@ def test_broadcast_history_lists_the_broadcast_and_opens_it(page, server, admin,
     row = page.locator(f"[data-testid=history] tr[data-broadcast='{broadcast_id}']")
     row.wait_for()
     assert "XAUUSD" in row.inner_text()
+    row.get_by_role("button", name="Results").click()
+    shown = page.locator(f"[data-broadcast-results='{broadcast_id}']")
+    expect(shown.locator("[data-testid=target-results] tbody tr")).to_have_count(1)
+    expect(shown.locator("[data-field=floating]")).to_have_text("-2.00 USD")
     screenshot(page, "broadcast-history")
     row.locator("a").click()
 

@@ -190,6 +190,7 @@ export const en = {
 
   "results.title": "Results and P&L",
   "results.refresh": "Refresh",
+  "results.show": "Results",
   "results.waiting": "{n} targets are still running or due a read at their terminal: refresh in a moment.",
   "results.none": "No target accounts.",
   "results.winners": "winners",
@@ -290,6 +291,9 @@ export const en = {
   "error.sl_wrong_side": "The stop loss is on the wrong side of the entry.",
   "error.below_min_volume": "The risk buys less than the smallest volume.",
   "error.no_targets": "No account matches these targets.",
+  "error.secret_required": "A new channel needs its secret (the bot token or the signing key).",
+  "error.dispatch_not_found": "No such dispatch.",
+  "error.invalid_automation": "These rules do not fit this order (a take profit it does not have?).",
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -192,6 +192,7 @@ export const th: Messages = {
 
   "results.title": "ผลลัพธ์และกำไร/ขาดทุน",
   "results.refresh": "โหลดใหม่",
+  "results.show": "ผลลัพธ์",
   "results.waiting": "ยังมี {n} เป้าหมายที่กำลังทำงานหรือรออ่านจากเทอร์มินัล: โหลดใหม่อีกสักครู่",
   "results.none": "ไม่มีบัญชีเป้าหมาย",
   "results.winners": "กำไร",
@@ -292,4 +293,7 @@ export const th: Messages = {
   "error.sl_wrong_side": "จุดตัดขาดทุนอยู่ผิดฝั่งของราคาเข้า",
   "error.below_min_volume": "ความเสี่ยงนี้ซื้อได้น้อยกว่าขนาดขั้นต่ำ",
   "error.no_targets": "ไม่มีบัญชีที่ตรงกับเป้าหมายนี้",
+  "error.secret_required": "ช่องทางใหม่ต้องมีข้อมูลลับ (bot token หรือคีย์ลงนาม)",
+  "error.dispatch_not_found": "ไม่พบคำสั่งนี้",
+  "error.invalid_automation": "กฎเหล่านี้ไม่ตรงกับคำสั่งนี้ (อ้างถึง TP ที่ไม่มี?)",
 };
