@@ -321,3 +321,34 @@ def test_an_unknown_dispatch_page_says_so(page, server, page_guard):
     alert = page.locator("[role=alert]")
     alert.wait_for()
     assert alert.get_attribute("data-code") == "dispatch_not_found"
+
+
+def test_an_order_sent_with_a_trailing_stop_rule_shows_it_and_it_can_be_removed(page, server):
+    username = server.user()
+    account = account_via_api(server, username)
+    log_in(page, username)
+    page.click("nav >> text=Send order")
+    page.check(f"input[name=account][value='{account}']")
+    page.fill("input[name=symbol]", "XAUUSD")
+    page.select_option("select[name=sizing]", "volume")
+    page.fill("input[name=volume]", "0.10")
+    page.click("text=Rules the server runs")
+    page.check("input[name=automation_trailing]")
+    page.fill("input[name=automation_startPoints]", "200")
+    page.fill("input[name=automation_distancePoints]", "300")
+    with page.expect_request(re.compile(r"/api/send_orders$")) as sent:
+        page.click("[data-testid=send-form] button[type=submit]")
+
+    assert json.loads(sent.value.post_data)["automation"] == {
+        "trailing": {"start_points": 200, "distance_points": 300, "step_points": 1}
+    }
+    dispatch = page.locator("[data-testid=dispatch][data-status=completed]")
+    rules = dispatch.locator("[data-testid=automation-rules]")
+    expect(rules).to_have_text("trailing stop from 200 points, 300 behind, steps of 1")
+    dispatch.get_by_role("button", name="Remove rules").click()
+    expect(rules).to_have_text("No rules.")
+    dispatch_id = dispatch.get_attribute("data-dispatch")
+    status, view = server.call(
+        "GET", f"/api/dispatches/{dispatch_id}", None, server.token(username)
+    )
+    assert status == 200 and not view["automation"]
