@@ -12,6 +12,7 @@ import { DataTable, ErrorBox, HeaderRow, num, useLoad, type Column } from "./for
 import { StatusBadge } from "./StatusBadge";
 
 const PER_PAGE = 1000;
+const MAX_POLLS = 10;
 
 /** "gain" / "loss" for a signed decimal string (by its sign alone, no arithmetic). */
 export function signClass(value: string | null | undefined): string | undefined {
@@ -37,10 +38,12 @@ export function ResultsView({ path, version = 0 }: { path: string; version?: num
   const results = useLoad(() => api.get<Results>(`${path}?per_page=${PER_PAGE}`), [path, version, round]);
   const data = results.data;
   const waiting = data ? data.refresh.waiting + (data.totals.by_status.pending ?? 0) : 0;
-  // Rows still running: look again shortly, a few times, so the page settles by itself.
+  // Rows still running, or targets the server left for the next request (it reads at most
+  // RESULTS_MAX_READS terminals per request): look again shortly, a bounded number of times.
   const [polls, setPolls] = useState(0);
+  useEffect(() => setPolls(0), [path, version]);
   useEffect(() => {
-    if (!data || (data.totals.by_status.pending ?? 0) === 0 || polls >= 10) return;
+    if (!data || waiting === 0 || polls >= MAX_POLLS) return;
     const timer = setTimeout(() => (setPolls((n) => n + 1), setRound((n) => n + 1)), 1500);
     return () => clearTimeout(timer);
   }, [data]);
