@@ -13,6 +13,7 @@ import { StatusBadge } from "./StatusBadge";
 
 const PER_PAGE = 1000;
 const MAX_POLLS = 10;
+const FIRST_ROWS = 100;
 
 /** "gain" / "loss" for a signed decimal string (by its sign alone, no arithmetic). */
 export function signClass(value: string | null | undefined): string | undefined {
@@ -154,9 +155,22 @@ const TARGET_COLUMNS: Column[] = ["dispatch.account", "dispatch.status", num("re
 TARGET_COLUMNS.push(num("results.closed"), num("results.closePrice"), num("results.realised"), num("results.floating"));
 TARGET_COLUMNS.push(num("results.net"), "results.actions", "results.note");
 
+/** The first FIRST_ROWS targets, then all of them on demand: the totals say the whole story, and
+ *  a thousand more rows would hold up the page they sit under. */
 function TargetResults({ targets }: { targets: TargetResult[] }) {
+  const [all, setAll] = useState(false);
   if (!targets.length) return <p class="empty">{t("results.none")}</p>;
-  return <DataTable testId="target-results" mark="account" columns={TARGET_COLUMNS} rows={targets} keyOf={(r) => r.account_id} cells={(r) => <TargetCells row={r} />} />;
+  const shown = all ? targets : targets.slice(0, FIRST_ROWS);
+  return (
+    <>
+      <DataTable testId="target-results" mark="account" columns={TARGET_COLUMNS} rows={shown} keyOf={(r) => r.account_id} cells={(r) => <TargetCells row={r} />} />
+      {shown.length < targets.length && (
+        <button type="button" class="secondary" onClick={() => setAll(true)}>
+          {t("results.showAll", { n: targets.length })}
+        </button>
+      )}
+    </>
+  );
 }
 
 function TargetCells({ row }: { row: TargetResult }) {

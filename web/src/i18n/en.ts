@@ -190,6 +190,7 @@ export const en = {
 
   "results.title": "Results and P&L",
   "results.refresh": "Refresh",
+  "results.showAll": "Show all {n} accounts",
   "results.show": "Results",
   "results.waiting": "{n} targets are still running or due a read at their terminal: refresh in a moment.",
   "results.none": "No target accounts.",

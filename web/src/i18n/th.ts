@@ -192,6 +192,7 @@ export const th: Messages = {
 
   "results.title": "ผลลัพธ์และกำไร/ขาดทุน",
   "results.refresh": "โหลดใหม่",
+  "results.showAll": "แสดงทั้งหมด {n} บัญชี",
   "results.show": "ผลลัพธ์",
   "results.waiting": "ยังมี {n} เป้าหมายที่กำลังทำงานหรือรออ่านจากเทอร์มินัล: โหลดใหม่อีกสักครู่",
   "results.none": "ไม่มีบัญชีเป้าหมาย",
