@@ -311,6 +311,15 @@ def test_an_orders_dispatch_page_shows_its_results(page, server):
     expect(page.locator("[data-testid=automation-rules]")).to_have_text("No rules.")
     screenshot(page, "dispatch-results")
 
+    # Closed from here at the Bid 2349.80: realised -2.00 USD, the close listed as applied.
+    follow_ups = page.locator("[data-testid=follow-ups]")
+    follow_ups.get_by_role("button", name="Close all").click()
+    action = follow_ups.locator("[data-testid=dispatch][data-kind=action]")
+    expect(action).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(row.locator("[data-status=result_closed]")).to_have_count(1)
+    expect(row.locator("[data-field=realised]")).to_have_text("-2.00 USD")
+    expect(row.locator("[data-field=actions]")).to_contain_text("close")
+
 
 def test_an_unknown_dispatch_page_says_so(page, server, page_guard):
     page_guard.expect(r"/api/dispatches/\d+", 404)

@@ -9,6 +9,7 @@ import { href } from "../router";
 import { AutomationEditor } from "./AutomationEditor";
 import { ErrorBox } from "./forms";
 import { ResultsView } from "./Results";
+import { DispatchFollowUps } from "./trades";
 import { StatusBadge } from "./StatusBadge";
 import { Counts, TargetsTable } from "./TargetsTable";
 
@@ -27,6 +28,7 @@ interface Props {
 export function DispatchView({ initial, linkPositions = false, own = false, onFinal }: Props) {
   const [dispatch, setDispatch] = useState(initial);
   const [error, setError] = useState<unknown>(null);
+  const [resultsVersion, setResultsVersion] = useState(0);
   const final = FINAL_DISPATCH_STATUSES.has(dispatch.status);
   useEffect(() => {
     if (final) onFinal?.();
@@ -51,7 +53,8 @@ export function DispatchView({ initial, linkPositions = false, own = false, onFi
       {own && dispatch.kind === "orders" && (
         <>
           <AutomationEditor path={`/dispatches/${dispatch.dispatch_id}/automation`} current={dispatch.automation} />
-          {final && <ResultsView path={`/dispatches/${dispatch.dispatch_id}/results`} />}
+          {final && <DispatchFollowUps dispatchId={dispatch.dispatch_id} onDone={() => setResultsVersion((n) => n + 1)} />}
+          {final && <ResultsView path={`/dispatches/${dispatch.dispatch_id}/results`} version={resultsVersion} />}
         </>
       )}
       <p>

@@ -155,6 +155,7 @@ export const en = {
   "orders.placed": "Placed",
   "orders.expiration": "Expires",
   "followUps.title": "Follow up on every follower's position",
+  "followUps.ownTitle": "Follow up on every position of this order",
   "followUps.breakeven": "Breakeven",
   "followUps.closeHalf": "Close half",
   "followUps.closeAll": "Close all",

@@ -157,6 +157,7 @@ export const th: Messages = {
   "orders.placed": "วางเมื่อ",
   "orders.expiration": "หมดอายุ",
   "followUps.title": "จัดการสถานะของผู้ติดตามทุกคน",
+  "followUps.ownTitle": "จัดการทุกสถานะของคำสั่งนี้",
   "followUps.breakeven": "เลื่อน SL ไปที่ทุน",
   "followUps.closeHalf": "ปิดครึ่งหนึ่ง",
   "followUps.closeAll": "ปิดทั้งหมด",
