@@ -181,6 +181,31 @@ def check_production_secrets(env: dict[str, str]) -> None:
         raise ConfigError("BCRYPT_ROUNDS must be at least 12 in production")
 
 
+def _trading_day_start(env: dict[str, str]) -> int:
+    """The hour (UTC) a trading day starts: "22" or "22:00" (the FX rollover by default)."""
+    raw = (env.get("TRADING_DAY_START_UTC") or "").strip() or "22"
+    hour, _, minutes = raw.partition(":")
+    if not hour.isdigit() or not 0 <= int(hour) <= 23 or minutes.strip("0"):
+        raise ConfigError(
+            f"TRADING_DAY_START_UTC must be a whole hour 0-23 (22 or 22:00), got {raw!r}"
+        )
+    return int(hour)
+
+
+def _followers_config(env: dict[str, str]) -> dict[str, Any]:
+    """Subscriptions and protection (services/subscriptions_service.py, protection_service.py)."""
+    interval = _int(env, "PROTECTION_CHECK_S", 30)
+    if interval < 0:
+        raise ConfigError(f"PROTECTION_CHECK_S must be 0 (off) or more, got {interval}")
+    return {
+        # The terms a follower accepts by subscribing; recorded with each acceptance.
+        "BROADCAST_TERMS_VERSION": env.get("BROADCAST_TERMS_VERSION", "").strip() or "2026-12",
+        "TRADING_DAY_START_UTC": _trading_day_start(env),
+        # Seconds between the equity reads of protected subscriptions (0: none in this process).
+        "PROTECTION_CHECK_S": interval,
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment (and test overrides).
 
@@ -299,6 +324,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WORKER_METRICS_HOST": env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
     }
+    config.update(_followers_config(env))
     if overrides:
         config.update(
             {

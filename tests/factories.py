@@ -131,10 +131,49 @@ def account_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def make_account(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+def make_account(
+    client: Any, headers: dict[str, str], *, subscribed: bool = False, **overrides: Any
+) -> dict[str, Any]:
+    """An account through the API; ``subscribed``: its owner also subscribes it to broadcasts
+    (accepting the terms, default settings), as a follower does before any broadcast reaches it."""
     response = client.post("/api/accounts", json=account_body(**overrides), headers=headers)
     assert response.status_code == 201, response.get_json()
-    return dict(response.get_json())
+    account = dict(response.get_json())
+    if subscribed:
+        subscribe(client, headers, account["id"])
+    return account
+
+
+def subscribe(client: Any, headers: dict[str, str], account_id: int, **terms: Any) -> Any:
+    """PUT the account's subscription (the owner's fresh login): terms accepted, ``terms`` as
+    its sizing, symbols and protection; returns the subscription."""
+    response = client.put(
+        f"/api/accounts/{account_id}/subscription",
+        json={"accept_terms": True, **terms},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def subscribe_all(app: Any) -> int:
+    """Subscribe every copy-enabled account in the database (what the migration gives accounts
+    that took copies before opt-in, as legacy consent); for tests that make accounts directly."""
+    from sqlalchemy import select
+
+    from extensions import db
+    from models import MT5Account, Subscription
+
+    with app.app_context():
+        taken = set(db.session.scalars(select(Subscription.account_id)))
+        added = [
+            Subscription(account_id=a.id, user_id=a.user_id, state="active", consent="legacy")
+            for a in db.session.scalars(select(MT5Account).where(MT5Account.copy_enabled))
+            if a.id not in taken
+        ]
+        db.session.add_all(added)
+        db.session.commit()
+        return len(added)
 
 
 # Mid-step, so "one step either side" never straddles a boundary by accident.

@@ -18,6 +18,7 @@ from api import (
     calculator,
     converters,
     errors,
+    followers,
     hooks,
     metrics,
     notifications,
@@ -34,7 +35,7 @@ from schemas.common import ERROR_ENVELOPE_SCHEMA, SECURITY_SCHEMES
 
 BLUEPRINTS = (
     status, auth, users, accounts, audit, orders, broadcast, trades, results, notifications,
-    terminal, calculator,
+    terminal, calculator, followers,
 )  # fmt: skip
 
 

@@ -51,6 +51,8 @@ WRITE_SCOPES: dict[str, str] = {
     "accounts.delete_account": "manage",
     "users.update_user": "manage",
     "notifications.put_notifications": "manage",
+    "followers.delete_subscription": "manage",
+    "followers.reset_subscription": "manage",
 }
 assert set(WRITE_SCOPES.values()) | {READ_SCOPE} <= set(API_KEY_SCOPES)
 

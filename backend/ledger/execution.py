@@ -14,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from errors import AppError
-from ledger import management
+from ledger import management, protection
 from ledger.actions import ActionJob
 from ledger.sending import (
     Gateway,
@@ -37,8 +37,9 @@ from ledger.sizing import (
     needs_tick,
     spec_max_age,
 )
-from ledger.types import RowJob, RowOutcome
+from ledger.types import RowJob, RowOutcome, SizingMode
 from models.columns import utcnow
+from services.calculation.conversion import with_usd
 from services.calculation.deviations import dropped_legs_note
 from services.calculation.volume import split_across_take_profits
 from services.mt5 import constants as c
@@ -93,10 +94,13 @@ def _execute(job: RowJob, gateway: Gateway, sleep: Sleep, hook: Hook) -> RowOutc
             row_id=job.row_id, status="expired", error="expired before it could be sent"
         )
     symbol = job.symbol or gateway.resolve_symbol(job.account, job.order.symbol)
+    refused = protection.refusal(job, gateway, symbol)
+    if refused is not None:
+        return with_fields(refused, symbol=symbol)
     try:
         volume, siblings, warnings = _volume(job, gateway, symbol)
     except AppError as exc:
-        return failed(job.row_id, exc.code, exc.message, symbol=symbol)
+        return _not_sized(job, gateway, symbol, exc)
     if carrier and siblings:
         volume = sum(siblings.values(), Decimal(0))
     if volume <= 0:
@@ -180,6 +184,34 @@ def _resplit(job: RowJob, gateway: Gateway, outcome: RowOutcome) -> dict[int, De
     return dict(enumerate(legs))
 
 
+def _not_sized(job: RowJob, gateway: Gateway, symbol: str, exc: AppError) -> RowOutcome:
+    """A target sizing refused: failed, except a follower's own rule below the minimum lot
+    (skipped, as ``below_min: skip`` says); money in the message in its currency and USD."""
+    message = exc.message
+    details = getattr(exc, "details", None) or {}
+    if exc.code == "below_min_volume" and details.get("min_lot_risk_money"):
+        assert job.account is not None
+        message = with_usd(
+            message,
+            Decimal(details["min_lot_risk_money"]),
+            details["currency"],
+            lambda pair: _quote(job, gateway, pair),
+        )
+    if exc.code == "below_min_volume" and job.sizing.mode is SizingMode.FOLLOWER:
+        return skipped(job.row_id, exc.code, message, symbol=symbol, error_details=details)
+    return failed(job.row_id, exc.code, message, symbol=symbol)
+
+
+def _quote(job: RowJob, gateway: Gateway, pair: str) -> Decimal | None:
+    """A conversion pair's mid quote at this account's terminal, None when it has none."""
+    assert job.account is not None
+    try:
+        tick = gateway.tick(job.account, gateway.resolve_symbol(job.account, pair))
+    except AppError:
+        return None
+    return (tick.bid + tick.ask) / 2 if tick.bid > 0 and tick.ask > 0 else None
+
+
 def _volume(
     job: RowJob, gateway: Gateway, symbol: str
 ) -> tuple[Decimal, dict[int, Decimal] | None, list[str]]:
@@ -187,16 +219,21 @@ def _volume(
     account (its row holds the warnings), else sized now."""
     if job.volume is not None:
         return job.volume, None, []
+    follower = job.follower.sizing if job.follower is not None else None
     sized = leg_volumes(
-        job.order, job.sizing, job.account_settings, _market_facts(job, gateway, symbol)
+        job.order,
+        job.sizing,
+        job.account_settings,
+        market_facts(job, gateway, symbol),
+        follower,
     )
     return sized.volumes[job.leg], sized.volumes, sized.warnings
 
 
-def _market_facts(job: RowJob, gateway: Gateway, symbol: str) -> MarketFacts:
+def market_facts(job: RowJob, gateway: Gateway, symbol: str) -> MarketFacts:
     """What sizing needs from the terminal, and no more (volume modes read only the spec)."""
     assert job.account is not None
-    spec = gateway.symbol_spec(job.account, symbol, max_age_s=spec_max_age(job.sizing))
+    spec = gateway.symbol_spec(job.account, symbol, max_age_s=spec_max_age(job.sizing, job.order))
     snapshot = gateway.account_snapshot(job.account) if needs_account(job.sizing) else None
     tick = gateway.tick(job.account, symbol) if needs_tick(job.sizing, job.order) else None
     return MarketFacts(spec=spec, snapshot=snapshot, tick=tick)

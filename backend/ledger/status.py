@@ -43,15 +43,21 @@ def get_dispatch(
 
 
 def dispatch_view(
-    session: DbSession, dispatch: Dispatch, *, page: int = 1, per_page: int = 1000
+    session: DbSession,
+    dispatch: Dispatch,
+    *,
+    page: int = 1,
+    per_page: int = 1000,
+    user_id: int | None = None,
 ) -> dict[str, Any]:
-    counts = store.counts_by_status(session, dispatch.id)
+    """The dispatch with its counts and a page of its targets; ``user_id``: only the targets
+    on that user's accounts (a follower's view of a broadcast)."""
+    counts = store.counts_by_status(session, dispatch.id, user_id=user_id)
+    query = select(BroadcastQueue).where(BroadcastQueue.dispatch_id == dispatch.id)
+    if user_id is not None:
+        query = query.where(BroadcastQueue.target_user_id == user_id)
     rows = session.scalars(
-        select(BroadcastQueue)
-        .where(BroadcastQueue.dispatch_id == dispatch.id)
-        .order_by(BroadcastQueue.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        query.order_by(BroadcastQueue.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return {
         "dispatch_id": dispatch.id,

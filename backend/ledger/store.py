@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from extensions import DbSession
-from ledger import notices
+from ledger import notices, protection
 from ledger.leases import LEASE_SECONDS
 from ledger.types import (
     FINAL_ROW_STATUSES,
@@ -165,6 +165,7 @@ def record_outcomes(session: DbSession, outcomes: Sequence[RowOutcome], *, owner
             _store_sibling_volumes(session, outcome.row_id, outcome.sibling_volumes)
     _sum_closes_into_opens(session, {o.parent_row_id for o in outcomes if o.closed_volume})
     notices.targets_failed(session, [o.row_id for o in outcomes if o.status == "failed"])
+    protection.record_breaches(session, outcomes)
     _mark_opens_gone(session, {o.parent_row_id for o in outcomes if o.position_gone})
     finalise_rows_dispatches(session, [o.row_id for o in outcomes], now)
     session.commit()
@@ -368,15 +369,17 @@ def has_open_rows(session: DbSession, dispatch_id: int) -> bool:
     return open_row is not None
 
 
-def counts_by_status(session: DbSession, dispatch_id: int) -> dict[str, int]:
-    """How many of the dispatch's rows stand in each status (every status, zeros included)."""
-    found = dict(
-        session.execute(
-            select(BroadcastQueue.status, func.count())
-            .where(BroadcastQueue.dispatch_id == dispatch_id)
-            .group_by(BroadcastQueue.status)
-        ).all()
+def counts_by_status(
+    session: DbSession, dispatch_id: int, *, user_id: int | None = None
+) -> dict[str, int]:
+    """How many of the dispatch's rows stand in each status (every status, zeros included);
+    ``user_id``: only the rows on that user's accounts."""
+    query = select(BroadcastQueue.status, func.count()).where(
+        BroadcastQueue.dispatch_id == dispatch_id
     )
+    if user_id is not None:
+        query = query.where(BroadcastQueue.target_user_id == user_id)
+    found = dict(session.execute(query.group_by(BroadcastQueue.status)).all())
     return {status: int(found.get(status, 0)) for status in ROW_STATUSES}
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple, cast
 
 from errors import AppError, CalculationError
+from ledger.follower import FollowerTerms
 from models.broadcast import FINAL_ROW_STATUSES, OPEN_ROW_STATUSES, ROW_STATUSES, RowStatus
 from services.calculation.trade_geometry import complete_shares
 from services.mt5.dto import AccountRef
@@ -218,6 +219,7 @@ class SizingMode(StrEnum):
     RISK_PERCENT = "risk_percent"  # one percent for every target
     RISK_AMOUNT = "risk_amount"  # one money amount for every target
     ACCOUNT_RISK = "account_risk"  # each account's own risk_percent (or default_percent)
+    FOLLOWER = "follower"  # each follower's own subscription sizing (ledger/follower.py)
 
     @property
     def is_risk(self) -> bool:
@@ -252,7 +254,8 @@ class Sizing:
         return cls(SizingMode.RISK_AMOUNT, amount=order.risk.amount)
 
     def check(self, order: TradeOrder, *field_path: str) -> None:
-        """Risk sizing needs a stop loss: the distance to it is what the risk buys."""
+        """Risk sizing needs a stop loss: the distance to it is what the risk buys (a follower's
+        own risk sizing is checked per target: the ones sizing by volume need none)."""
         if self.mode.is_risk and order.stop_loss is None:
             raise invalid(
                 "stop_loss_required",
@@ -333,6 +336,8 @@ class RowJob:
     outcome_unknown: bool = False
     cancelled: bool = False
     account_problem: str | None = None
+    broadcast: bool = False  # a broadcast's open: only a subscription in force receives it
+    follower: FollowerTerms | None = None  # the account's subscription (broadcasts only)
 
     @property
     def legs(self) -> int:
@@ -366,6 +371,9 @@ class RowOutcome:
     carries_legs: bool = False  # a netting carrier: its outcome goes to the other legs' rows too
     virtual_tp: bool = False  # this leg's TP is watched by the server, not held by the broker
     position_gone: bool = False  # an action found the open row's position closed at the broker
+    # The pre-trade check found a protection limit crossed: recorded with the outcome
+    # (ledger/protection.py), not written to the row.
+    protection_breach: dict[str, Any] | None = None
 
 
 SUCCEEDED_ROW_STATUSES = frozenset({"executed", "placed"})

@@ -9,15 +9,18 @@ from models.notification import NotificationChannel, NotificationDelivery, Outbo
 from models.refresh_token import UsedRefreshToken
 from models.results import DispatchResult
 from models.revoked_token import TokenBlocklist
+from models.subscription import CONSENTS, SUBSCRIPTION_STATES, Subscription
 from models.user import API_KEY_SCOPES, LOCALES, ROLES, User
 
 __all__ = [
     "ACCOUNT_TYPES",
     "API_KEY_SCOPES",
+    "CONSENTS",
     "FINAL_ROW_STATUSES",
     "LOCALES",
     "ROLES",
     "ROW_STATUSES",
+    "SUBSCRIPTION_STATES",
     "AuditLog",
     "AutomationFiring",
     "BroadcastQueue",
@@ -28,6 +31,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationDelivery",
     "OutboxEvent",
+    "Subscription",
     "TokenBlocklist",
     "UsedRefreshToken",
     "User",

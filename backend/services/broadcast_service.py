@@ -10,27 +10,31 @@ from sqlalchemy import func, select
 from errors import AppError
 from extensions import DbSession
 from ledger import intake, status
+from ledger.follower import OPEN_STATES
 from ledger.requests import BroadcastRequest
 from ledger.types import Sizing, TargetAccount, Targets
-from models import BroadcastQueue, Dispatch, MT5Account, User
+from models import BroadcastQueue, Dispatch, MT5Account, Subscription, User
 from workers import Executor
 
 
 def eligible_accounts(session: DbSession, targets: Targets) -> list[TargetAccount]:
-    """Active accounts that take copies, whose owners are active and allow broadcasts.
+    """Active accounts whose owner subscribed them (a subscription in state ``active``), that
+    take copies, whose owners are active and not suspended by an admin (allow_broadcast).
 
     Plain rows (id, owner, terminal), not ORM objects: a thousand-target broadcast reads them
-    in milliseconds.
+    in milliseconds. The executor checks the subscription again before sending.
     """
     query = (
         select(MT5Account.id, MT5Account.user_id, MT5Account.terminal)
         .join(User, User.id == MT5Account.user_id)
+        .join(Subscription, Subscription.account_id == MT5Account.id)
         .where(
             MT5Account.is_active.is_(True),
             MT5Account.deleted_at.is_(None),
             MT5Account.copy_enabled.is_(True),
             User.is_active.is_(True),
             User.allow_broadcast.is_(True),
+            Subscription.state.in_(OPEN_STATES),
         )
         .order_by(MT5Account.id)
     )

@@ -77,7 +77,12 @@ def execute_rows(row_ids: Sequence[int]) -> int:
     with app.app_context():
         try:
             claimed = store.claim_rows(db.session, owner=OWNER, row_ids=list(row_ids))
-            jobs, broken = load_jobs_or_fail(db.session, claimed, app.extensions["secret_box"])
+            jobs, broken = load_jobs_or_fail(
+                db.session,
+                claimed,
+                app.extensions["secret_box"],
+                app.config["TRADING_DAY_START_UTC"],
+            )
             gateway = app.extensions["mt5_gateway"]
             hooks = app.config.get("EXECUTOR_HOOKS")
             # The rows of one task belong to different accounts (different terminals): send them

@@ -212,7 +212,8 @@ class ThreadExecutor:
         )
         if claimed:
             box = self.app.extensions["secret_box"]
-            jobs, broken = load_jobs_or_fail(session, sorted(set(claimed)), box)
+            day_start = self.app.config["TRADING_DAY_START_UTC"]
+            jobs, broken = load_jobs_or_fail(session, sorted(set(claimed)), box, day_start)
             self._start_jobs(jobs)
             with self._lock:
                 self._in_flight += len(broken)

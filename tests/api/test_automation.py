@@ -50,7 +50,7 @@ def quote(broker, bid: str) -> None:
 def sim_account(client, headers, broker, mode: int = HEDGING) -> dict[str, Any]:
     body = account_body()
     broker.create_account(int(body["login"]), MT5_PASSWORD, "Sim-Demo", margin_mode=mode)
-    return make_account(client, headers, **body)
+    return make_account(client, headers, subscribed=True, **body)
 
 
 def open_trade(client, headers, account_ids: list[int], **fields: Any) -> dict[str, Any]:

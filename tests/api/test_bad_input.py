@@ -62,6 +62,14 @@ VALID: dict[tuple[str, str], dict[str, Any] | None] = {
         "account_type": "demo",
     },
     ("PATCH", "/api/accounts/<int:account_id>"): {"account_name": "Renamed"},
+    ("PUT", "/api/accounts/<int:account_id>/subscription"): {
+        "accept_terms": True,
+        "sizing": {"mode": "risk_percent", "percent": "1", "max_volume": "0.50"},
+        "symbols": {"include": ["XAUUSD"]},
+        "protection": {"daily_loss_limit": {"percent": "5"}, "max_open_positions": 5},
+    },
+    ("DELETE", "/api/accounts/<int:account_id>/subscription"): NO_BODY,
+    ("POST", "/api/accounts/<int:account_id>/subscription/reset"): NO_BODY,
     ("DELETE", "/api/accounts/<int:account_id>"): NO_BODY,
     ("POST", "/api/accounts/<int:account_id>/connect"): NO_BODY,
     ("POST", "/api/send_orders"): {**LIMIT_ORDER, "account_ids": ["{account_id}"], "wait_s": 0},
@@ -104,10 +112,16 @@ NUMBERS: dict[str, list[Path]] = {
     "/api/accounts/<int:account_id>/orders/<int:ticket>": [("price",)],
     "/api/dispatches/<int:dispatch_id>/actions": [("percent",)],
     "/api/dispatches/<int:dispatch_id>/automation": [("trailing", "start_points")],
+    "/api/accounts/<int:account_id>/subscription": [
+        ("sizing", "percent"),
+        ("protection", "max_open_positions"),
+        ("protection", "daily_loss_limit", "percent"),
+    ],
 }
 VOLUMES: dict[str, list[Path]] = {
     "/api/send_orders": [("volume",)],
     "/api/broadcast_orders": [("order", "volume")],
+    "/api/accounts/<int:account_id>/subscription": [("sizing", "max_volume")],
 }
 # Cases not yet refused at the request (each a known gap, with its reason); none today.
 KNOWN_GAPS: set[tuple[str, str]] = set()
@@ -287,7 +301,7 @@ def world(app: Any, client: Any) -> World:
     owner = make_user(app, role="super_admin")
     other = make_user(app)
     headers = auth_headers(client, owner)
-    account = make_account(client, headers)
+    account = make_account(client, headers, subscribed=True)
     order = {**LIMIT_ORDER, "account_ids": [account["id"]], "wait_s": 0}
     broadcast = client.post(
         "/api/broadcast_orders",

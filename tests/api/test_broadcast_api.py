@@ -57,8 +57,10 @@ class Trader:
         balance: str = "10000",
         currency: str = "USD",
         server: str = "Sim-Demo",
+        subscribed: bool = True,
         **settings: Any,
     ) -> dict[str, Any]:
+        """An account of this trader's, subscribed to broadcasts unless told otherwise."""
         body = account_body(server=server, **settings)
         self.broker.create_account(
             int(body["login"]),
@@ -67,7 +69,7 @@ class Trader:
             balance=Decimal(balance),
             currency=currency,
         )
-        return make_account(self.client, self.headers, **body)
+        return make_account(self.client, self.headers, subscribed=subscribed, **body)
 
     def patch(self, account: dict[str, Any], **fields: Any) -> None:
         response = self.client.patch(

@@ -34,7 +34,7 @@ def sim_account(client, headers, broker, margin_mode: int) -> dict[str, Any]:
     """An account the simulated broker opened with that margin mode before its first login."""
     body = account_body()
     broker.create_account(int(body["login"]), MT5_PASSWORD, "Sim-Demo", margin_mode=margin_mode)
-    return make_account(client, headers, **body)
+    return make_account(client, headers, subscribed=True, **body)
 
 
 def send(client, headers, account_id: int, side: str = "buy", volume: str = "0.10") -> Any:

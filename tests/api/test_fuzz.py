@@ -56,7 +56,8 @@ class FuzzWorld:
         users = {role: make_user(app, role=role) for role in ROLES}
         self.user_ids = {role: user.id for role, user in users.items()}
         self.account_ids = [
-            make_account(self.client, self.headers_for("user"))["id"] for _ in range(3)
+            make_account(self.client, self.headers_for("user"), subscribed=True)["id"]
+            for _ in range(3)
         ]
         self.dispatch_id = self._post(
             "user",

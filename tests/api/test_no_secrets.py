@@ -183,6 +183,10 @@ def test_orders_broadcasts_and_the_audit_trail_show_no_credentials(client, app, 
     body = account_body(password=MT5_PASSWORD, copy_enabled=True)
     broker.create_account(int(body["login"]), MT5_PASSWORD, body["server"])
     account = watch.record("create", client.post("/api/accounts", json=body, headers=headers))
+    subscription = client.put(
+        f"/api/accounts/{account['id']}/subscription", json={"accept_terms": True}, headers=headers
+    )
+    watch.record("subscribe", subscription)
     url = f"/api/accounts/{account['id']}"
     order = {"account_ids": [account["id"]], "symbol": "XAUUSD", "side": "buy", "volume": "0.10"}
     sent = watch.record("send", client.post("/api/send_orders", json=order, headers=by_key))

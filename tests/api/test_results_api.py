@@ -37,7 +37,7 @@ def follower(client, app, broker, *, server: str = "Sim-Demo", **at_broker: Any)
     headers = auth_headers(client, user)
     body = account_body(server=server)
     broker.create_account(int(body["login"]), MT5_PASSWORD, server, **at_broker)
-    account = make_account(client, headers, **body)
+    account = make_account(client, headers, subscribed=True, **body)
     return {"user": user, "headers": headers, "account": account["id"]}
 
 

@@ -76,6 +76,13 @@ POLICY: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>/results", "GET"): USER,
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): USER,
+    ("/api/me/dispatches", "GET"): USER,
+    ("/api/me/dispatches/<int:dispatch_id>", "GET"): USER,
+    ("/api/accounts/<int:account_id>/subscription", "GET"): USER,
+    ("/api/accounts/<int:account_id>/subscription", "PUT"): USER,
+    ("/api/accounts/<int:account_id>/subscription", "DELETE"): USER,
+    # the owner, or a super admin for any account (tests/api/test_subscriptions_api.py)
+    ("/api/accounts/<int:account_id>/subscription/reset", "POST"): USER,
     ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): USER,
     ("/api/users", "GET"): ADMIN,
     ("/api/users/<int:user_id>", "PATCH"): ADMIN,
@@ -131,6 +138,12 @@ KEY_ACCESS: dict[tuple[str, str], str] = {
     ("/api/dispatches/<int:dispatch_id>/actions", "POST"): TRADE,
     ("/api/dispatches/<int:dispatch_id>/results", "GET"): READ,
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): READ,
+    ("/api/me/dispatches", "GET"): READ,
+    ("/api/me/dispatches/<int:dispatch_id>", "GET"): READ,
+    ("/api/accounts/<int:account_id>/subscription", "GET"): READ,
+    ("/api/accounts/<int:account_id>/subscription", "PUT"): FRESH,  # consent: the owner in person
+    ("/api/accounts/<int:account_id>/subscription", "DELETE"): MANAGE,
+    ("/api/accounts/<int:account_id>/subscription/reset", "POST"): MANAGE,
     ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): TRADE,
     ("/api/users", "GET"): READ,
     ("/api/users/<int:user_id>", "PATCH"): MANAGE,  # but see FRESH_FIELDS
@@ -501,6 +514,11 @@ OBJECT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("/api/broadcasts/<int:broadcast_id>/results", "GET"): ("dispatch", None),
     # a follower's view: only dispatches that reached one of the caller's accounts
     ("/api/me/dispatches/<int:dispatch_id>/results", "GET"): ("dispatch", None),
+    ("/api/me/dispatches/<int:dispatch_id>", "GET"): ("dispatch", None),
+    ("/api/accounts/<int:account_id>/subscription", "GET"): ("account", None),
+    ("/api/accounts/<int:account_id>/subscription", "PUT"): ("account", {"accept_terms": True}),
+    ("/api/accounts/<int:account_id>/subscription", "DELETE"): ("account", None),
+    ("/api/accounts/<int:account_id>/subscription/reset", "POST"): ("account", None),
     ("/api/dispatches/<int:dispatch_id>/automation", "PATCH"): ("dispatch", {}),
     ("/api/broadcasts/<int:broadcast_id>/automation", "PATCH"): ("dispatch", {}),
 }
@@ -527,7 +545,7 @@ def victim(client, app, sim_broker) -> dict[str, Any]:
     headers = auth_headers(client, owner)
     body = account_body(copy_enabled=True)
     broker.create_account(int(body["login"]), body["password"], body["server"])
-    account = make_account(client, headers, **body)
+    account = make_account(client, headers, subscribed=True, **body)
     order = {"account_ids": [account["id"]], "symbol": "XAUUSD", "side": "buy", "volume": "0.10"}
     sent = client.post("/api/send_orders", json={**order, "wait_s": 10}, headers=headers)
     assert sent.status_code == 200, sent.get_json()
@@ -596,6 +614,13 @@ def test_idor_every_object_route_other_callers_object_is_not_found_and_unchanged
             attacker, object_id = user, victim["dispatch"]
         else:
             attacker, object_id = user, victim["account"]
+        if kind == "key" and KEY_ACCESS[(rule, method)] == FRESH:
+            # Keys may never call these: refused before any lookup, telling nothing.
+            response = client.open(
+                concrete(rule, object_id), method=method, json=body, headers=attacker
+            )
+            assert_error(response, 403, "api_key_not_allowed")
+            continue
         fields = FRESH_FIELDS.get((rule, method), ())
         if kind == "key" and body and set(body) & set(fields):
             # Keys may never send these (403 before any lookup); the rest of the body is 404.

@@ -35,7 +35,7 @@ def headers(client, user):
 def sim_account(client, headers, broker, margin_mode: int = HEDGING) -> dict[str, Any]:
     body = account_body()
     broker.create_account(int(body["login"]), MT5_PASSWORD, "Sim-Demo", margin_mode=margin_mode)
-    return make_account(client, headers, **body)
+    return make_account(client, headers, subscribed=True, **body)
 
 
 def open_trade(client, headers, account_ids: list[int], **fields: Any) -> dict[str, Any]:

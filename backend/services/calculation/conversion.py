@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from errors import CalculationError
@@ -153,3 +153,37 @@ def _given_tick_value(spec: SymbolSpec, *, for_profit: bool) -> Decimal | None:
         if value is not None and value > 0:
             return value
     return None
+
+
+def usd_amount(
+    amount: Decimal, currency: str, quote: Callable[[str], Decimal | None]
+) -> Decimal | None:
+    """``amount`` of ``currency`` in US dollars, half-up to cents; None when no quote converts
+    it. ``quote(pair)`` is asked only for what is needed: nothing for USD and USC (a cent is a
+    hundredth of a dollar by definition), then ``USD<ccy>``, then ``<ccy>USD``."""
+    real, _ = _real_currency(currency)
+    rates: dict[str, Decimal] = {}
+    if real != "USD":
+        for pair in ("USD" + real, real + "USD"):
+            rate = quote(pair)
+            if rate is not None:
+                rates[pair] = rate
+                break
+    try:
+        factor = conversion_factor(currency, "USD", rates)
+    except CalculationError:
+        return None
+    return (amount * factor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def with_usd(
+    message: str, amount: Decimal, currency: str, quote: Callable[[str], Decimal | None]
+) -> str:
+    """The message with ``amount`` also written in US dollars ("1504.00 USC, 15.04 USD")."""
+    if currency.upper() == "USD":
+        return message
+    usd = usd_amount(amount, currency, quote)
+    if usd is None:
+        return message
+    written = f"{format(amount, 'f')} {currency}"
+    return message.replace(written, f"{written}, {format(usd, 'f')} USD", 1)
