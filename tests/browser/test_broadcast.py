@@ -37,7 +37,7 @@ def admin(server) -> str:
 
 @pytest.fixture(scope="module")
 def followers(server) -> list[int]:
-    """Users whose accounts take part in broadcasts; their account ids."""
+    """Users whose accounts take part in broadcasts (subscribed); their account ids."""
     server.cli("mt5", "set-quote", "XAUUSD", "2349.80", "2350.00", "--freeze")
     accounts = []
     for _ in range(FOLLOWERS):
@@ -56,6 +56,11 @@ def followers(server) -> list[int]:
             token,
         )
         assert status == 201, body
+        # Broadcasts reach an account its owner subscribed (accepting the terms).
+        subscribed = server.call(
+            "PUT", f"/api/accounts/{body['id']}/subscription", {"accept_terms": True}, token
+        )
+        assert subscribed[0] == 200 and subscribed[1]["receives_opens"], subscribed
         accounts.append(int(body["id"]))
         TOKENS[int(body["id"])] = token
     return accounts
