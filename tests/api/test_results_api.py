@@ -164,6 +164,8 @@ def test_results_after_everything_closed_are_final_and_not_read_again(
     again = results(client, admin_headers, url)
     assert again["refresh"]["read_now"] == 0
     assert by_account(again)[four["hedging"]["account"]]["realised"] == "-3.40"
+    # A whole amount read back from the cache keeps the currency's places.
+    assert by_account(again)[four["netting"]["account"]]["realised"] == "-2.00"
     assert again["totals"]["losers"] == 4
 
 

@@ -244,3 +244,122 @@ def test_pending_order_is_listed_modified_and_cancelled(page, server):
     order.get_by_role("button", name="Cancel order").click()
 
     expect(page.locator("[data-testid=orders]")).to_have_count(0)
+
+
+def test_accounts_show_the_session_keepers_live_figures_when_the_server_reports_them(page, server):
+    """The fields the session keeper adds to GET /api/accounts, added here by the browser to the
+    real server's answer: the page renders them (and polls for fresh ones)."""
+    username = server.user()
+    live = account_via_api(server, username, name="Live gold")
+    down = account_via_api(server, username, name="Down gold")
+    keeper = {
+        live: {
+            "connection_status": "connected",
+            "last_seen_at": "2026-06-01T12:00:00Z",
+            "latency_ms": 12,
+            "balance": "10250.00",
+            "equity": "10312.50",
+            "margin": "470.00",
+            "margin_free": "9842.50",
+            "margin_level": "2194.15",
+        },
+        down: {"connection_status": "disconnected", "last_seen_at": "2026-06-01T11:00:00Z"},
+    }
+
+    def add_keeper_fields(route):
+        answer = route.fetch()
+        body = answer.json()
+        for account in body["accounts"]:
+            account.update(keeper.get(account["id"], {}))
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(r"/api/accounts$"), add_keeper_fields)
+    log_in(page, username)
+
+    row = page.locator(f"[data-account='{live}']")
+    expect(row.locator("[data-field=balance]")).to_have_text("10250.00")
+    expect(row.locator("[data-field=equity]")).to_have_text("10312.50")
+    expect(row.locator("[data-field=free-margin]")).to_have_text("9842.50")
+    expect(row.locator("[data-field=margin-level]")).to_have_text("2194.15 %")
+    expect(row.locator("[data-field=latency]")).to_contain_text("12 ms")
+    expect(row.locator("[data-field=last-seen]")).to_contain_text("seen")
+    other = page.locator(f"[data-account='{down}']")
+    expect(other.locator("[data-status=disconnected]")).to_have_text("disconnected")
+    expect(other.locator("[data-field=balance]")).to_have_text("—")  # absent: nothing made up
+    with page.expect_request(re.compile(r"/api/accounts$"), timeout=10_000):
+        pass  # live figures are read again every few seconds
+    screenshot(page, "accounts-live")
+
+
+def test_an_orders_dispatch_page_shows_its_results(page, server):
+    """Worked out by hand: a buy of 0.10 lot at the Ask 2350.00, marked at the Bid 2349.80,
+    floats -0.20 x 10 oz = -2.00 USD."""
+    username = server.user()
+    account = account_via_api(server, username)
+    body = {"account_ids": [account], "symbol": "XAUUSD", "side": "buy", "volume": "0.10"}
+    status, sent = server.call(
+        "POST", "/api/send_orders", {**body, "wait_s": 10}, server.token(username)
+    )
+    assert status == 200 and sent["status"] == "completed", sent
+    log_in(page, username)
+
+    page.goto(f"/#/dispatches/{sent['dispatch_id']}")
+
+    results = page.locator("[data-testid=results]")
+    row = results.locator(f"[data-testid=target-results] tr[data-account='{account}']")
+    expect(row.locator("[data-status=result_open]")).to_have_count(1)
+    expect(row.locator("[data-field=floating]")).to_have_text("-2.00 USD")
+    expect(results.locator("[data-field=usd-net]")).to_have_text("-2.00 USD")
+    expect(page.locator("[data-testid=automation-rules]")).to_have_text("No rules.")
+    screenshot(page, "dispatch-results")
+
+    # Closed from here at the Bid 2349.80: realised -2.00 USD, the close listed as applied.
+    follow_ups = page.locator("[data-testid=follow-ups]")
+    follow_ups.get_by_role("button", name="Close all").click()
+    action = follow_ups.locator("[data-testid=dispatch][data-kind=action]")
+    expect(action).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(row.locator("[data-status=result_closed]")).to_have_count(1)
+    expect(row.locator("[data-field=realised]")).to_have_text("-2.00 USD")
+    expect(row.locator("[data-field=actions]")).to_contain_text("close")
+
+
+def test_an_unknown_dispatch_page_says_so(page, server, page_guard):
+    page_guard.expect(r"/api/dispatches/\d+", 404)
+    log_in(page, server.user())
+
+    page.goto("/#/dispatches/987654")
+
+    alert = page.locator("[role=alert]")
+    alert.wait_for()
+    assert alert.get_attribute("data-code") == "dispatch_not_found"
+
+
+def test_an_order_sent_with_a_trailing_stop_rule_shows_it_and_it_can_be_removed(page, server):
+    username = server.user()
+    account = account_via_api(server, username)
+    log_in(page, username)
+    page.click("nav >> text=Send order")
+    page.check(f"input[name=account][value='{account}']")
+    page.fill("input[name=symbol]", "XAUUSD")
+    page.select_option("select[name=sizing]", "volume")
+    page.fill("input[name=volume]", "0.10")
+    page.click("text=Rules the server runs")
+    page.check("input[name=automation_trailing]")
+    page.fill("input[name=automation_startPoints]", "200")
+    page.fill("input[name=automation_distancePoints]", "300")
+    with page.expect_request(re.compile(r"/api/send_orders$")) as sent:
+        page.click("[data-testid=send-form] button[type=submit]")
+
+    assert json.loads(sent.value.post_data)["automation"] == {
+        "trailing": {"start_points": 200, "distance_points": 300, "step_points": 1}
+    }
+    dispatch = page.locator("[data-testid=dispatch][data-status=completed]")
+    rules = dispatch.locator("[data-testid=automation-rules]")
+    expect(rules).to_have_text("trailing stop from 200 points, 300 behind, steps of 1")
+    dispatch.get_by_role("button", name="Remove rules").click()
+    expect(rules).to_have_text("No rules.")
+    dispatch_id = dispatch.get_attribute("data-dispatch")
+    status, view = server.call(
+        "GET", f"/api/dispatches/{dispatch_id}", None, server.token(username)
+    )
+    assert status == 200 and not view["automation"]

@@ -12,7 +12,9 @@ import { BroadcastComposerPage } from "./pages/BroadcastComposerPage";
 import { BroadcastHistoryPage } from "./pages/BroadcastHistoryPage";
 import { BroadcastProgressPage } from "./pages/BroadcastProgressPage";
 import { CalculatorPage } from "./pages/CalculatorPage";
+import { DispatchPage } from "./pages/DispatchPage";
 import { LoginPage } from "./pages/LoginPage";
+import { NotificationsPage } from "./pages/NotificationsPage";
 import { PositionsPage } from "./pages/PositionsPage";
 import { SendOrderPage } from "./pages/SendOrderPage";
 
@@ -71,7 +73,7 @@ function Nav({ user }: { user: User }) {
       <NavLink to={{ name: "calculator" }} active={at("calculator")}>
         {t("nav.calculator")}
       </NavLink>
-      <NavLink to={{ name: "send" }} active={at("send")}>
+      <NavLink to={{ name: "send" }} active={at("send", "dispatch")}>
         {t("nav.send")}
       </NavLink>
       {user.role === "super_admin" && (
@@ -84,7 +86,9 @@ function Nav({ user }: { user: User }) {
           </NavLink>
         </>
       )}
-      {/* Later: "My dispatches" (a follower's view) and "Subscriptions", once their APIs exist. */}
+      <NavLink to={{ name: "notifications" }} active={at("notifications")}>
+        {t("nav.notifications")}
+      </NavLink>
     </nav>
   );
 }
@@ -112,5 +116,9 @@ function Page({ user }: { user: User }) {
       return superAdmin ? <BroadcastHistoryPage /> : <AccountsPage />;
     case "broadcast":
       return superAdmin ? <BroadcastProgressPage id={route.id} /> : <AccountsPage />;
+    case "dispatch":
+      return <DispatchPage id={route.id} />;
+    case "notifications":
+      return <NotificationsPage />;
   }
 }

@@ -1,9 +1,5 @@
 // Routes live in the URL fragment (/#/accounts), so the server serves one page at / and every
-// other path keeps its JSON 404. Pages still to come (they need APIs not built yet) will be
-// added here:
-//   #/broadcasts/:id/results   results and P&L per target (GET /api/broadcasts/{id}/results)
-//   #/me/dispatches            a follower's view of the dispatches that traded their accounts
-//   #/subscriptions            an account's subscription to a provider's broadcasts
+// other path keeps its JSON 404.
 import { useEffect, useState } from "preact/hooks";
 
 export type Route =
@@ -15,7 +11,9 @@ export type Route =
   | { name: "send" }
   | { name: "broadcast-new" }
   | { name: "broadcasts" }
-  | { name: "broadcast"; id: number };
+  | { name: "broadcast"; id: number }
+  | { name: "dispatch"; id: number }
+  | { name: "notifications" };
 
 const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/accounts\/new$/, () => ({ name: "account-new" })],
@@ -26,6 +24,8 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/broadcasts\/new$/, () => ({ name: "broadcast-new" })],
   [/^\/broadcasts$/, () => ({ name: "broadcasts" })],
   [/^\/broadcasts\/(\d+)$/, (m) => ({ name: "broadcast", id: Number(m[1]) })],
+  [/^\/dispatches\/(\d+)$/, (m) => ({ name: "dispatch", id: Number(m[1]) })],
+  [/^\/notifications$/, () => ({ name: "notifications" })],
 ];
 
 export function parseRoute(hash: string): Route {
@@ -57,6 +57,10 @@ export function href(route: Route): string {
       return "#/broadcasts";
     case "broadcast":
       return `#/broadcasts/${route.id}`;
+    case "dispatch":
+      return `#/dispatches/${route.id}`;
+    case "notifications":
+      return "#/notifications";
   }
 }
 

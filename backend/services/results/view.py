@@ -15,12 +15,21 @@ from services.results.plans import TargetPlan
 from services.results.reading import quote_pairs
 
 CENT = Decimal("0.01")
+MONEY_FIGURES = ("realised", "commission", "swap", "floating")
 ZERO = Decimal(0)
 
 
 def target_view(plan: TargetPlan, row: dict[str, Any] | None) -> dict[str, Any]:
     status = plan.ledger_status() or (row["status"] if row else "open")
     figures = {name: (row or {}).get(name) for name in FIGURES}
+    digits = (row or {}).get("currency_digits")
+    if digits is not None:
+        # The cache's decimal column gives a whole amount back without its places (-2.00 comes
+        # back as -2): money is written to the currency's digits again, as when it was read.
+        cent = Decimal(1).scaleb(-int(digits))
+        for name in MONEY_FIGURES:
+            if figures[name] is not None:
+                figures[name] = figures[name].quantize(cent, rounding=ROUND_HALF_UP)
     realised, floating = figures["realised"], figures["floating"]
     return {
         "account_id": plan.account_id,

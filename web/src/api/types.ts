@@ -28,15 +28,15 @@ export interface Account {
   fixed_volume: string | null;
   volume_multiplier: string | null;
   max_volume: string | null;
-  // Live figures of the session keeper's last heartbeat (null before the first one).
+  // Live figures, once the session keeper reports them with the account (shown when present).
+  last_seen_at?: string | null;
+  latency_ms?: number | null;
   balance?: string | null;
   equity?: string | null;
   margin?: string | null;
   margin_free?: string | null;
   margin_level?: string | null;
   currency?: string | null;
-  last_seen_at?: string | null;
-  latency_ms?: string | null;
 }
 
 export interface AccountInfo {
@@ -137,9 +137,32 @@ export interface Target {
   executed_at: string | null;
 }
 
+export interface Trailing {
+  start_points: number;
+  distance_points: number;
+  step_points: number;
+}
+
+/** Server-side rules of an open (README "Rules the server runs for you"). */
+export interface Automation {
+  breakeven_after_tp?: number;
+  breakeven_offset_points?: number;
+  trailing?: Trailing;
+}
+
+export interface ActionSummary {
+  action_id: number;
+  action: string;
+  status: string;
+  created_at: string;
+}
+
 export interface Dispatch {
   dispatch_id: number;
   kind: "orders" | "broadcast" | "action";
+  parent_id?: number | null;
+  automation?: Automation | null;
+  actions?: ActionSummary[];
   status: string;
   created_at: string;
   finished_at: string | null;
@@ -156,6 +179,85 @@ export interface BroadcastSummary {
   counts: Record<string, number>;
   symbol: string;
   side: string;
+}
+
+export interface AppliedAction {
+  action_id: number;
+  action: string;
+  status: string;
+  closed_volume: string | null;
+  executed_at: string | null;
+}
+
+export type ResultStatus = "pending" | "open" | "closed" | "failed" | "skipped";
+
+export interface TargetResult {
+  account_id: number;
+  user_id: number;
+  status: ResultStatus;
+  currency: string | null;
+  opened_volume: string | null;
+  open_price: string | null;
+  closed_volume: string | null;
+  close_price: string | null;
+  realised: string | null;
+  commission: string | null;
+  swap: string | null;
+  floating: string | null;
+  net: string | null;
+  positions: number[];
+  legs: number;
+  actions: AppliedAction[];
+  reason: string | null;
+  error: string | null;
+  computed_at: string | null;
+}
+
+export interface CurrencyTotal {
+  currency: string;
+  targets: number;
+  realised: string;
+  floating: string;
+  net: string;
+  usd: { rate: string; realised: string; floating: string; net: string; quote: { pair: string; quoted_at: string } | null } | null;
+}
+
+export interface Results {
+  dispatch_id: number;
+  kind: "orders" | "broadcast";
+  symbol: string | null;
+  side: string | null;
+  status: string;
+  total: number;
+  page: number;
+  per_page: number;
+  refresh: { read_now: number; waiting: number; refresh_s: number; max_reads: number };
+  totals: {
+    by_currency: CurrencyTotal[];
+    usd: { realised: string; floating: string; net: string; complete: boolean };
+    winners: number;
+    losers: number;
+    breakeven: number;
+    by_status: Record<string, number>;
+  };
+  targets: TargetResult[];
+}
+
+export interface Channel {
+  enabled: boolean;
+  events: string[] | null;
+  chat_id?: string;
+  url?: string;
+  address?: string;
+  has_secret?: boolean;
+}
+
+export type ChannelKind = "telegram" | "webhook" | "email";
+
+export interface NotificationSettings {
+  locale: "en" | "th";
+  events: string[];
+  channels: Partial<Record<ChannelKind, Channel>>;
 }
 
 export interface EquityPoint {

@@ -139,18 +139,29 @@ const FOLLOW_UPS = {
 } as const;
 
 /** A super admin's follow-ups on every position a broadcast opened, then the action's dispatch. */
-export function BroadcastFollowUps({ broadcastId }: { broadcastId: number }) {
+export function BroadcastFollowUps({ broadcastId, onDone }: { broadcastId: number; onDone?: () => void }) {
+  return <FollowUps path={`/broadcasts/${broadcastId}/actions`} title={t("followUps.title")} onDone={onDone} />;
+}
+
+/** The same on one of the caller's own dispatches (POST /api/dispatches/{id}/actions). (DispatchView
+ *  shows these and they show DispatchView: the modules import each other, used only in render.) */
+export function DispatchFollowUps({ dispatchId, onDone }: { dispatchId: number; onDone?: () => void }) {
+  return <FollowUps path={`/dispatches/${dispatchId}/actions`} title={t("followUps.ownTitle")} onDone={onDone} />;
+}
+
+/** ``path``: where the follow-up is posted; then the action's dispatch, until final (``onDone``). */
+function FollowUps({ path, title, onDone }: { path: string; title: string; onDone?: () => void }) {
   const [followUp, setFollowUp] = useState<Dispatch | null>(null);
   const action = useAction();
   const send = (name: keyof typeof FOLLOW_UPS) =>
     void action.runTask(async () => {
       const headers = { "Idempotency-Key": idempotencyKey() };
-      const created = await api.post<{ action_id: number }>(`/broadcasts/${broadcastId}/actions`, FOLLOW_UPS[name], headers);
+      const created = await api.post<{ action_id: number }>(path, FOLLOW_UPS[name], headers);
       setFollowUp(await api.get<Dispatch>(`/dispatches/${created.body.action_id}`));
     });
   return (
     <div class="follow-ups" data-testid="follow-ups">
-      <h2>{t("followUps.title")}</h2>
+      <h2>{title}</h2>
       <div class="actions">
         {(Object.keys(FOLLOW_UPS) as (keyof typeof FOLLOW_UPS)[]).map((name) => (
           <button key={name} type="button" class={name === "closeAll" ? "danger" : "secondary"} disabled={action.busy} onClick={() => send(name)}>
@@ -159,7 +170,7 @@ export function BroadcastFollowUps({ broadcastId }: { broadcastId: number }) {
         ))}
       </div>
       <ErrorBox error={action.error} />
-      {followUp && <DispatchView key={followUp.dispatch_id} initial={followUp} />}
+      {followUp && <DispatchView key={followUp.dispatch_id} initial={followUp} onFinal={onDone} />}
     </div>
   );
 }

@@ -3,6 +3,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
+import { AutomationFields, automationBody, NO_RULES, type AutomationDraft } from "../components/AutomationEditor";
 import { SelectField, Submit, TextField, useAction } from "../components/forms";
 import { DryRunPreview } from "../components/later";
 import { TakeProfits } from "../components/TakeProfits";
@@ -32,7 +33,7 @@ export function parseIds(text: string): number[] {
   return text.split(/[\s,]+/).filter(Boolean).map(Number);
 }
 
-export function broadcastBody(draft: BroadcastDraft, order: TradeDraft): Record<string, unknown> {
+export function broadcastBody(draft: BroadcastDraft, order: TradeDraft, rules: AutomationDraft = NO_RULES): Record<string, unknown> {
   const targets = draft.targetMode === "all" ? { all: true } : { [draft.targetMode]: parseIds(draft.ids) };
   const sizing: Record<string, unknown> = { mode: draft.sizingMode };
   if (draft.sizingMode === "risk_percent") sizing.percent = draft.percent.trim();
@@ -40,7 +41,10 @@ export function broadcastBody(draft: BroadcastDraft, order: TradeDraft): Record<
   if (draft.sizingMode === "account_risk" && draft.defaultPercent.trim()) sizing.default_percent = draft.defaultPercent.trim();
   const fields: Record<string, unknown> = { ...orderFields(order), deviation: Number(draft.deviation) };
   if (draft.comment.trim()) fields.comment = draft.comment.trim();
-  return { targets, order: fields, sizing, expires_in_s: Number(draft.expiresInS) };
+  const body: Record<string, unknown> = { targets, order: fields, sizing, expires_in_s: Number(draft.expiresInS) };
+  const automation = automationBody(rules);
+  if (Object.keys(automation).length) body.automation = automation;
+  return body;
 }
 
 export function BroadcastComposerPage() {
@@ -56,9 +60,10 @@ export function BroadcastComposerPage() {
     expiresInS: "60",
   });
   const [order, setOrder] = useState<TradeDraft>({ ...tradeDraft.get(), accountIds: [] });
+  const [rules, setRules] = useState<AutomationDraft>(NO_RULES);
   const set = (patch: Partial<BroadcastDraft>) => setDraft({ ...draft, ...patch });
   const setOrderFields = (patch: Partial<TradeDraft>) => setOrder({ ...order, ...patch });
-  const body = broadcastBody(draft, order);
+  const body = broadcastBody(draft, order, rules);
   const send = useAction(async () => {
     const created = await api.post<{ broadcast_id: number }>("/broadcast_orders", body, { "Idempotency-Key": idempotencyKey() });
     navigate({ name: "broadcast", id: created.body.broadcast_id });
@@ -108,6 +113,10 @@ export function BroadcastComposerPage() {
           {draft.sizingMode === "account_risk" && <TextField label={t("broadcast.defaultPercent")} inputMode="decimal" {...field("defaultPercent")} />}
           <TextField label={t("broadcast.expiresIn")} inputMode="numeric" {...field("expiresInS")} />
         </div>
+      </fieldset>
+      <fieldset data-testid="automation-fields">
+        <legend>{t("automation.title")}</legend>
+        <AutomationFields draft={rules} set={setRules} />
       </fieldset>
       <DryRunPreview body={body} />
       <Submit action={send} label={t("broadcast.submit")} />

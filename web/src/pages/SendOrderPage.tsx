@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
 import type { Account, Dispatch } from "../api/types";
+import { AutomationFields, automationBody, NO_RULES, type AutomationDraft } from "../components/AutomationEditor";
 import { DispatchView } from "../components/DispatchView";
 import { ErrorBox, SelectField, Submit, TextField, useAction, useLoad } from "../components/forms";
 import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
@@ -22,21 +23,25 @@ export function orderFields(draft: TradeDraft): Record<string, unknown> {
   return order;
 }
 
-export function sendOrdersBody(draft: TradeDraft): Record<string, unknown> {
+export function sendOrdersBody(draft: TradeDraft, rules: AutomationDraft = NO_RULES): Record<string, unknown> {
   const sizing = draft.sizing === "risk" ? { risk: { percent: draft.riskPercent.trim() } } : { volume: draft.volume.trim() };
-  return { account_ids: draft.accountIds, ...orderFields(draft), ...sizing, wait_s: 10 };
+  const body: Record<string, unknown> = { account_ids: draft.accountIds, ...orderFields(draft), ...sizing, wait_s: 10 };
+  const automation = automationBody(rules);
+  if (Object.keys(automation).length) body.automation = automation;
+  return body;
 }
 
 export function SendOrderPage() {
   const draft = useStore(tradeDraft);
   const accounts = useLoad(() => api.get<{ accounts: Account[] }>("/accounts").then((b) => b.accounts));
   const [dispatch, setDispatch] = useState<Dispatch | null>(null);
+  const [rules, setRules] = useState<AutomationDraft>(NO_RULES);
   const set = (patch: Partial<TradeDraft>) => tradeDraft.set({ ...tradeDraft.get(), ...patch });
   const toggle = (id: number, on: boolean) =>
     set({ accountIds: on ? [...draft.accountIds, id] : draft.accountIds.filter((a) => a !== id) });
   const send = useAction(async () => {
     setDispatch(null);
-    const sent = await api.post<Dispatch>("/send_orders", sendOrdersBody(draft), { "Idempotency-Key": idempotencyKey() });
+    const sent = await api.post<Dispatch>("/send_orders", sendOrdersBody(draft, rules), { "Idempotency-Key": idempotencyKey() });
     setDispatch(sent.body);
   });
   const sizings: [TradeDraft["sizing"], string][] = [
@@ -68,9 +73,13 @@ export function SendOrderPage() {
           )}
         </div>
         <TakeProfits value={draft.takeProfits} onChange={(takeProfits) => set({ takeProfits })} />
+        <details class="rules">
+          <summary>{t("automation.title")}</summary>
+          <AutomationFields draft={rules} set={setRules} />
+        </details>
         <Submit action={send} label={t("send.submit")} disabled={draft.accountIds.length === 0} />
       </form>
-      {dispatch && <DispatchView initial={dispatch} linkPositions />}
+      {dispatch && <DispatchView key={dispatch.dispatch_id} initial={dispatch} linkPositions own />}
     </section>
   );
 }
