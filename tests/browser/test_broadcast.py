@@ -92,7 +92,10 @@ def test_super_admin_broadcasts_and_watches_every_target_fill(page, server, admi
     progress.wait_for()
     rows = progress.locator("[data-testid=targets] tbody tr")
     assert rows.count() == FOLLOWERS
-    assert progress.locator("[data-testid=targets] [data-status=executed]").count() == FOLLOWERS
+    # The last rows' outcomes can reach the table a stream event after the counts say done.
+    expect(progress.locator("[data-testid=targets] [data-status=executed]")).to_have_count(
+        FOLLOWERS
+    )
     assert f"{FOLLOWERS} of {FOLLOWERS}" in progress.locator("[data-testid=counts]").inner_text()
     # The mark bench/dashboard_load.py reads: once, when every row was on screen.
     marks = page.evaluate(
