@@ -190,7 +190,7 @@ def broadcast_page(broadcast_id: int, rows: int) -> Callable[[Any], dict[str, fl
         # The page's own mark, set after the paint with every row (Playwright's polling of the
         # selector adds up to its polling interval to ``seen``).
         rendered = page.evaluate(
-            """() => performance.getEntriesByName("mt5:targets-rendered").map(m => m.startTime)[0]"""
+            "() => performance.getEntriesByName('mt5:targets-rendered').map(m => m.startTime)[0]"
         )
         fetched = page.evaluate(
             """() => performance.getEntriesByType("resource")

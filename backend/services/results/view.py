@@ -28,8 +28,9 @@ def target_view(plan: TargetPlan, row: dict[str, Any] | None) -> dict[str, Any]:
         # back as -2): money is written to the currency's digits again, as when it was read.
         cent = Decimal(1).scaleb(-int(digits))
         for name in MONEY_FIGURES:
-            if figures[name] is not None:
-                figures[name] = figures[name].quantize(cent, rounding=ROUND_HALF_UP)
+            value = figures[name]
+            if value is not None:
+                figures[name] = value.quantize(cent, rounding=ROUND_HALF_UP)
     realised, floating = figures["realised"], figures["floating"]
     return {
         "account_id": plan.account_id,

@@ -278,7 +278,6 @@ export const en = {
   "status.result_closed": "closed",
   "status.result_failed": "failed",
   "status.result_skipped": "skipped",
-  "status.disconnected": "disconnected",
   "status.reconnecting": "reconnecting",
 
   "error.network": "The server could not be reached.",

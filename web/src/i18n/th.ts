@@ -280,7 +280,6 @@ export const th: Messages = {
   "status.result_closed": "ปิดแล้ว",
   "status.result_failed": "ล้มเหลว",
   "status.result_skipped": "ข้าม",
-  "status.disconnected": "หลุดการเชื่อมต่อ",
   "status.reconnecting": "กำลังเชื่อมต่อใหม่",
 
   "error.network": "ติดต่อเซิร์ฟเวอร์ไม่ได้",
