@@ -354,7 +354,8 @@ def finalise_rows_dispatches(session: DbSession, row_ids: Sequence[int], now: da
 
 def has_open_rows(session: DbSession, dispatch_id: int) -> bool:
     """A row of the dispatch is pending or in flight: one read of its counts row."""
-    return any(counts_by_status(session, dispatch_id)[s] for s in OPEN_ROW_STATUSES)
+    counts = counts_by_status(session, dispatch_id)  # one read: two could straddle a claim
+    return any(counts[s] for s in OPEN_ROW_STATUSES)
 
 
 @functools.cache

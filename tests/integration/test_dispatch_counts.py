@@ -227,3 +227,27 @@ def test_upgrade_backfills_counts_of_existing_dispatches(backend, request, tmp_p
 
     assert {k: v for k, v in first.items() if v} == {"executed": 2, "failed": 1}
     assert empty is not None and empty.executed == 0  # a row for every dispatch, even empty
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        # Claimed between two reads: first read pending, every later one in flight.
+        [("pending", 1), ("in_flight", 1)],
+        # Given back between two reads (a stopped executor's release): the other way round.
+        [("in_flight", 1), ("pending", 1)],
+    ],
+    ids=["claimed-meanwhile", "released-meanwhile"],
+)
+def test_an_open_row_moving_while_it_is_read_is_still_open(monkeypatch, states):
+    """has_open_rows decides on one read of the counts. Reading once per open status let a row
+    that moved between the reads (pending -> in flight) look final to both, and send_orders
+    answered 200 with the target still in flight."""
+    reads = iter(states + [states[-1]] * 5)
+
+    def moving_counts(_session, _dispatch_id, **_kw):
+        status, n = next(reads)
+        return {s: n if s == status else 0 for s in ROW_STATUSES}
+
+    monkeypatch.setattr(store, "counts_by_status", moving_counts)
+    assert store.has_open_rows(None, 1)  # type: ignore[arg-type]
