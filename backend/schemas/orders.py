@@ -19,6 +19,7 @@ from ledger.types import (
 )
 from schemas.accounts import SYMBOL_RULE
 from schemas.calculator import SHARE_NOTE
+from schemas.compiled import CompiledSchema
 from schemas.fields import DecimalString, StrictInteger
 
 PRICE_NOTE = "Decimal string or JSON number; must lie on the symbol's tick grid."
@@ -241,7 +242,7 @@ class BroadcastIn(Schema):
         )
 
 
-class TargetOut(Schema):
+class TargetOut(CompiledSchema):
     row_id = fields.Integer()
     account_id = fields.Integer()
     user_id = fields.Integer()
@@ -287,14 +288,14 @@ class TargetOut(Schema):
     executed_at = fields.DateTime(allow_none=True)
 
 
-class ActionSummaryOut(Schema):
+class ActionSummaryOut(CompiledSchema):
     action_id = fields.Integer()
     action = fields.String()
     status = fields.String(metadata={"enum": list(DISPATCH_STATUSES)})
     created_at = fields.DateTime()
 
 
-class DispatchOut(Schema):
+class DispatchOut(CompiledSchema):
     dispatch_id = fields.Integer()
     kind = fields.String(metadata={"enum": ["orders", "broadcast", "action"]})
     parent_id = fields.Integer(
@@ -331,7 +332,7 @@ class BroadcastCreatedOut(Schema):
     status = fields.String()
 
 
-class BroadcastSummaryOut(Schema):
+class BroadcastSummaryOut(CompiledSchema):
     broadcast_id = fields.Integer()
     status = fields.String()
     created_at = fields.DateTime()
@@ -342,7 +343,7 @@ class BroadcastSummaryOut(Schema):
     side = fields.String()
 
 
-class BroadcastListOut(Schema):
+class BroadcastListOut(CompiledSchema):
     broadcasts = fields.List(fields.Nested(BroadcastSummaryOut))
 
 
