@@ -197,7 +197,10 @@ def add_accounts(base_url: str, n: int) -> list[int]:
                 "server": "Sim-Demo",
                 "account_type": "demo",
             }
-            ids[k].append(http.call("POST", "/api/accounts", body, expect=201)["id"])
+            made = http.call("POST", "/api/accounts", body, expect=201)["id"]
+            # Broadcast opens reach only accounts whose owner opted in, as a follower does.
+            http.call("PUT", f"/api/accounts/{made}/subscription", {"accept_terms": True})
+            ids[k].append(made)
 
     threads = [threading.Thread(target=trader, args=(k,)) for k in range(TRADERS)]
     for thread in threads:

@@ -57,7 +57,12 @@ def ensure_sqlite_dir(uri: str) -> None:
 def dialect_insert(session: Any, table: Any) -> Any:
     """An INSERT with ``on_conflict_do_nothing`` / ``_do_update`` for the session's database
     (SQLite and PostgreSQL spell them the same)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """dialect_insert by the database's dialect name (for statements built once per dialect)."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

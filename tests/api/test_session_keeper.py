@@ -236,6 +236,32 @@ def test_look_of_old_credentials_is_dropped_when_they_change_meanwhile(app, clie
     assert db.session.get(MT5Account, account["id"]).connection_status == "never"
 
 
+def test_a_batch_with_one_changed_account_records_the_others_and_drops_that_one(
+    app, client, headers
+):
+    """Looks are recorded a batch at a time; one look no longer ours must not sink the batch,
+    nor be recorded with it."""
+    accounts = [make_account(client, headers, account_name=f"B{n}") for n in range(3)]
+    keeper = keeper_of(app)
+    claimed = store.claim_due(
+        db.session, owner=keeper.owner, now=datetime.now(UTC), lease_s=60, limit=10
+    )
+    looks = [(c, keeper.look(c)) for c in claimed]
+    changed = db.session.get(MT5Account, accounts[1]["id"])
+    changed.login = "99999999"
+    db.session.commit()
+
+    assert store.record_looks(db.session, looks, owner=keeper.owner, heartbeat_s=15,
+                              lease_s=60) == 2  # fmt: skip
+
+    kept = [accounts[0]["id"], accounts[2]["id"]]
+    assert [session_row(i).connection_status for i in kept] == ["connected", "connected"]
+    assert all(session_row(i).equity is not None for i in kept)
+    assert session_row(accounts[1]["id"]) is None  # looked at afresh on the next pass
+    points = db.session.query(AccountEquity.account_id).order_by(AccountEquity.account_id).all()
+    assert [p.account_id for p in points] == kept
+
+
 # --- leases: one keeper per account --------------------------------------------------------------
 
 

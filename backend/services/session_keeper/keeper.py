@@ -43,6 +43,9 @@ logger = logging.getLogger("session_keeper")
 
 POLL_S = 1.0  # how often due accounts are looked for (new ones, changed ones, next heartbeats)
 PRUNE_EVERY_S = 600.0
+# Looks that finish within this much of the first are recorded (and room claimed) in one pass:
+# a thousand sessions attaching at start were a thousand one-look transactions otherwise.
+GATHER_S = 0.05
 MAX_BACKOFF_S = 30.0
 
 
@@ -185,6 +188,12 @@ class SessionKeeper:
         except queue.Empty:
             return
         self._pending.append(item)
+        until = time.monotonic() + GATHER_S
+        while (left := until - time.monotonic()) > 0 and not self._stopping.is_set():
+            try:
+                self._pending.append(self._done.get(timeout=left))
+            except queue.Empty:
+                return
 
     def _finished(self) -> list[tuple[store.Claimed, Look]]:
         items, self._pending = self._pending, []
