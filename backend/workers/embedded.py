@@ -173,8 +173,13 @@ class ThreadExecutor:
             return inbox
         # Outcomes arrive in bursts during a fan-out: gather a short window of them so one
         # transaction records many (new dispatches are started at once, without the window).
+        # The window closes early once every send in flight has reported: nothing more is
+        # coming, and the last outcome of a small dispatch need not wait out the window.
         window_ends = time.monotonic() + (BATCH_WINDOW_S if items[0][0] == "outcome" else 0)
+        reported = int(items[0][0] == "outcome")
         while True:
+            if reported >= self._in_flight:
+                window_ends = 0.0
             try:
                 remaining = window_ends - time.monotonic()
                 items.append(
@@ -184,6 +189,7 @@ class ThreadExecutor:
                 )
             except queue.Empty:
                 break
+            reported += items[-1][0] == "outcome"
         for kind, value in items:
             if kind == "stop":
                 self._record_at_stop(inbox.outcomes)
