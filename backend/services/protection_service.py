@@ -9,7 +9,6 @@ everything a ``close_all`` breach asks for, and the background thread that runs 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ from models import MT5Account, Subscription, User
 from models.columns import utcnow
 from services.mt5.gateway import MT5Gateway
 from services.mt5_service import account_ref
+from utils.background import BackgroundLoop
 from utils.security import DecryptionFailed, SecretBox
 from workers import Executor
 
@@ -203,28 +203,14 @@ def _act(
     return int(dispatch.id)
 
 
-class ProtectionWatcher:
+class ProtectionWatcher(BackgroundLoop):
     """The periodic pass in a thread: every PROTECTION_CHECK_S, with the app's context."""
 
+    thread_name = "protection-watcher"
+
     def __init__(self, app: Flask, interval_s: float) -> None:
+        super().__init__()
         self.app, self.interval_s = app, interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(
-                    target=self._run, name="protection-watcher", daemon=True
-                )
-                self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def run_once(self) -> PassResult:
         with self.app.app_context():
@@ -240,7 +226,7 @@ class ProtectionWatcher:
                 db.session.remove()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stopping.wait(self.interval_s):
             try:
                 self.run_once()
             except Exception:  # a bad pass must not end the watching

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,6 +28,7 @@ from services.automation.decide import Fire, FiredKey, decide
 from services.automation.targets import Group, fired_keys, live_groups
 from services.mt5.dto import AccountRef
 from services.mt5_service import account_ref
+from utils.background import BackgroundLoop
 
 logger = logging.getLogger("automation")
 
@@ -36,8 +36,10 @@ REFRESH_S = 1.0  # how often the watched legs are read again from the ledger
 SPEC_MAX_AGE_S = 3600.0  # the point size does not move
 
 
-class AutomationWatcher:
+class AutomationWatcher(BackgroundLoop):
     """One thread: ledger reads every REFRESH_S, quotes every tick."""
+
+    thread_name = "automation"
 
     def __init__(
         self,
@@ -47,43 +49,20 @@ class AutomationWatcher:
         max_age: timedelta,
         submit: Callable[[int], None],
     ) -> None:
+        super().__init__()
         self.app = app
         self.tick_s = tick_s
         self.max_age = max_age
         self._submit = submit
         self._gateway = app.extensions["mt5_gateway"]
         self._box = app.extensions["secret_box"]
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
         self._groups: list[Group] = []
         self._fired: set[FiredKey] = set()
         self._best: dict[tuple[int, str], Decimal] = {}
         self._refs: dict[int, AccountRef] = {}
         self.fired_count = 0
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="automation", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    # --- the loop ----------------------------------------------------------------------------
+    # --- the loop (start, stop and running: BackgroundLoop) ---------------------------------
 
     def _run(self) -> None:
         next_refresh = 0.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from services.session_keeper.states import (
     error_text,
     status_of_error,
 )
+from utils.background import BackgroundLoop
 from utils.security import DecryptionFailed
 
 logger = logging.getLogger("session_keeper")
@@ -72,10 +72,14 @@ class KeeperSettings:
         )
 
 
-class SessionKeeper:
+class SessionKeeper(BackgroundLoop):
     """Keeps every tradable account's terminal session attached and its state recorded."""
 
+    thread_name = "session-keeper"
+    stop_timeout_s = 10.0
+
     def __init__(self, app: Flask, settings: KeeperSettings) -> None:
+        super().__init__()
         self.app = app
         self.settings = settings
         self.owner = leases.new_owner_id()
@@ -85,31 +89,9 @@ class SessionKeeper:
         self._busy: set[int] = set()  # accounts being looked at (keeper thread only)
         self._pending: list[tuple[store.Claimed, Look]] = []  # looks done, not recorded yet
         self._attached: dict[int, str] = {}  # account -> credentials it was logged in with
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
         self.looks = 0
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="session-keeper", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
 
     def run_once(self) -> list[Look]:
         """One pass in the caller's app context: every due account claimed, looked at (the
