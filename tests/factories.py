@@ -180,6 +180,74 @@ def subscribe_all(app: Any) -> int:
         return len(added)
 
 
+# The quotes the follower and broadcast tests trade at: gold 10.00 over a stop at 2340.00 is
+# 1,000 USD per lot; USDTHB and EURUSD for the THB and EUR accounts' conversions.
+FROZEN_QUOTES = {
+    "XAUUSD": ("2349.80", "2350.00"),
+    "EURUSD": ("1.08000", "1.08010"),
+    "USDTHB": ("36.000", "36.020"),
+}
+
+
+def frozen_quotes(broker: Any) -> Any:
+    """The simulated broker with FROZEN_QUOTES set and held."""
+    from decimal import Decimal
+
+    for symbol, (bid, ask) in FROZEN_QUOTES.items():
+        broker.set_quote(symbol, Decimal(bid), Decimal(ask), freeze=True)
+    return broker
+
+
+class SimTrader:
+    """A user with their headers, whose accounts are opened at the simulated broker first and
+    then added through the API (subscribed to broadcasts when ``subscribed``)."""
+
+    def __init__(self, client: Any, app: Any, broker: Any, *, subscribed: bool = False) -> None:
+        self.client, self.broker, self.subscribed = client, broker, subscribed
+        self.user = make_user(app)
+        self.headers = auth_headers(client, self.user)
+
+    def account(
+        self,
+        *,
+        balance: str = "10000",
+        currency: str = "USD",
+        server: str = "Sim-Demo",
+        subscribed: bool | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        from decimal import Decimal
+
+        body = account_body(server=server, **fields)
+        self.broker.create_account(
+            int(body["login"]), body["password"], server, balance=Decimal(balance),
+            currency=currency,
+        )  # fmt: skip
+        wanted = self.subscribed if subscribed is None else subscribed
+        return make_account(self.client, self.headers, subscribed=wanted, **body)
+
+    def subscribe(self, account: dict[str, Any], **terms: Any) -> dict[str, Any]:
+        return dict(subscribe(self.client, self.headers, account["id"], **terms))
+
+    def subscription(self, account: dict[str, Any]) -> dict[str, Any]:
+        return self._get(f"/api/accounts/{account['id']}/subscription")
+
+    def patch(self, account: dict[str, Any], **fields: Any) -> None:
+        response = self.client.patch(
+            f"/api/accounts/{account['id']}", json=fields, headers=self.headers
+        )
+        assert response.status_code == 200, response.get_json()
+
+    def positions(self, account: dict[str, Any]) -> list[dict[str, Any]]:
+        """The account's open positions at the broker, read through the API."""
+        return list(self._get(f"/api/accounts/{account['id']}/positions")["positions"])
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self.client.get(path, headers=self.headers)
+        assert response.status_code == 200, response.get_json()
+        return dict(response.get_json())
+
+
 # Mid-step, so "one step either side" never straddles a boundary by accident.
 MFA_T0 = datetime(2026, 6, 1, 12, 0, 15, tzinfo=UTC)
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from factories import account_body, assert_error, auth_headers, make_account, make_user
+from factories import (
+    SimTrader,
+    account_body,
+    assert_error,
+    auth_headers,
+    frozen_quotes,
+    make_account,
+    make_user,
+)
 
 MT5_PASSWORD = account_body()["password"]
 STOP = "2340.00"  # 10.00 under the frozen Ask of 2350.00
@@ -26,11 +33,7 @@ def app_config(app_config: dict[str, Any], latency_ms: int) -> dict[str, Any]:
 
 @pytest.fixture
 def broker(sim_broker):
-    broker = sim_broker()
-    broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
-    broker.set_quote("USDTHB", Decimal("36.000"), Decimal("36.020"), freeze=True)
-    broker.set_quote("EURUSD", Decimal("1.08000"), Decimal("1.08010"), freeze=True)
-    return broker
+    return frozen_quotes(sim_broker())
 
 
 @pytest.fixture
@@ -43,47 +46,6 @@ def admin_headers(client, admin):
     return auth_headers(client, admin)
 
 
-class Trader:
-    """A user with headers, and their accounts opened at the simulated broker first."""
-
-    def __init__(self, client, app, broker) -> None:
-        self.client, self.broker = client, broker
-        self.user = make_user(app)
-        self.headers = auth_headers(client, self.user)
-
-    def account(
-        self,
-        *,
-        balance: str = "10000",
-        currency: str = "USD",
-        server: str = "Sim-Demo",
-        subscribed: bool = True,
-        **settings: Any,
-    ) -> dict[str, Any]:
-        """An account of this trader's, subscribed to broadcasts unless told otherwise."""
-        body = account_body(server=server, **settings)
-        self.broker.create_account(
-            int(body["login"]),
-            MT5_PASSWORD,
-            server,
-            balance=Decimal(balance),
-            currency=currency,
-        )
-        return make_account(self.client, self.headers, subscribed=subscribed, **body)
-
-    def patch(self, account: dict[str, Any], **fields: Any) -> None:
-        response = self.client.patch(
-            f"/api/accounts/{account['id']}", json=fields, headers=self.headers
-        )
-        assert response.status_code == 200, response.get_json()
-
-    def positions(self, account: dict[str, Any]) -> list[dict[str, Any]]:
-        """The account's open positions at the broker, read through the API."""
-        response = self.client.get(f"/api/accounts/{account['id']}/positions", headers=self.headers)
-        assert response.status_code == 200, response.get_json()
-        return list(response.get_json()["positions"])
-
-
 def patch_user(client, headers, user, **fields: Any) -> None:
     response = client.patch(f"/api/users/{user.id}", json=fields, headers=headers)
     assert response.status_code == 200, response.get_json()
@@ -91,7 +53,7 @@ def patch_user(client, headers, user, **fields: Any) -> None:
 
 @pytest.fixture
 def new_trader(client, app, broker):
-    return lambda: Trader(client, app, broker)
+    return lambda: SimTrader(client, app, broker, subscribed=True)
 
 
 def order(**fields: Any) -> dict[str, Any]:
@@ -149,7 +111,7 @@ def volumes(view: dict[str, Any]) -> dict[int, str]:
     return {t["account_id"]: t["volume"] for t in view["targets"]}
 
 
-def calculated_lots(client, trader: Trader, account: dict[str, Any], percent: str) -> str:
+def calculated_lots(client, trader: SimTrader, account: dict[str, Any], percent: str) -> str:
     response = client.post(
         "/api/calculate",
         json={

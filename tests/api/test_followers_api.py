@@ -8,7 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from factories import account_body, assert_error, auth_headers, make_account, make_user, subscribe
+from factories import (
+    SimTrader,
+    account_body,
+    assert_error,
+    auth_headers,
+    frozen_quotes,
+    make_user,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,11 +25,7 @@ STOP = "2340.00"  # 10.00 under the frozen Ask of 2350.00: 1,000 USD per lot at 
 
 @pytest.fixture
 def broker(sim_broker):
-    broker = sim_broker()
-    broker.set_quote("XAUUSD", Decimal("2349.80"), Decimal("2350.00"), freeze=True)
-    broker.set_quote("EURUSD", Decimal("1.08000"), Decimal("1.08010"), freeze=True)
-    broker.set_quote("USDTHB", Decimal("36.000"), Decimal("36.020"), freeze=True)
-    return broker
+    return frozen_quotes(sim_broker())
 
 
 @pytest.fixture
@@ -35,37 +38,9 @@ def admin_headers(client, admin):
     return auth_headers(client, admin)
 
 
-class Follower:
-    """A user and their accounts, opened at the simulated broker first (not subscribed)."""
-
-    def __init__(self, client, app, broker) -> None:
-        self.client, self.broker = client, broker
-        self.user = make_user(app)
-        self.headers = auth_headers(client, self.user)
-
-    def account(
-        self, *, balance: str = "10000", currency: str = "USD", server: str = "Sim-Demo", **fields
-    ) -> dict[str, Any]:
-        body = account_body(server=server, **fields)
-        self.broker.create_account(
-            int(body["login"]), MT5_PASSWORD, server, balance=Decimal(balance), currency=currency
-        )
-        return make_account(self.client, self.headers, **body)
-
-    def subscribe(self, account: dict[str, Any], **terms: Any) -> dict[str, Any]:
-        return dict(subscribe(self.client, self.headers, account["id"], **terms))
-
-    def subscription(self, account: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.get(
-            f"/api/accounts/{account['id']}/subscription", headers=self.headers
-        )
-        assert response.status_code == 200, response.get_json()
-        return dict(response.get_json())
-
-
 @pytest.fixture
 def follower(client, app, broker):
-    return lambda: Follower(client, app, broker)
+    return lambda: SimTrader(client, app, broker)
 
 
 def order(**fields: Any) -> dict[str, Any]:
