@@ -1,5 +1,6 @@
 // The shell: the login page until there is a session, then the navigation and the page the
-// URL fragment names. Super admins also see the broadcast pages.
+// URL fragment names. Super admins also see the broadcast pages (and, on the signals page, their
+// webhook tokens).
 import type { ComponentChildren } from "preact";
 import { logout, session } from "./api/session";
 import type { User } from "./api/types";
@@ -14,9 +15,11 @@ import { BroadcastProgressPage } from "./pages/BroadcastProgressPage";
 import { CalculatorPage } from "./pages/CalculatorPage";
 import { DispatchPage } from "./pages/DispatchPage";
 import { LoginPage } from "./pages/LoginPage";
+import { MyTradePage, MyTradesPage } from "./pages/MyTradesPage";
 import { NotificationsPage } from "./pages/NotificationsPage";
 import { PositionsPage } from "./pages/PositionsPage";
 import { SendOrderPage } from "./pages/SendOrderPage";
+import { SignalsPage } from "./pages/SignalsPage";
 
 export function App() {
   const state = useStore(session);
@@ -76,6 +79,9 @@ function Nav({ user }: { user: User }) {
       <NavLink to={{ name: "send" }} active={at("send", "dispatch")}>
         {t("nav.send")}
       </NavLink>
+      <NavLink to={{ name: "my-trades" }} active={at("my-trades", "my-trade")}>
+        {t("nav.myTrades")}
+      </NavLink>
       {user.role === "super_admin" && (
         <>
           <NavLink to={{ name: "broadcast-new" }} active={at("broadcast-new")}>
@@ -86,6 +92,9 @@ function Nav({ user }: { user: User }) {
           </NavLink>
         </>
       )}
+      <NavLink to={{ name: "signals" }} active={at("signals")}>
+        {t("nav.signals")}
+      </NavLink>
       <NavLink to={{ name: "notifications" }} active={at("notifications")}>
         {t("nav.notifications")}
       </NavLink>
@@ -120,5 +129,11 @@ function Page({ user }: { user: User }) {
       return <DispatchPage id={route.id} />;
     case "notifications":
       return <NotificationsPage />;
+    case "my-trades":
+      return <MyTradesPage />;
+    case "my-trade":
+      return <MyTradePage id={route.id} />;
+    case "signals":
+      return <SignalsPage superAdmin={superAdmin} />;
   }
 }

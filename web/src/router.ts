@@ -13,7 +13,10 @@ export type Route =
   | { name: "broadcasts" }
   | { name: "broadcast"; id: number }
   | { name: "dispatch"; id: number }
-  | { name: "notifications" };
+  | { name: "notifications" }
+  | { name: "my-trades" }
+  | { name: "my-trade"; id: number }
+  | { name: "signals" };
 
 const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/accounts\/new$/, () => ({ name: "account-new" })],
@@ -26,6 +29,9 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/broadcasts\/(\d+)$/, (m) => ({ name: "broadcast", id: Number(m[1]) })],
   [/^\/dispatches\/(\d+)$/, (m) => ({ name: "dispatch", id: Number(m[1]) })],
   [/^\/notifications$/, () => ({ name: "notifications" })],
+  [/^\/my-trades$/, () => ({ name: "my-trades" })],
+  [/^\/my-trades\/(\d+)$/, (m) => ({ name: "my-trade", id: Number(m[1]) })],
+  [/^\/signals$/, () => ({ name: "signals" })],
 ];
 
 export function parseRoute(hash: string): Route {
@@ -61,6 +67,12 @@ export function href(route: Route): string {
       return `#/dispatches/${route.id}`;
     case "notifications":
       return "#/notifications";
+    case "my-trades":
+      return "#/my-trades";
+    case "my-trade":
+      return `#/my-trades/${route.id}`;
+    case "signals":
+      return "#/signals";
   }
 }
 

@@ -39,4 +39,6 @@ export const api = {
   post: <T>(path: string, body?: unknown, headers?: Record<string, string>) =>
     request<T>("POST", path, { body, headers }),
   patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, { body }).then((r) => r.body),
+  put: <T>(path: string, body: unknown) => request<T>("PUT", path, { body }).then((r) => r.body),
+  delete: <T>(path: string) => request<T>("DELETE", path).then((r) => r.body),
 };

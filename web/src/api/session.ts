@@ -106,6 +106,14 @@ export async function restore(): Promise<void> {
   }
 }
 
+/** A sensitive change asked for a fresh login: the signed-in user's password again (a new
+ *  password login, so a fresh access token); ApiError when it is wrong or needs a code. */
+export async function confirmPassword(password: string, factor: SecondFactor = {}): Promise<void> {
+  const state = session.get();
+  if (state.status !== "authenticated") throw new ApiError(401, "invalid_credentials", "Not logged in.");
+  await login(state.user.username, password, factor);
+}
+
 /** The server said the token is no longer good (after one refresh was tried). */
 export function sessionExpired(): void {
   forget("expired");

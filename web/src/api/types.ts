@@ -274,3 +274,105 @@ export const FINAL_DISPATCH_STATUSES: ReadonlySet<string> = new Set([
   "expired",
   "cancelled",
 ]);
+
+/** A follower's own sizing of broadcasts sent with sizing mode "follower". */
+export type FollowerMode = "risk_percent" | "fixed_volume" | "multiplier" | "balance_ratio";
+
+export interface FollowerSizing {
+  mode: FollowerMode;
+  percent?: string;
+  volume?: string;
+  factor?: string;
+  base_balance?: string;
+  max_volume?: string;
+  below_min?: "skip" | "min_lot";
+  max_risk_percent?: string;
+}
+
+export interface Protection {
+  on_breach?: "close_only" | "close_all";
+  max_open_positions?: number;
+  daily_loss_limit?: { percent?: string; amount?: string };
+  max_drawdown_percent?: string;
+}
+
+export interface Subscription {
+  account_id: number;
+  subscribed: boolean;
+  receives_opens: boolean;
+  state: string | null;
+  consent: string | null;
+  terms_version: string | null;
+  current_terms_version: string;
+  accepted_at: string | null;
+  sizing: FollowerSizing | null;
+  symbols: { include?: string[]; exclude?: string[] } | null;
+  protection: Protection | null;
+  breach: { rule: string; reason: string; figures: Record<string, string> } | null;
+  breached_at: string | null;
+  updated_at: string | null;
+}
+
+/** What one target of a dry run would do (nothing was created or sent). */
+export interface PreviewTarget {
+  account_id: number;
+  user_id: number | null;
+  verdict: "would_send" | "would_skip" | "would_fail";
+  symbol: string | null;
+  volume: string | null;
+  legs: string[];
+  risk: { amount: string; currency: string; usd: string | null } | null;
+  reason: string | null;
+  message: string | null;
+  warnings: string[];
+  details: Record<string, unknown> | null;
+}
+
+export interface Preview {
+  dry_run: boolean;
+  accounts: number;
+  counts: Record<string, number>;
+  targets: PreviewTarget[];
+}
+
+/** A dispatch that reached the caller's accounts (GET /api/me/dispatches). */
+export interface MyDispatch {
+  dispatch_id: number;
+  kind: "orders" | "broadcast" | "action";
+  parent_id: number | null;
+  symbol: string | null;
+  side: string | null;
+  action: string | null;
+  status: string;
+  counts: Record<string, number>;
+  account_ids: number[];
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface MyDispatchList {
+  dispatches: MyDispatch[];
+  total: number;
+  page: number;
+  per_page: number;
+}
+
+export interface SignalToken {
+  id: number;
+  prefix: string;
+  name: string | null;
+  symbols: string[] | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SignalTokenCreated extends SignalToken {
+  token: string;
+  webhook_path: string;
+}
+
+export interface SignalPreview {
+  parsed: Record<string, unknown>;
+  summary: string;
+}

@@ -1,10 +1,11 @@
 // Add an MT5 account, or edit one (only the fields that changed are sent; the password is
 // write-only: left empty, it stays as it is). Its copy settings say how broadcasts size it.
-// Later: the account's subscription to a provider (own API to come) gets its section here.
+// An account that exists also shows its subscription to broadcasts (SubscriptionForm).
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Account } from "../api/types";
 import { ErrorBox, SelectField, Submit, TextField, useAction } from "../components/forms";
+import { SubscriptionForm } from "../components/SubscriptionForm";
 import { t } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { navigate } from "../router";
@@ -96,6 +97,7 @@ export function AccountFormPage({ id }: { id?: number }) {
   ];
 
   return (
+    <>
     <form class="card" onSubmit={save.run} data-testid="account-form">
       <h1>{id === undefined ? t("account.addTitle") : t("account.editTitle")}</h1>
       <div class="grid">
@@ -129,5 +131,7 @@ export function AccountFormPage({ id }: { id?: number }) {
       <ErrorBox error={loadError} />
       <Submit action={save} label={t("account.save")} />
     </form>
+    {id !== undefined && <SubscriptionForm key={id} accountId={id} />}
+    </>
   );
 }

@@ -1,11 +1,12 @@
 // A super admin's broadcast: the targets (everyone who copies, some users, some accounts), the
-// order, and how each target is sized; sent with POST /api/broadcast_orders, then followed live.
+// order, and how each target is sized; previewed as a dry run (nothing sent), sent with
+// POST /api/broadcast_orders, then followed live.
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
 import { AutomationFields, automationBody, NO_RULES, type AutomationDraft } from "../components/AutomationEditor";
 import { SelectField, Submit, TextField, useAction } from "../components/forms";
-import { DryRunPreview } from "../components/later";
+import { DryRunPreview } from "../components/DryRunPreview";
 import { TakeProfits } from "../components/TakeProfits";
 import { t } from "../i18n";
 import { navigate } from "../router";
@@ -13,7 +14,7 @@ import { OrderFields, orderFields } from "./SendOrderPage";
 import { tradeDraft, type TradeDraft } from "./tradeDraft";
 
 export type TargetMode = "all" | "user_ids" | "account_ids";
-const SIZING_MODES = ["account_risk", "risk_percent", "fixed_volume", "multiplier"] as const;
+const SIZING_MODES = ["account_risk", "risk_percent", "fixed_volume", "multiplier", "follower"] as const;
 export type SizingMode = (typeof SIZING_MODES)[number];
 
 export interface BroadcastDraft {
@@ -38,6 +39,7 @@ export function broadcastBody(draft: BroadcastDraft, order: TradeDraft, rules: A
   const sizing: Record<string, unknown> = { mode: draft.sizingMode };
   if (draft.sizingMode === "risk_percent") sizing.percent = draft.percent.trim();
   if (draft.sizingMode === "fixed_volume" || draft.sizingMode === "multiplier") sizing.volume = draft.volume.trim();
+  if (draft.sizingMode === "follower" && draft.volume.trim()) sizing.volume = draft.volume.trim();
   if (draft.sizingMode === "account_risk" && draft.defaultPercent.trim()) sizing.default_percent = draft.defaultPercent.trim();
   const fields: Record<string, unknown> = { ...orderFields(order), deviation: Number(draft.deviation) };
   if (draft.comment.trim()) fields.comment = draft.comment.trim();
@@ -102,11 +104,11 @@ export function BroadcastComposerPage() {
         <div class="grid">
           <SelectField label={t("broadcast.sizingMode")} name="sizing_mode" value={draft.sizingMode} options={sizingModes} onChange={(sizingMode) => set({ sizingMode })} />
           {draft.sizingMode === "risk_percent" && <TextField label={t("calc.riskPercent")} inputMode="decimal" required {...field("percent")} />}
-          {(draft.sizingMode === "fixed_volume" || draft.sizingMode === "multiplier") && (
+          {(draft.sizingMode === "fixed_volume" || draft.sizingMode === "multiplier" || draft.sizingMode === "follower") && (
             <TextField
-              label={draft.sizingMode === "multiplier" ? t("broadcast.multiplierVolume") : t("send.volume")}
+              label={draft.sizingMode === "fixed_volume" ? t("send.volume") : t("broadcast.multiplierVolume")}
               inputMode="decimal"
-              required
+              required={draft.sizingMode !== "follower"}
               {...field("volume")}
             />
           )}
@@ -118,7 +120,7 @@ export function BroadcastComposerPage() {
         <legend>{t("automation.title")}</legend>
         <AutomationFields draft={rules} set={setRules} />
       </fieldset>
-      <DryRunPreview body={body} />
+      <DryRunPreview path="/broadcast_orders" body={body} />
       <Submit action={send} label={t("broadcast.submit")} />
     </form>
   );

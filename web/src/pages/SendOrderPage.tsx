@@ -1,11 +1,12 @@
 // Send one order to some of the caller's own accounts (POST /api/send_orders), then follow
-// its dispatch until every target is final.
+// its dispatch until every target is final; a dry run first shows what each account would do.
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import { idempotencyKey } from "../api/http";
 import type { Account, Dispatch } from "../api/types";
 import { AutomationFields, automationBody, NO_RULES, type AutomationDraft } from "../components/AutomationEditor";
 import { DispatchView } from "../components/DispatchView";
+import { DryRunPreview } from "../components/DryRunPreview";
 import { ErrorBox, SelectField, Submit, TextField, useAction, useLoad } from "../components/forms";
 import { TakeProfits, takeProfitsBody } from "../components/TakeProfits";
 import { t } from "../i18n";
@@ -77,6 +78,7 @@ export function SendOrderPage() {
           <summary>{t("automation.title")}</summary>
           <AutomationFields draft={rules} set={setRules} />
         </details>
+        <DryRunPreview path="/send_orders" body={sendOrdersBody(draft, rules)} disabled={draft.accountIds.length === 0} />
         <Submit action={send} label={t("send.submit")} disabled={draft.accountIds.length === 0} />
       </form>
       {dispatch && <DispatchView key={dispatch.dispatch_id} initial={dispatch} linkPositions own />}
