@@ -70,7 +70,7 @@ fuzz: $(TEST_STAMP)
 	FUZZ_EXAMPLES=500 $(PY) -m pytest tests/api/test_fuzz.py
 
 worker: init-db
-	cd backend && EXECUTOR=celery exec ../$(VENV)/bin/celery -A wsgi worker --pool threads -Q ledger --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-64}
+	cd backend && EXECUTOR=celery exec ../$(VENV)/bin/celery -A wsgi:celery worker --pool threads -Q ledger --loglevel=INFO --prefetch-multiplier=1 --concurrency=$${WORKER_CONCURRENCY:-64}
 
 clean-venv:
 	rm -rf $(VENV)

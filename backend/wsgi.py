@@ -1,7 +1,7 @@
 """The app for WSGI servers and Celery workers; nothing else imports ``app.py``.
 
 waitress-serve --listen 127.0.0.1:5000 wsgi:app      # a WSGI server
-celery -A wsgi worker --pool threads -Q ledger        # a ledger worker (EXECUTOR=celery)
+celery -A wsgi:celery worker --pool threads -Q ledger        # a ledger worker (EXECUTOR=celery)
 """
 
 from __future__ import annotations

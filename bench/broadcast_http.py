@@ -147,7 +147,7 @@ class Server:
 @contextmanager
 def celery_worker(env: dict[str, str], tmp: Path) -> Iterator[None]:
     worker_env = {**env, "MT5_SIM_DB": str(tmp / "sim-worker.sqlite"), "PORT": ""}
-    command = [sys.executable, "-m", "celery", "-A", "wsgi", "worker", "--pool", "threads"]
+    command = [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker", "--pool", "threads"]
     command += ["--concurrency", "128", "--loglevel", "WARNING", "-Q", "ledger"]
     with (tmp / "worker-output.txt").open("wb") as sink:
         worker = subprocess.Popen(command, cwd=BACKEND, env=worker_env, stdout=sink, stderr=sink)

@@ -2,7 +2,7 @@
 
 Celery's own retries are off (the ledger's retcode policy decides), ``acks_late`` is on and
 the prefetch is 1, so a lost worker costs at most the rows it held, which the sweeper recovers
-from the ledger. Start a worker with ``make worker`` (or ``celery -A wsgi worker`` from
+from the ledger. Start a worker with ``make worker`` (or ``celery -A wsgi:celery worker`` from
 ``backend/``: ``wsgi.py`` builds the worker's app and binds it here). With
 ``WORKER_METRICS_PORT`` set, the worker serves the orders it recorded and their fan-out latency
 for Prometheus (``services.metrics.serve_worker_metrics``); run it with ``--pool threads`` (as
@@ -69,7 +69,7 @@ def bind_worker_app(app: Flask) -> None:
 def worker_app() -> Flask:
     """The Flask app of this worker process (database, gateway, secret box)."""
     if _worker_app is None:
-        raise RuntimeError("no app bound: start workers with `celery -A wsgi worker`")
+        raise RuntimeError("no app bound: start workers with `celery -A wsgi:celery worker`")
     return _worker_app
 
 
