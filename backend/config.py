@@ -220,7 +220,8 @@ def _signals_config(env: dict[str, str]) -> dict[str, Any]:
 
 def _session_keeper_config(env: dict[str, str]) -> dict[str, Any]:
     """The session keeper (services/session_keeper): on/off, heartbeat, pool, warm symbols,
-    how long the equity history is kept."""
+    how long ``python app.py`` waits for the sessions before serving, how long the equity
+    history is kept."""
     heartbeat = _int(env, "MT5_HEARTBEAT_S", 15)
     threads = _int(env, "SESSION_KEEPER_THREADS", 32)
     days = _int(env, "EQUITY_HISTORY_DAYS", 30)
@@ -228,11 +229,15 @@ def _session_keeper_config(env: dict[str, str]) -> dict[str, Any]:
                         ("EQUITY_HISTORY_DAYS", days)):  # fmt: skip
         if value < 1:
             raise ConfigError(f"{name} must be at least 1")
+    warm_start = _int(env, "SESSION_KEEPER_WARM_START_S", 30)
+    if warm_start < 0:
+        raise ConfigError("SESSION_KEEPER_WARM_START_S must be 0 (off) or more")
     return {
         "SESSION_KEEPER_ENABLED": _bool(env.get("SESSION_KEEPER_ENABLED"), True),
         "MT5_HEARTBEAT_S": heartbeat,
         "SESSION_KEEPER_THREADS": threads,
         "SESSION_KEEPER_WARM_SYMBOLS": env.get("SESSION_KEEPER_WARM_SYMBOLS", "XAUUSD").strip(),
+        "SESSION_KEEPER_WARM_START_S": warm_start,
         "EQUITY_HISTORY_DAYS": days,
     }
 

@@ -325,7 +325,8 @@ def profiled(server: Server, out: Path | None, orders: int) -> Iterator[None]:
         return
     spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
     raw = out.with_suffix(".raw")
-    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--rate", "200"]
+    rate = int(os.environ.get("PROFILE_RATE", "200"))
+    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--nonblocking", "--rate", str(rate)]
     command += ["--format", "raw", "-o", str(raw), "--full-filenames"]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1)
@@ -334,7 +335,7 @@ def profiled(server: Server, out: Path | None, orders: int) -> Iterator[None]:
     finally:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(30)
-    print_split(raw, orders, rate=200)
+    print_split(raw, orders, rate=rate)
 
 
 def print_split(raw: Path, orders: int, *, rate: int) -> None:

@@ -258,6 +258,13 @@ def test_load_config_session_keeper_defaults():
     assert (loaded["MT5_HEARTBEAT_S"], loaded["SESSION_KEEPER_THREADS"]) == (15, 32)
     assert loaded["SESSION_KEEPER_WARM_SYMBOLS"] == "XAUUSD"
     assert loaded["EQUITY_HISTORY_DAYS"] == 30
+    assert loaded["SESSION_KEEPER_WARM_START_S"] == 30
+    assert load_config({"SESSION_KEEPER_WARM_START_S": "0"})["SESSION_KEEPER_WARM_START_S"] == 0
+
+
+def test_load_config_negative_warm_start_names_it():
+    with pytest.raises(ConfigError, match="SESSION_KEEPER_WARM_START_S"):
+        load_config({"SESSION_KEEPER_WARM_START_S": "-1"})
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ never in a web process; the accounts are shared out by lease, one keeper each at
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 from celery import signals
 from flask import Flask
@@ -17,6 +19,7 @@ from services.session_keeper.keeper import KeeperSettings, SessionKeeper
 from services.session_keeper.store import forget, look_now
 
 KEEPER = "session_keeper"
+logger = logging.getLogger("session_keeper")
 _building = threading.Lock()
 
 __all__ = ["KEEPER", "KeeperSettings", "SessionKeeper", "forget", "init_app", "look_now",
@@ -38,9 +41,23 @@ def init_app(app: Flask) -> None:
 
 
 def start_in_server(app: Flask) -> None:
-    """`python app.py`: attach the accounts now, not when the first request comes."""
-    if app.config["SESSION_KEEPER_ENABLED"] and app.config["EXECUTOR"] == "threads":
-        start_keeper(app)
+    """`python app.py`: attach the accounts now, not when the first request comes, and serve
+    once every account due at start was looked at (up to SESSION_KEEPER_WARM_START_S): the
+    first broadcast after a restart or a deploy then finds its terminals logged in."""
+    if not (app.config["SESSION_KEEPER_ENABLED"] and app.config["EXECUTOR"] == "threads"):
+        return
+    keeper = start_keeper(app)
+    timeout = app.config["SESSION_KEEPER_WARM_START_S"]
+    if timeout <= 0:
+        return
+    started = time.monotonic()
+    if keeper.wait_warm(timeout):
+        logger.info("sessions warm: %s accounts looked at in %.1f s", keeper.looks,
+                    time.monotonic() - started)  # fmt: skip
+    else:
+        logger.warning("serving with %s accounts not looked at yet after %s s "
+                       "(SESSION_KEEPER_WARM_START_S); the keeper carries on", keeper.warming,
+                       timeout)  # fmt: skip
 
 
 def start_keeper(app: Flask) -> SessionKeeper:

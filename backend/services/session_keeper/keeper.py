@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,9 @@ class SessionKeeper(BackgroundLoop):
         self._busy: set[int] = set()  # accounts being looked at (keeper thread only)
         self._pending: list[tuple[store.Claimed, Look]] = []  # looks done, not recorded yet
         self._attached: dict[int, str] = {}  # account -> credentials it was logged in with
+        # The accounts due when this keeper started, not looked at yet; ``warm`` once none is.
+        self._warming: set[int] = set()
+        self.warm = threading.Event()
         self.looks = 0
 
     # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
@@ -119,7 +123,7 @@ class SessionKeeper(BackgroundLoop):
                 wait_s = POLL_S
                 try:
                     if not adopted:
-                        store.adopt_orphans(db.session, owner=self.owner, now=utcnow())
+                        self._adopt()
                         adopted = True
                     self._record(self._finished())
                     wait_s = POLL_S if self._claim_and_look(pool) == 0 else 0.0
@@ -140,6 +144,23 @@ class SessionKeeper(BackgroundLoop):
                     db.session.remove()
                 self._wait_for_a_look(wait_s)
             self._give_back()
+            self.warm.set()  # a stopped keeper warms nothing more: nobody waits on it
+
+    def _adopt(self) -> None:
+        now = utcnow()
+        store.adopt_orphans(db.session, owner=self.owner, now=now)
+        self._warming = store.due_now(db.session, owner=self.owner, now=now)
+        if not self._warming:
+            self.warm.set()
+
+    def wait_warm(self, timeout: float) -> bool:
+        """Block until every account due at start was looked at once (or ``timeout``)."""
+        return self.warm.wait(timeout)
+
+    @property
+    def warming(self) -> int:
+        """How many of the accounts due at start have not been looked at yet."""
+        return len(self._warming)
 
     def _claim_and_look(self, pool: ThreadPoolExecutor) -> int:
         room = 2 * self.settings.threads - len(self._busy)
@@ -198,7 +219,10 @@ class SessionKeeper(BackgroundLoop):
             raise
         for claimed, _ in looks:
             self._busy.discard(claimed.account_id)
+            self._warming.discard(claimed.account_id)
         self.looks += len(looks)
+        if not self._warming:
+            self.warm.set()
 
     def _give_back(self) -> None:
         try:

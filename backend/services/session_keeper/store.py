@@ -64,30 +64,12 @@ def claim_due(
     """
     a, s = MT5Account, AccountSession
     rows = session.execute(
-        select(a.id, s.account_id, s.lease_owner, s.lease_until)
-        .outerjoin(s, s.account_id == a.id)
-        .where(
-            _tradable(),
-            or_(
-                s.account_id.is_(None),
-                and_(s.connection_status != AUTH_FAILED, s.next_check_at <= now),
-            ),
-            or_(
-                s.lease_owner.is_(None),
-                s.lease_owner == owner,
-                s.lease_until <= now,
-                s.lease_owner.startswith(f"{leases.HOST}:"),  # maybe dead: checked below
-            ),
-        )
+        _due(owner, now)
         .order_by(s.next_check_at.is_not(None), s.next_check_at, a.id)
         # Room for rows a live keeper on this host holds (dropped below, not claimable).
         .limit(4 * (limit + len(busy)))
     ).all()
-    free = [
-        r for r in rows
-        if r.id not in busy
-        and (r.account_id is None or _free(r.lease_owner, r.lease_until, owner, now))
-    ][:limit]  # fmt: skip
+    free = [r for r in _claimable(rows, owner, now) if r.id not in busy][:limit]
     fresh = [r.id for r in free if r.account_id is None]
     by_owner: dict[str | None, list[int]] = defaultdict(list)
     for r in free:
@@ -104,6 +86,42 @@ def claim_due(
         ).all()  # fmt: skip
     session.commit()
     return _load(session, sorted(taken), owner)
+
+
+def _due(owner: str, now: datetime) -> Any:
+    """Accounts due for a look whose lease ``owner`` may take (or whose holder may be dead)."""
+    a, s = MT5Account, AccountSession
+    return (
+        select(a.id, s.account_id, s.lease_owner, s.lease_until)
+        .outerjoin(s, s.account_id == a.id)
+        .where(
+            _tradable(),
+            or_(
+                s.account_id.is_(None),
+                and_(s.connection_status != AUTH_FAILED, s.next_check_at <= now),
+            ),
+            or_(
+                s.lease_owner.is_(None),
+                s.lease_owner == owner,
+                s.lease_until <= now,
+                s.lease_owner.startswith(f"{leases.HOST}:"),  # maybe dead: checked by _free
+            ),
+        )
+    )
+
+
+def _claimable(rows: Any, owner: str, now: datetime) -> list[Any]:
+    return [
+        r for r in rows
+        if r.account_id is None or _free(r.lease_owner, r.lease_until, owner, now)
+    ]  # fmt: skip
+
+
+def due_now(session: DbSession, *, owner: str, now: datetime) -> set[int]:
+    """Every account this keeper would look at now (after ``adopt_orphans``: all it will keep)."""
+    rows = session.execute(_due(owner, now)).all()
+    session.commit()
+    return {r.id for r in _claimable(rows, owner, now)}
 
 
 def adopt_orphans(session: DbSession, *, owner: str, now: datetime) -> int:
