@@ -57,12 +57,21 @@ class TerminalURL:
         return cls(scheme, rest, host.strip("[]") or "127.0.0.1", port_number)
 
 
+_SCALARS = (int, float, str, bool, type(None), bytes)
+
+
 def to_plain(value: Any) -> Any:
-    """In process: named tuples to dicts (nested ones too), sequences to tuples."""
+    """In process: named tuples to dicts (nested ones too), sequences to tuples.
+
+    Scalars are kept as they are without a call each: a trade result's ~20 fields were 20
+    recursive calls, a few percent of the server's CPU per order in a fan-out.
+    """
     if hasattr(value, "_asdict"):
-        return {k: to_plain(v) for k, v in value._asdict().items()}
+        return {
+            k: v if type(v) in _SCALARS else to_plain(v) for k, v in value._asdict().items()
+        }
     if isinstance(value, tuple | list):
-        return tuple(to_plain(v) for v in value)
+        return tuple(v if type(v) in _SCALARS else to_plain(v) for v in value)
     return value
 
 

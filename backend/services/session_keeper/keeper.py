@@ -94,6 +94,12 @@ class SessionKeeper(BackgroundLoop):
         self._warming: set[int] = set()
         self.warm = threading.Event()
         self.looks = 0
+        # Claims: at most one pass a POLL_S, unless the last one filled all the room it had
+        # (a backlog: the start, or many accounts added at once). Claiming after every few
+        # finished looks read the accounts table once per look during heartbeats: 9 % of the
+        # process's CPU during a 1000-target fan-out.
+        self._next_claim = 0.0
+        self._backlog = True
 
     # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
 
@@ -126,7 +132,7 @@ class SessionKeeper(BackgroundLoop):
                         self._adopt()
                         adopted = True
                     self._record(self._finished())
-                    wait_s = POLL_S if self._claim_and_look(pool) == 0 else 0.0
+                    wait_s = self._claim_if_due(pool)
                     if time.monotonic() >= next_prune:
                         next_prune = time.monotonic() + PRUNE_EVERY_S
                         history.thin_and_prune(
@@ -162,10 +168,22 @@ class SessionKeeper(BackgroundLoop):
         """How many of the accounts due at start have not been looked at yet."""
         return len(self._warming)
 
-    def _claim_and_look(self, pool: ThreadPoolExecutor) -> int:
+    def _claim_if_due(self, pool: ThreadPoolExecutor) -> float:
+        """Claim and start looks when a pass is due; how long to wait for a look before the
+        next pass (0: a backlog with room left)."""
+        now = time.monotonic()
         room = 2 * self.settings.threads - len(self._busy)
+        if room > 0 and (self._backlog or now >= self._next_claim):
+            self._backlog = self._claim_and_look(pool, room) == room
+            self._next_claim = now + POLL_S
+            room = 2 * self.settings.threads - len(self._busy)
         if room <= 0:
-            return 0
+            return POLL_S  # full: the next finished look makes room
+        if self._backlog:
+            return 0.0
+        return max(0.0, min(POLL_S, self._next_claim - time.monotonic()))
+
+    def _claim_and_look(self, pool: ThreadPoolExecutor, room: int) -> int:
         claimed = store.claim_due(
             db.session, owner=self.owner, now=utcnow(), lease_s=self.settings.lease_s,
             limit=room, busy=self._busy,
