@@ -326,8 +326,9 @@ def profiled(server: Server, out: Path | None, orders: int) -> Iterator[None]:
     spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
     raw = out.with_suffix(".raw")
     rate = int(os.environ.get("PROFILE_RATE", "200"))
-    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--nonblocking", "--rate", str(rate)]
-    command += ["--format", "raw", "-o", str(raw), "--full-filenames"]
+    # --nonblocking: py-spy pausing every thread for each sample slowed the server 5x.
+    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--nonblocking"]
+    command += ["--rate", str(rate), "--format", "raw", "-o", str(raw), "--full-filenames"]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1)
     try:

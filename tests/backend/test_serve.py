@@ -68,9 +68,7 @@ def looked_at() -> int:
     return db.session.query(AccountSession).filter(AccountSession.checked_at.is_not(None)).count()
 
 
-def test_serve_opens_its_port_once_every_account_due_at_start_was_looked_at(
-    make_app, monkeypatch
-):
+def test_serve_opens_its_port_once_every_account_due_at_start_was_looked_at(make_app, monkeypatch):
     from services.session_keeper import stop_keeper
 
     application = make_app(SESSION_KEEPER_ENABLED=True, SESSION_KEEPER_THREADS=2)
@@ -91,9 +89,7 @@ def test_serve_opens_its_port_once_every_account_due_at_start_was_looked_at(
         assert "sessions warm: 5 accounts looked at" in log_text(application)
 
 
-def test_serve_waits_at_most_warm_start_s_then_serves_and_says_how_many_wait(
-    make_app, monkeypatch
-):
+def test_serve_waits_at_most_warm_start_s_then_serves_and_says_how_many_wait(make_app, monkeypatch):
     from services.session_keeper import stop_keeper
     from services.session_keeper.keeper import SessionKeeper
 

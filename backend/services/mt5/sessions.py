@@ -67,9 +67,7 @@ def to_plain(value: Any) -> Any:
     recursive calls, a few percent of the server's CPU per order in a fan-out.
     """
     if hasattr(value, "_asdict"):
-        return {
-            k: v if type(v) in _SCALARS else to_plain(v) for k, v in value._asdict().items()
-        }
+        return {k: v if type(v) in _SCALARS else to_plain(v) for k, v in value._asdict().items()}
     if isinstance(value, tuple | list):
         return tuple(v if type(v) in _SCALARS else to_plain(v) for v in value)
     return value
