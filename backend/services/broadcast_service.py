@@ -64,17 +64,23 @@ def broadcast_orders(
     )
     if dispatch is None:
         with serialised_writes(session):
-            dispatch = _create(session, admin, request, idempotency_key, body_hash, ip)
+            dispatch, accounts_count = _create(
+                session, admin, request, idempotency_key, body_hash, ip
+            )
         executor.submit_dispatch(dispatch.id)
-    accounts_count = session.scalar(
-        select(func.count(func.distinct(BroadcastQueue.account_id))).where(
-            BroadcastQueue.dispatch_id == dispatch.id
+    else:  # a replay: counted from its rows (the accounts may have changed since)
+        accounts_count = (
+            session.scalar(
+                select(func.count(func.distinct(BroadcastQueue.account_id))).where(
+                    BroadcastQueue.dispatch_id == dispatch.id
+                )
+            )
+            or 0
         )
-    )
     return {
         "broadcast_id": dispatch.id,
         "targets": dispatch.target_count,
-        "accounts": accounts_count or 0,
+        "accounts": accounts_count,
         "status": dispatch.status,
     }
 
@@ -128,10 +134,12 @@ def _create(
     idempotency_key: str | None,
     body_hash: str,
     ip: str | None,
-) -> Dispatch:
+) -> tuple[Dispatch, int]:
+    """The new broadcast and how many accounts it reaches (counted before the executor runs:
+    a query after the hand-over competed with the first sends)."""
     sizing = _checked_sizing(request)
     accounts = _accounts(session, request)
-    return intake.create_dispatch(
+    dispatch = intake.create_dispatch(
         session=session,
         creator=admin,
         kind="broadcast",
@@ -144,6 +152,7 @@ def _create(
         ip=ip,
         automation=request.automation,
     )
+    return dispatch, len({account.id for account in accounts})
 
 
 def list_broadcasts(session: DbSession, *, limit: int = 50) -> list[dict[str, Any]]:

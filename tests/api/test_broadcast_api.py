@@ -603,6 +603,8 @@ def test_broadcast_same_idempotency_key_returns_same_broadcast(
     assert first.status_code == second.status_code == 202, second.get_json()
     broadcast_id = first.get_json()["broadcast_id"]
     assert second.get_json()["broadcast_id"] == broadcast_id
+    # The replay counts its accounts from the broadcast's rows, the first from its targets.
+    assert first.get_json()["accounts"] == second.get_json()["accounts"] == 5
     assert wait_final(client, admin_headers, broadcast_id)["total"] == 5
     listed = client.get("/api/broadcast_status", headers=admin_headers).get_json()["broadcasts"]
     assert [b["broadcast_id"] for b in listed] == [broadcast_id]
