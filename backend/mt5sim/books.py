@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from decimal import Decimal
 
 from mt5sim import calc
 from mt5sim.flavours import Flavour, all_symbols, flavour_for_server
-from mt5sim.persistence import Store
+from mt5sim.persistence import DurableLock, Store
 from mt5sim.price_feed import PriceFeed
 from mt5sim.replay import load_ticks
 from mt5sim.state import ZERO, Account, Deal, Order, Position, aggregate_positions
@@ -65,7 +64,7 @@ class Books:
         self.default_balance = default_balance
         self.default_leverage = default_leverage
         self.default_margin_mode = default_margin_mode
-        self.lock = threading.RLock()
+        self.lock = DurableLock()
         self.symbols: dict[str, CatalogSymbol] = all_symbols()
         instruments = [s for s in CATALOG.values() if not s.underlying]
         replay = load_ticks(ticks_path, {s.name for s in instruments}) if ticks_path else None
@@ -78,6 +77,7 @@ class Books:
     def _load(self, store: Store) -> None:
         """Read every record and the saved quotes; from now on the books write through to it."""
         self.store = store
+        self.lock.store = store
         self.accounts = {a.login: a for a in store.load(Account)}
         self.positions: dict[int, dict[int, Position]] = {login: {} for login in self.accounts}
         for p in store.load(Position):
