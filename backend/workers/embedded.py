@@ -105,6 +105,11 @@ class ThreadExecutor:
         self._inbox.put(("stop", None))
         thread.join(timeout)
 
+    @property
+    def sending(self) -> bool:
+        """Orders are at the terminals right now (the session keeper waits for them)."""
+        return self._in_flight > 0
+
     def health(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

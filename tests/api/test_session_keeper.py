@@ -563,3 +563,31 @@ def test_a_starting_keeper_leaves_a_live_keepers_accounts_alone(app, client, hea
     first.run_once()  # holds the lease, alive (this very process)
 
     assert store.adopt_orphans(db.session, owner="elsewhere:1:x", now=datetime.now(UTC)) == 0
+
+
+def test_heartbeats_wait_while_orders_are_at_the_terminals_but_not_forever(app, client, headers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.session_keeper.keeper import YIELD_TO_ORDERS_S
+
+    make_account(client, headers)
+    keeper = keeper_of(app)
+    keeper.run_once()
+    db.session.execute(AccountSession.__table__.update().values(next_check_at=datetime.now(UTC)))
+    db.session.commit()  # its next heartbeat is due
+    sending = [True]
+    keeper._orders_sending = lambda: sending[0]
+    keeper._backlog = False
+    with ThreadPoolExecutor(2) as pool:
+        keeper._claim_if_due(pool)
+        assert keeper._busy == set()  # a fan-out is sending: the heartbeat waits
+
+        keeper._yielding_since = time.monotonic() - YIELD_TO_ORDERS_S  # still sending, 5 s on
+        keeper._next_claim = 0.0
+        keeper._claim_if_due(pool)
+        assert len(keeper._busy) == 1  # waited long enough: the pass goes ahead
+
+        keeper._busy.clear()
+        sending[0] = False
+        assert keeper._yield_to_orders(time.monotonic()) is False
+        assert keeper._yielding_since is None

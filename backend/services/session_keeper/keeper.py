@@ -48,6 +48,10 @@ PRUNE_EVERY_S = 600.0
 # a thousand sessions attaching at start were a thousand one-look transactions otherwise.
 GATHER_S = 0.05
 MAX_BACKOFF_S = 30.0
+# While orders are at the terminals, heartbeats wait (a fan-out's sends share the process with
+# them: a thousand accounts' heartbeats were a sixth of a fan-out's CPU), a POLL_S at a time and
+# at most this long, so a trading day with orders every second still gets its heartbeats.
+YIELD_TO_ORDERS_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ class SessionKeeper(BackgroundLoop):
         # process's CPU during a 1000-target fan-out.
         self._next_claim = 0.0
         self._backlog = True
+        executor = app.extensions.get("executor")
+        self._orders_sending: Any = lambda: bool(getattr(executor, "sending", False))
+        self._yielding_since: float | None = None
 
     # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
 
@@ -173,6 +180,8 @@ class SessionKeeper(BackgroundLoop):
         next pass (0: a backlog with room left)."""
         now = time.monotonic()
         room = 2 * self.settings.threads - len(self._busy)
+        if not self._backlog and now >= self._next_claim and self._yield_to_orders(now):
+            self._next_claim = now + POLL_S
         if room > 0 and (self._backlog or now >= self._next_claim):
             self._backlog = self._claim_and_look(pool, room) == room
             self._next_claim = now + POLL_S
@@ -182,6 +191,18 @@ class SessionKeeper(BackgroundLoop):
         if self._backlog:
             return 0.0
         return max(0.0, min(POLL_S, self._next_claim - time.monotonic()))
+
+    def _yield_to_orders(self, now: float) -> bool:
+        """Whether this heartbeat pass waits for the orders at the terminals to finish."""
+        if not self._orders_sending():
+            self._yielding_since = None
+            return False
+        if self._yielding_since is None:
+            self._yielding_since = now
+        if now - self._yielding_since < YIELD_TO_ORDERS_S:
+            return True
+        self._yielding_since = None  # waited long enough: this pass goes ahead
+        return False
 
     def _claim_and_look(self, pool: ThreadPoolExecutor, room: int) -> int:
         claimed = store.claim_due(
