@@ -11,7 +11,7 @@ from api.orders import idempotency_key
 from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.actions import TradeAction
 from ledger.automation import Automation
-from schemas.orders import AutomationIn, DispatchOut
+from schemas.orders import AutomationPatchIn, DispatchOut
 from schemas.trades import (
     ActionCreatedOut,
     BreakevenIn,
@@ -186,7 +186,7 @@ def _automation(dispatch_id: int, automation: Automation, *, broadcasts_only: bo
 
 @bp.patch("/dispatches/<int:dispatch_id>/automation")
 @auth_required()
-@bp.input(AutomationIn, arg_name="automation")
+@bp.input(AutomationPatchIn, arg_name="automation")
 @bp.output(DispatchOut)
 @bp.doc(responses=AUTOMATION_DOC)
 def dispatch_automation(dispatch_id: int, automation: Automation) -> Any:
@@ -196,7 +196,7 @@ def dispatch_automation(dispatch_id: int, automation: Automation) -> Any:
 
 @bp.patch("/broadcasts/<int:broadcast_id>/automation")
 @auth_required("super_admin")
-@bp.input(AutomationIn, arg_name="automation")
+@bp.input(AutomationPatchIn, arg_name="automation")
 @bp.output(DispatchOut)
 @bp.doc(responses=AUTOMATION_DOC)
 def broadcast_automation(broadcast_id: int, automation: Automation) -> Any:

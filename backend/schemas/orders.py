@@ -121,6 +121,12 @@ class AutomationIn(Schema):
         return Automation.from_json(data)
 
 
+class AutomationPatchIn(AutomationIn):
+    """The body of PATCH .../automation: the rules that replace a dispatch's (``{}`` removes
+    them). Its own class: APIFlask registers a request body apart from the nested schemas
+    apispec already holds, and the same class under two names left a dangling reference."""
+
+
 class SendOrdersIn(OrderFields):
     account_ids = fields.List(
         StrictInteger(validate=Range(min=1, max=2**31)),

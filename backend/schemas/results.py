@@ -57,7 +57,9 @@ class TargetResultOut(Schema):
     )
 
 
-class QuoteOut(Schema):
+class ConversionQuoteOut(Schema):
+    """The quote a money figure was converted to USD with."""
+
     pair = fields.String()
     bid = DecimalString()
     ask = DecimalString()
@@ -68,7 +70,9 @@ class QuoteOut(Schema):
 class UsdOut(Schema):
     rate = DecimalString(metadata={"description": "USD per unit, at the quote's mid price."})
     quote = fields.Nested(
-        QuoteOut, allow_none=True, metadata={"description": "None: USD, or USC at 100 = 1 USD."}
+        ConversionQuoteOut,
+        allow_none=True,
+        metadata={"description": "None: USD, or USC at 100 = 1 USD."},
     )
     realised = DecimalString()
     floating = DecimalString()
