@@ -20,6 +20,8 @@ import json
 import operator
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -131,8 +133,7 @@ class Store:
                 )
 
     def load(self, record_type: type[Record]) -> list[Record]:
-        with self._io:
-            self._commit_queued()
+        with self._committed():
             rows = self._conn.execute(f"SELECT * FROM {_TABLES[record_type]}").fetchall()  # noqa: S608
         return [_from_row(record_type, row) for row in rows]
 
@@ -152,6 +153,14 @@ class Store:
         with self._io:
             if seq > self._durable_seq:  # nobody's commit took them meanwhile
                 self._commit_queued()
+
+    @contextmanager
+    def _committed(self) -> Iterator[None]:
+        """Hold the connection with everything queued committed first, so what follows (a read,
+        or a write of its own) comes after the broker's earlier writes."""
+        with self._io:
+            self._commit_queued()
+            yield
 
     def _commit_queued(self) -> None:
         """Everything queued, in queue order, in one transaction; the caller holds ``_io``."""
@@ -177,26 +186,21 @@ class Store:
 
     def delete_login(self, login: int) -> None:
         """Drop an account and every record of it (``sim-account --reset``), in one transaction."""
-        with self._io:
-            self._commit_queued()
-            with self._conn:
-                for table in _TABLES.values():
-                    self._conn.execute(f"DELETE FROM {table} WHERE login = ?", (login,))  # noqa: S608
+        with self._committed(), self._conn:
+            for table in _TABLES.values():
+                self._conn.execute(f"DELETE FROM {table} WHERE login = ?", (login,))  # noqa: S608
 
     def max_ticket(self, table: str) -> int:
-        with self._io:
-            self._commit_queued()
+        with self._committed():
             row = self._conn.execute(f"SELECT MAX(ticket) FROM {table}").fetchone()  # noqa: S608
         return int(row[0] or 0)
 
     def save_quotes(self, quotes: dict[str, tuple[Decimal, Decimal]]) -> None:
-        with self._io:
-            self._commit_queued()
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO quotes (name, bid, ask) VALUES (?, ?, ?)",
-                    [(name, str(bid), str(ask)) for name, (bid, ask) in quotes.items()],
-                )
+        with self._committed(), self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO quotes (name, bid, ask) VALUES (?, ?, ?)",
+                [(name, str(bid), str(ask)) for name, (bid, ask) in quotes.items()],
+            )
 
     def load_quotes(self) -> dict[str, tuple[Decimal, Decimal]]:
         with self._io:
@@ -222,14 +226,12 @@ class Store:
     ) -> None:
         """The request is done, after what applying it wrote (a poller that sees it done
         finds the broker's records of it on disk)."""
-        with self._io:
-            self._commit_queued()
-            with self._conn:
-                self._conn.execute(
-                    "UPDATE admin_requests SET done = 1, result = ?, error = ?, applied_by = ? "
-                    "WHERE id = ?",
-                    (result, error, applied_by, request_id),
-                )
+        with self._committed(), self._conn:
+            self._conn.execute(
+                "UPDATE admin_requests SET done = 1, result = ?, error = ?, applied_by = ? "
+                "WHERE id = ?",
+                (result, error, applied_by, request_id),
+            )
 
     def submit_request(self, kind: str, payload: dict[str, Any]) -> int:
         with self._io, self._conn:
@@ -254,8 +256,7 @@ class Store:
             self._conn.execute("DELETE FROM admin_requests WHERE id = ?", (request_id,))
 
     def close(self) -> None:
-        with self._io:
-            self._commit_queued()
+        with self._committed():
             self._conn.close()
 
 
