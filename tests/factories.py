@@ -148,6 +148,11 @@ def make_account(
     return account
 
 
+def make_accounts(client: Any, headers: dict[str, str], n: int) -> list[dict[str, Any]]:
+    """``n`` accounts of one owner through the API, named A0, A1, ..."""
+    return [make_account(client, headers, account_name=f"A{k}") for k in range(n)]
+
+
 def subscribe(client: Any, headers: dict[str, str], account_id: int, **terms: Any) -> Any:
     """PUT the account's subscription (the owner's fresh login): terms accepted, ``terms`` as
     its sizing, symbols and protection; returns the subscription."""

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from factories import assert_error, auth_headers, make_account, make_user
+from factories import assert_error, auth_headers, make_account, make_accounts, make_user
 
 from extensions import db
 from models import AccountEquity, AccountSession, MT5Account
@@ -266,8 +266,7 @@ def test_a_batch_with_one_changed_account_records_the_others_and_drops_that_one(
 
 
 def test_two_keepers_share_the_accounts_out_and_never_both_hold_one(app, client, headers):
-    for n in range(6):
-        make_account(client, headers, account_name=f"A{n}")
+    make_accounts(client, headers, 6)
     now = datetime.now(UTC)
 
     mine = store.claim_due(db.session, owner="host-a:1:x", now=now, lease_s=60, limit=3)
@@ -496,8 +495,7 @@ def test_keeper_thread_attaches_every_account_in_the_background(make_app):
     with app.app_context():
         client = app.test_client()
         headers = auth_headers(client, make_user(app))
-        for n in range(5):
-            make_account(client, headers, account_name=f"A{n}")
+        make_accounts(client, headers, 5)
         keeper = session_keeper.start_keeper(app)
         try:
             wait_for(lambda: connected_count() == 5)
@@ -516,7 +514,7 @@ def test_broadcast_right_after_a_restart_finds_its_sessions_warm(make_app, monke
         client = first.test_client()
         user = make_user(first)
         headers = auth_headers(client, user)
-        ids = [make_account(client, headers, account_name=f"A{n}")["id"] for n in range(4)]
+        ids = [account["id"] for account in make_accounts(client, headers, 4)]
         db.session.remove()
     # The restart: a new app (its own gateway, no session open) on the same database and broker.
     config = {k: first.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "MT5_SIM_DB", "LOG_DIR")}

@@ -8,7 +8,7 @@ from typing import Any
 
 import app as app_module
 import pytest
-from factories import auth_headers, log_text, make_account, make_user
+from factories import auth_headers, log_text, make_accounts, make_user
 
 from extensions import db
 from models import AccountSession
@@ -68,80 +68,74 @@ def looked_at() -> int:
     return db.session.query(AccountSession).filter(AccountSession.checked_at.is_not(None)).count()
 
 
-def test_serve_opens_its_port_once_every_account_due_at_start_was_looked_at(make_app, monkeypatch):
-    from services.session_keeper import stop_keeper
-
-    application = make_app(SESSION_KEEPER_ENABLED=True, SESSION_KEEPER_THREADS=2)
+def keeper_app(make_app: Any, accounts: int, **config: Any) -> Any:
+    """An app with the session keeper on and ``accounts`` accounts of one trader."""
+    application = make_app(SESSION_KEEPER_ENABLED=True, SESSION_KEEPER_THREADS=2, **config)
     with application.app_context():
         client = application.test_client()
-        headers = auth_headers(client, make_user(application))
-        for n in range(5):
-            make_account(client, headers, account_name=f"A{n}")
-        seen_at_serve: list[int] = []
-        monkeypatch.setattr(
-            app_module, "waitress_serve", lambda app, **options: seen_at_serve.append(looked_at())
-        )
+        make_accounts(client, auth_headers(client, make_user(application)), accounts)
+    return application
+
+
+def hang_looks(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every look of the keeper waits for the event returned (at most 30 s)."""
+    from services.session_keeper.keeper import SessionKeeper
+
+    hung = threading.Event()
+    original = SessionKeeper.look
+    monkeypatch.setattr(
+        SessionKeeper, "look", lambda keeper, account: hung.wait(30) and original(keeper, account)
+    )
+    return hung
+
+
+def serve_recording(
+    application: Any, monkeypatch: pytest.MonkeyPatch, record: Any, *,
+    release: threading.Event | None = None,
+) -> list[Any]:  # fmt: skip
+    """``serve`` with waitress replaced by ``record()`` (what it returns, once per serve call);
+    then the hung looks are let go and the keeper stopped."""
+    from services.session_keeper import stop_keeper
+
+    seen: list[Any] = []
+    monkeypatch.setattr(app_module, "waitress_serve", lambda app, **options: seen.append(record()))
+    with application.app_context():
         try:
             app_module.serve(application)
         finally:
+            if release is not None:
+                release.set()
             stop_keeper(application)
-        assert seen_at_serve == [5]
-        assert "sessions warm: 5 accounts looked at" in log_text(application)
+    return seen
+
+
+def test_serve_opens_its_port_once_every_account_due_at_start_was_looked_at(make_app, monkeypatch):
+    application = keeper_app(make_app, 5)
+
+    assert serve_recording(application, monkeypatch, looked_at) == [5]
+    assert "sessions warm: 5 accounts looked at" in log_text(application)
+
+
+def served_after_a_hung_look(make_app: Any, monkeypatch: pytest.MonkeyPatch, warm_start_s: int):
+    """An app with one account whose look hangs, served: the seconds until it served (one per
+    serve call) and the app."""
+    application = keeper_app(make_app, 1, SESSION_KEEPER_WARM_START_S=warm_start_s)
+    hung = hang_looks(monkeypatch)
+    started = time.monotonic()
+    served = serve_recording(
+        application, monkeypatch, lambda: time.monotonic() - started, release=hung
+    )
+    return served, application
 
 
 def test_serve_waits_at_most_warm_start_s_then_serves_and_says_how_many_wait(make_app, monkeypatch):
-    from services.session_keeper import stop_keeper
-    from services.session_keeper.keeper import SessionKeeper
+    served_after, application = served_after_a_hung_look(make_app, monkeypatch, 1)
 
-    application = make_app(
-        SESSION_KEEPER_ENABLED=True, SESSION_KEEPER_THREADS=2, SESSION_KEEPER_WARM_START_S=1
-    )
-    hung = threading.Event()
-    original = SessionKeeper.look
-    monkeypatch.setattr(
-        SessionKeeper, "look", lambda keeper, account: hung.wait(30) and original(keeper, account)
-    )
-    with application.app_context():
-        client = application.test_client()
-        headers = auth_headers(client, make_user(application))
-        make_account(client, headers)
-        served_after: list[float] = []
-        started = time.monotonic()
-        monkeypatch.setattr(
-            app_module, "waitress_serve",
-            lambda app, **options: served_after.append(time.monotonic() - started),
-        )  # fmt: skip
-        try:
-            app_module.serve(application)
-        finally:
-            hung.set()
-            stop_keeper(application)
-        assert len(served_after) == 1 and 0.9 <= served_after[0] < 5
-        assert "serving with 1 accounts not looked at yet after 1 s" in log_text(application)
+    assert len(served_after) == 1 and 0.9 <= served_after[0] < 5
+    assert "serving with 1 accounts not looked at yet after 1 s" in log_text(application)
 
 
 def test_serve_with_warm_start_off_does_not_wait(make_app, monkeypatch):
-    from services.session_keeper import stop_keeper
-    from services.session_keeper.keeper import SessionKeeper
+    served_after, _ = served_after_a_hung_look(make_app, monkeypatch, 0)
 
-    application = make_app(SESSION_KEEPER_ENABLED=True, SESSION_KEEPER_WARM_START_S=0)
-    hung = threading.Event()
-    original = SessionKeeper.look
-    monkeypatch.setattr(
-        SessionKeeper, "look", lambda keeper, account: hung.wait(30) and original(keeper, account)
-    )
-    with application.app_context():
-        client = application.test_client()
-        make_account(client, auth_headers(client, make_user(application)))
-        served: list[float] = []
-        started = time.monotonic()
-        monkeypatch.setattr(
-            app_module, "waitress_serve",
-            lambda app, **options: served.append(time.monotonic() - started),
-        )  # fmt: skip
-        try:
-            app_module.serve(application)
-        finally:
-            hung.set()
-            stop_keeper(application)
-        assert len(served) == 1 and served[0] < 0.5
+    assert len(served_after) == 1 and served_after[0] < 0.5
