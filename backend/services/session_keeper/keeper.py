@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -105,7 +105,7 @@ class SessionKeeper(BackgroundLoop):
         self._next_claim = 0.0
         self._backlog = True
         executor = app.extensions.get("executor")
-        self._orders_sending: Any = lambda: bool(getattr(executor, "sending", False))
+        self._orders_sending: Callable[[], bool] = lambda: bool(getattr(executor, "sending", False))
         self._yielding_since: float | None = None
 
     # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
