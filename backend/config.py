@@ -362,6 +362,9 @@ def _mt5_config(env: _Env) -> dict[str, Any]:
         # A recorded tick file (CSV time_ms,symbol,bid,ask) the simulator replays, looping.
         "MT5_SIM_TICKS": _path_or_empty(env.get("MT5_SIM_TICKS") or ""),
         "MT5_SIM_COMMISSION_PER_LOT": _decimal(env, "MT5_SIM_COMMISSION_PER_LOT", "0"),
+        # The simulated brokers in a child process of their own, as a real broker is not in
+        # ours (POSIX; the in-process simulator otherwise, and in tests that reach into it).
+        "MT5_SIM_PROCESS": _bool(env.get("MT5_SIM_PROCESS"), os.name == "posix"),
         "MT5_CALL_TIMEOUT_S": _int(env, "MT5_CALL_TIMEOUT_S", 75),
         "MT5_RPYC_KEYFILE": env.get("MT5_RPYC_KEYFILE", ""),
         "MT5_RPYC_CERTFILE": env.get("MT5_RPYC_CERTFILE", ""),

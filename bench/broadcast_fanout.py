@@ -7,7 +7,9 @@ measured from the same simulator latency: the sequential baseline (N round trips
 (one). ``--then close`` follows the broadcast with ``{"action": "close"}`` and prints the same
 figures for the close, from the action request to the last position closed.
 ``--netting`` opens the simulated accounts as netting accounts (fills add to one position per
-symbol; embedded executor only: a Celery worker has its own simulator file).
+symbol; embedded executor only: a Celery worker has its own simulator file). The simulated
+brokers run in their own process, as ``python app.py`` runs them (``MT5_SIM_PROCESS``), except
+with ``--netting`` and ``--then breakeven``, which set the broker's accounts and quotes directly.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
 
 
-def build_app(tmp: Path, latency_ms: int, executor: str, threads: int, db_url: str | None) -> Any:
+def build_app(
+    tmp: Path,
+    latency_ms: int,
+    executor: str,
+    threads: int,
+    db_url: str | None,
+    sim_process: bool = True,
+) -> Any:
+    """The app as the product runs it (the simulator in its own process), or with the simulator
+    in this process where the bench sets the broker's quotes or accounts itself."""
     from app import create_app, init_database
 
     config = {
@@ -45,6 +56,7 @@ def build_app(tmp: Path, latency_ms: int, executor: str, threads: int, db_url: s
         "MT5_SIM_LATENCY_MS": latency_ms,
         "EXECUTOR": executor,
         "EXECUTOR_THREADS": threads,
+        "MT5_SIM_PROCESS": sim_process,
         "SQLALCHEMY_DATABASE_URI": db_url or f"sqlite:///{tmp / 'bench.sqlite'}",
     }
     init_database(config)
@@ -250,7 +262,8 @@ def run_one(
 ) -> list[tuple[str, dict[str, Any]]]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        app = build_app(tmp, latency_ms, executor, threads, db_url)
+        in_process = netting or then == "breakeven"  # they reach into the broker
+        app = build_app(tmp, latency_ms, executor, threads, db_url, sim_process=not in_process)
         worker = None
         with app.app_context():
             admin, accounts = make_targets(app, n)
@@ -271,6 +284,7 @@ def run_one(
                     worker.terminate()
                     worker.wait(30)
                 app.extensions["executor"].stop()
+                app.extensions["mt5_gateway"].close()
         return results
 
 

@@ -327,7 +327,8 @@ def profiled(server: Server, out: Path | None, orders: int) -> Iterator[None]:
     raw = out.with_suffix(".raw")
     rate = int(os.environ.get("PROFILE_RATE", "200"))
     # --nonblocking: py-spy pausing every thread for each sample slowed the server 5x.
-    command = [spy, "record", "--pid", str(server.process.pid), "--gil", "--nonblocking"]
+    command = [spy, "record", "--pid", str(server.process.pid), "--nonblocking"]
+    command += ["--gil"] if os.environ.get("PROFILE_GIL", "1") == "1" else []
     command += ["--rate", str(rate), "--format", "raw", "-o", str(raw), "--full-filenames"]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1)

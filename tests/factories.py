@@ -20,6 +20,9 @@ TEST_CONFIG: dict[str, Any] = {
     "BCRYPT_ROUNDS": 4,
     "RATELIMIT_ENABLED": False,
     "MT5_SIM_LATENCY_MS": 0,
+    # The simulated brokers in this process: tests reach into them (sim_broker_of); the child
+    # process is tested on its own (tests/integration/test_sim_process.py).
+    "MT5_SIM_PROCESS": False,
     "EXECUTOR": "threads",
     "EXECUTOR_THREADS": 8,
     "DATABASE_URL": "",

@@ -147,7 +147,13 @@ def find_by_tag(job: Tagged, gateway: Gateway) -> TaggedOrder | None:
 def with_fields(outcome: RowOutcome, **fills: Any) -> RowOutcome:
     """The outcome with the given fields filled in where it has none of its own."""
     missing = {k: v for k, v in fills.items() if v is not None and getattr(outcome, k) is None}
-    return replace(outcome, **missing)
+    if not missing:
+        return outcome
+    # ``dataclasses.replace`` re-ran __init__ over all 25 fields for each of the two or three
+    # fills of every order; the frozen outcome is copied through its __dict__ instead.
+    copied = object.__new__(RowOutcome)
+    copied.__dict__.update(outcome.__dict__, **missing)
+    return copied
 
 
 def send_with_policy(

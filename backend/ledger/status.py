@@ -6,7 +6,6 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -16,6 +15,7 @@ from extensions import DbSession
 from ledger import store
 from ledger.types import summary_status
 from models import BroadcastQueue, Dispatch, User
+from utils.lru import BoundedLRU
 from utils.strict_json import StrictJSONProvider
 
 HEARTBEAT_S = 15.0
@@ -65,10 +65,13 @@ def dispatch_view(
         params["offset"] = (page - 1) * per_page
     else:
         params["after"] = after
-    query = _page_query(by_user=user_id is not None, by_key=after is not None)
-    rows = session.execute(query, params).all()
-    more = len(rows) > per_page
-    rows = rows[:per_page]
+    by_user, by_key = user_id is not None, after is not None
+    keys = session.execute(_page_query(by_user=by_user, by_key=by_key, keys=True), params).all()
+    more = len(keys) > per_page
+    # The dispatch's creation time in the key as well: ids alone are not for ever (another
+    # database, or SQLite handing out a deleted row's id again).
+    signature = (dispatch.id, dispatch.created_at, tuple(map(tuple, keys[:per_page])))
+    targets = _targets(session, signature, by_user, by_key, params)
     return {
         "dispatch_id": dispatch.id,
         "kind": dispatch.kind,
@@ -84,17 +87,57 @@ def dispatch_view(
         "total": sum(counts.values()),
         "page": page,
         "per_page": per_page,
-        "next_after": rows[-1].id if more else None,
-        "targets": [target_view(row) for row in rows],
+        "next_after": keys[per_page - 1].id if more else None,
+        "targets": targets,
     }
 
 
+Signature = tuple[int, Any, tuple[tuple[int, ...], ...]]
+
+
+class TargetPage(list[dict[str, Any]]):
+    """A page of target views and what its content is made of: the dispatch (id, created_at)
+    and the (row id, row_version) of each row. ``row_version`` moves with every update of a
+    row, so two pages with the same ``signature`` read the same; the output schema keeps its
+    dump of one under it too."""
+
+    signature: Signature | None = None
+
+
+PAGE_CACHE_SIZE = 256
+_PAGES: BoundedLRU[Signature, TargetPage] = BoundedLRU(PAGE_CACHE_SIZE)
+
+
+def _targets(
+    session: DbSession,
+    signature: Signature,
+    by_user: bool,
+    by_key: bool,
+    params: dict[str, Any],
+) -> TargetPage:
+    """The page whose rows and versions are ``signature``: from the cache when those rows have
+    not changed since it was read (a client polling a finished page reads two integers a row
+    instead of every column), otherwise read and kept under what was actually read (the two
+    statements need not see one snapshot: a row that moved in between is simply read again
+    next time)."""
+    cached = _PAGES.get(signature)
+    if cached is not None:
+        return cached
+    query = _page_query(by_user=by_user, by_key=by_key)
+    rows = session.execute(query, params).all()[: params["limit"] - 1]
+    page = TargetPage(target_view(row) for row in rows)
+    page.signature = (*signature[:2], tuple((row.id, row.row_version) for row in rows))
+    _PAGES.put(page.signature, page)
+    return page
+
+
 @functools.cache
-def _page_query(*, by_user: bool, by_key: bool) -> Any:
-    """A page of targets, built once per shape with bound parameters: a poll every 10 ms
-    otherwise rebuilt and re-keyed the statement each time."""
+def _page_query(*, by_user: bool, by_key: bool, keys: bool = False) -> Any:
+    """A page of targets (``keys``: only each row's id and row_version), built once per shape
+    with bound parameters: a poll every 10 ms otherwise rebuilt and re-keyed the statement."""
+    columns = (BroadcastQueue.id, BroadcastQueue.row_version) if keys else TARGET_COLUMNS
     query = (
-        select(*TARGET_COLUMNS)
+        select(*columns)
         .where(BroadcastQueue.dispatch_id == bindparam("dispatch_id"))
         .order_by(BroadcastQueue.id)
         .limit(bindparam("limit"))
@@ -152,7 +195,7 @@ TARGET_COLUMNS = tuple(
         "id", "account_id", "target_user_id", "leg", "symbol", "volume", "status", "retcode",
         "order_ticket", "deal_ticket", "position_ticket", "fill_price", "fill_volume",
         "attempts", "latency_ms", "error_message", "error_details", "action", "ticket",
-        "closed_volume", "remaining_volume", "warnings", "executed_at",
+        "closed_volume", "remaining_volume", "warnings", "executed_at", "row_version",
     )
 )  # fmt: skip
 
@@ -227,19 +270,18 @@ def event_stream(
 ) -> Iterator[str]:
     """Server-Sent Events: every row whose state changed since the last look, until all rows
     are final; then a summary."""
-    seen: dict[int, tuple[str, datetime | None]] = {}
+    seen: dict[int, int] = {}  # row id -> the row_version last sent
     waited = 0.0
     while True:
         session.rollback()
         rows = session.execute(
-            select(*TARGET_COLUMNS, BroadcastQueue.updated_at)
+            select(*TARGET_COLUMNS)
             .where(BroadcastQueue.dispatch_id == dispatch_id)
             .order_by(BroadcastQueue.id)
         ).all()
         for row in rows:
-            state = (row.status, row.updated_at)
-            if seen.get(row.id) != state:
-                seen[row.id] = state
+            if seen.get(row.id) != row.row_version:
+                seen[row.id] = row.row_version
                 yield _sse("target", target_view(row))
         if is_final(session, dispatch_id) or waited >= MAX_STREAM_S:
             counts = store.counts_by_status(session, dispatch_id)

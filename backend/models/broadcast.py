@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import literal_column
 
 from extensions import db
 from models.columns import ExactDecimal, UTCDateTime, utcnow
@@ -117,6 +118,13 @@ class BroadcastQueue(db.Model):  # type: ignore[name-defined,misc]
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Moves on every UPDATE of the row, whatever statement makes it (SQLAlchemy renders
+    # ``row_version = row_version + 1`` into each ORM flush and Core update that does not set
+    # it): a page of targets is unchanged exactly when its (id, row_version) pairs are, which
+    # is what the status page cache checks before it serves a page again.
+    row_version: Mapped[int] = mapped_column(
+        Integer, server_default="0", onupdate=literal_column("row_version + 1")
+    )
     error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # Actions: what the row did to which position or order, and the open row it follows up.
     action: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -20,10 +20,13 @@ from apiflask import Schema
 from marshmallow import fields, missing
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
+from utils.lru import BoundedLRU
+
 Formatter = Callable[[Any, str, Any], Any]
 Step = tuple[str, str, Any, Formatter]  # output key, source key, dump default, formatter
 
 _PLANS: dict[type, list[Step] | None] = {}
+_DUMPED: BoundedLRU[tuple[type, Any], list[Any]] = BoundedLRU(256)
 
 
 class CompiledSchema(Schema):
@@ -70,10 +73,22 @@ def _formatter(field: fields.Field) -> Formatter:
         and _compiled(field.inner)
     ):
         inner = field.inner.schema
-        return lambda value, _attr, _obj: (
-            None if value is None else [inner.dump(item) for item in value]
-        )
+        return lambda value, _attr, _obj: None if value is None else _dump_list(inner, value)
     return field._serialize
+
+
+def _dump_list(inner: Any, items: Any) -> list[Any]:
+    """Each item through the nested plan; a list that carries a ``signature`` (a content key:
+    equal signatures, equal items, as ledger.status.TargetPage's) is dumped once per signature."""
+    signature = getattr(items, "signature", None)
+    if not signature:
+        return [inner.dump(item) for item in items]
+    key = (type(inner), signature)
+    dumped = _DUMPED.get(key)
+    if dumped is None:
+        dumped = [inner.dump(item) for item in items]
+        _DUMPED.put(key, dumped)
+    return dumped
 
 
 def _compiled(field: fields.Nested) -> bool:

@@ -14,51 +14,24 @@ Anything unusual (a CSRF value, ``allow_expired``) goes through the library unch
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, cast
 
 from flask import Flask, current_app
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 
+from utils.lru import BoundedLRU
+
 DEFAULT_SIZE = 10_000
 CACHE_KEY = "verified_jwt_tokens"
 
 
-class VerifiedTokenCache:
+class VerifiedTokenCache(BoundedLRU[str, dict[str, Any]]):
     """A bounded, thread-safe LRU of token string -> verified claims."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, token: str) -> dict[str, Any] | None:
-        with self._lock:
-            claims = self._items.get(token)
-            if claims is not None:
-                self._items.move_to_end(token)
-            return claims
-
-    def put(self, token: str, claims: dict[str, Any]) -> None:
-        with self._lock:
-            self._items[token] = claims
-            self._items.move_to_end(token)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def discard(self, token: str) -> None:
-        with self._lock:
-            self._items.pop(token, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(size)
 
 
 class CachingJWTManager(JWTManager):

@@ -58,8 +58,12 @@ class MT5Gateway:
         sim: SimSettings,
         rpyc: RpycSettings | None = None,
         native_modules: NativeFactory | None = None,
+        sim_connections: int = 0,
     ) -> None:
-        self.sources = Sources(sim, rpyc or RpycSettings(timeout_s=75), native_modules)
+        self.sources = Sources(
+            sim, rpyc or RpycSettings(timeout_s=75), native_modules,
+            sim_connections=sim_connections,
+        )  # fmt: skip
         self._slots: dict[str, Slot] = {}
         self._slots_lock = threading.Lock()
         self.specs = SpecCache()
@@ -71,6 +75,7 @@ class MT5Gateway:
             seed=config.get("MT5_SIM_SEED"),
             commission_per_lot=Decimal(str(config.get("MT5_SIM_COMMISSION_PER_LOT") or 0)),
             ticks_path=str(config.get("MT5_SIM_TICKS") or ""),
+            in_process=not config.get("MT5_SIM_PROCESS", False),
         )  # fmt: skip
         rpyc = RpycSettings(
             timeout_s=float(config.get("MT5_CALL_TIMEOUT_S", 75)),
@@ -78,6 +83,8 @@ class MT5Gateway:
             certfile=config.get("MT5_RPYC_CERTFILE", ""),
             ca_certs=config.get("MT5_RPYC_CA_CERTS", ""),
         )  # fmt: skip
+        # As many links to a simulator process as orders can be at its terminals at once.
+        kwargs.setdefault("sim_connections", int(config.get("EXECUTOR_THREADS", 0)))
         return cls(sim=sim, rpyc=rpyc, **kwargs)
 
     # -- sessions ---------------------------------------------------------------------------

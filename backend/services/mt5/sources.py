@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from services.mt5.sessions import (
     TerminalURL,
     open_rpyc,
 )
+from services.mt5.sim_process import SimProcess, SimProcessSession
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SimSettings:
     seed: int | None = None
     commission_per_lot: Decimal = Decimal(0)  # the brokers' default for new accounts
     ticks_path: str = ""  # a recorded tick file the brokers replay as their quotes
+    in_process: bool = True  # False: the brokers run in a child process (sim_process.py)
 
 
 def sim_db_path(base: str, name: str) -> str:
@@ -61,6 +63,10 @@ class SimBrokers:
                 self._brokers[name] = broker
             return broker
 
+    def module(self, name: str) -> Any:
+        """A ``MetaTrader5``-like module on a new simulated terminal of broker ``name``."""
+        return make_module(self.get(name))
+
     def opened(self) -> list[str]:
         with self._lock:
             return list(self._brokers)
@@ -83,10 +89,21 @@ class Sources:
         sim: SimSettings,
         rpyc: RpycSettings,
         native_modules: NativeFactory | None = None,
+        *,
+        sim_connections: int = 0,
     ) -> None:
         self.brokers = SimBrokers(sim)
         self.rpyc = rpyc
         self.native_modules: NativeFactory = native_modules or NativeModules()
+        # sim:// in a child process (MT5_SIM_PROCESS): ``brokers`` is then never opened here,
+        # the child is the one owner of the simulator's files.
+        self.sim_process: SimProcess | None = None
+        if sim.in_process is False:
+            settings = {**asdict(sim), "commission_per_lot": str(sim.commission_per_lot)}
+            del settings["in_process"]
+            self.sim_process = SimProcess(
+                settings, timeout_s=rpyc.timeout_s, connections=sim_connections
+            )
 
     @staticmethod
     def session_key(account: AccountRef) -> str:
@@ -98,8 +115,11 @@ class Sources:
     def open(self, terminal: str, key: str) -> TerminalSession:
         where = TerminalURL.parse(terminal)
         if where.scheme == "sim":
-            module = make_module(self.brokers.get(where.target))
-            return ModuleSession(key=key, simulated=True, module=module)
+            if self.sim_process is not None:
+                return SimProcessSession(
+                    key=key, simulated=True, process=self.sim_process, target=where.target
+                )
+            return ModuleSession(key=key, simulated=True, module=self.brokers.module(where.target))
         if where.scheme == "native":
             module = self.native_modules(where.target)
             simulated = bool(getattr(module, "broker", None))
@@ -110,8 +130,12 @@ class Sources:
 
     def sim_health(self, name: str) -> dict[str, Any]:
         """A simulated broker answers once open (this opens it): how many accounts it holds."""
-        broker = self.brokers.get(name)
-        return {"ok": True, "simulated": True, "connected": True, "accounts": len(broker.accounts)}
+        if self.sim_process is not None:
+            self.sim_process.ensure()
+            accounts = self.sim_process.request("health", name)["accounts"]
+        else:
+            accounts = len(self.brokers.get(name).accounts)
+        return {"ok": True, "simulated": True, "connected": True, "accounts": accounts}
 
     def release(self, session: TerminalSession) -> None:
         """Forget a session (closed or broken); the native package may attach elsewhere after."""
@@ -123,3 +147,5 @@ class Sources:
 
     def close(self) -> None:
         self.brokers.close()
+        if self.sim_process is not None:
+            self.sim_process.close()
