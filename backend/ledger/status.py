@@ -66,12 +66,12 @@ def dispatch_view(
     else:
         params["after"] = after
     by_user, by_key = user_id is not None, after is not None
-    keys = session.execute(_page_query(by_user=by_user, by_key=by_key, keys=True), params).all()
+    keys = session.execute(_page_query(by_user=by_user, by_key=by_key), params).all()
     more = len(keys) > per_page
     # The dispatch's creation time in the key as well: ids alone are not for ever (another
     # database, or SQLite handing out a deleted row's id again).
     signature = (dispatch.id, dispatch.created_at, tuple(map(tuple, keys[:per_page])))
-    targets = _targets(session, signature, by_user, by_key, params)
+    targets = _targets(session, signature)
     return {
         "dispatch_id": dispatch.id,
         "kind": dispatch.kind,
@@ -97,47 +97,64 @@ Signature = tuple[int, Any, tuple[tuple[int, ...], ...]]
 
 class TargetPage(list[dict[str, Any]]):
     """A page of target views and what its content is made of: the dispatch (id, created_at)
-    and the (row id, row_version) of each row. ``row_version`` moves with every update of a
-    row, so two pages with the same ``signature`` read the same; the output schema keeps its
-    dump of one under it too."""
+    and the (row id, row_version) of each row (``item_keys``: the same per row).
+    ``row_version`` moves with every update of a row, so two pages with the same ``signature``
+    read the same, and so do two rows with the same key; the output schema keeps its dumps
+    under them too."""
 
     signature: Signature | None = None
+    item_keys: tuple[tuple[Any, ...], ...] = ()
 
 
 PAGE_CACHE_SIZE = 256
+ROW_CACHE_SIZE = 20_000
 _PAGES: BoundedLRU[Signature, TargetPage] = BoundedLRU(PAGE_CACHE_SIZE)
+_VIEWS: BoundedLRU[tuple[Any, ...], dict[str, Any]] = BoundedLRU(ROW_CACHE_SIZE)
 
 
-def _targets(
-    session: DbSession,
-    signature: Signature,
-    by_user: bool,
-    by_key: bool,
-    params: dict[str, Any],
-) -> TargetPage:
-    """The page whose rows and versions are ``signature``: from the cache when those rows have
-    not changed since it was read (a client polling a finished page reads two integers a row
-    instead of every column), otherwise read and kept under what was actually read (the two
-    statements need not see one snapshot: a row that moved in between is simply read again
-    next time)."""
+def _targets(session: DbSession, signature: Signature) -> TargetPage:
+    """The page whose rows and versions are ``signature``: as it was served while none of its
+    rows changed (a client polling a finished page reads two integers a row instead of every
+    column); otherwise only the rows that changed are read again (a page mid-fan-out has a few
+    rows moving, not a hundred). The keys and the rows need not come from one snapshot: a row
+    that moved in between is kept under the version actually read, and a page with it is read
+    again next time."""
     cached = _PAGES.get(signature)
     if cached is not None:
         return cached
-    query = _page_query(by_user=by_user, by_key=by_key)
-    rows = session.execute(query, params).all()[: params["limit"] - 1]
-    page = TargetPage(target_view(row) for row in rows)
-    page.signature = (*signature[:2], tuple((row.id, row.row_version) for row in rows))
+    dispatch = signature[:2]
+    views: dict[int, tuple[int, dict[str, Any]]] = {}
+    missing: list[int] = []
+    for row_id, version in signature[2]:
+        view = _VIEWS.get((*dispatch, row_id, version))
+        if view is None:
+            missing.append(row_id)
+        else:
+            views[row_id] = (version, view)
+    if missing:
+        for row in session.execute(_rows_query(), {"ids": missing}):
+            view = target_view(row)
+            _VIEWS.put((*dispatch, row.id, row.row_version), view)
+            views[row.id] = (row.row_version, view)
+    present = [(row_id, *views[row_id]) for row_id, _ in signature[2] if row_id in views]
+    page = TargetPage(view for _, _, view in present)
+    page.signature = (*dispatch, tuple((row_id, version) for row_id, version, _ in present))
+    page.item_keys = tuple((*dispatch, row_id, version) for row_id, version, _ in present)
     _PAGES.put(page.signature, page)
     return page
 
 
 @functools.cache
-def _page_query(*, by_user: bool, by_key: bool, keys: bool = False) -> Any:
-    """A page of targets (``keys``: only each row's id and row_version), built once per shape
-    with bound parameters: a poll every 10 ms otherwise rebuilt and re-keyed the statement."""
-    columns = (BroadcastQueue.id, BroadcastQueue.row_version) if keys else TARGET_COLUMNS
+def _rows_query() -> Any:
+    return select(*TARGET_COLUMNS).where(BroadcastQueue.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _page_query(*, by_user: bool, by_key: bool) -> Any:
+    """A page of targets: each row's id and row_version, built once per shape with bound
+    parameters (a poll every 10 ms otherwise rebuilt and re-keyed the statement)."""
     query = (
-        select(*columns)
+        select(BroadcastQueue.id, BroadcastQueue.row_version)
         .where(BroadcastQueue.dispatch_id == bindparam("dispatch_id"))
         .order_by(BroadcastQueue.id)
         .limit(bindparam("limit"))

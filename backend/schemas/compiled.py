@@ -27,6 +27,7 @@ Step = tuple[str, str, Any, Formatter]  # output key, source key, dump default, 
 
 _PLANS: dict[type, list[Step] | None] = {}
 _DUMPED: BoundedLRU[tuple[type, Any], list[Any]] = BoundedLRU(256)
+_DUMPED_ITEMS: BoundedLRU[tuple[Any, ...], Any] = BoundedLRU(20_000)
 
 
 class CompiledSchema(Schema):
@@ -78,16 +79,28 @@ def _formatter(field: fields.Field) -> Formatter:
 
 
 def _dump_list(inner: Any, items: Any) -> list[Any]:
-    """Each item through the nested plan; a list that carries a ``signature`` (a content key:
-    equal signatures, equal items, as ledger.status.TargetPage's) is dumped once per signature."""
+    """Each item through the nested plan. A list that carries a ``signature`` (a content key:
+    equal signatures, equal items, as ledger.status.TargetPage's) is dumped once per signature,
+    and its items once per ``item_keys`` entry (a page where three rows moved dumps three)."""
     signature = getattr(items, "signature", None)
     if not signature:
         return [inner.dump(item) for item in items]
-    key = (type(inner), signature)
-    dumped = _DUMPED.get(key)
+    kind = type(inner)
+    dumped = _DUMPED.get((kind, signature))
     if dumped is None:
-        dumped = [inner.dump(item) for item in items]
-        _DUMPED.put(key, dumped)
+        dumped = [
+            _dump_item(inner, (kind, key), item)
+            for key, item in zip(items.item_keys, items, strict=True)
+        ]
+        _DUMPED.put((kind, signature), dumped)
+    return dumped
+
+
+def _dump_item(inner: Any, key: tuple[Any, ...], item: Any) -> Any:
+    dumped = _DUMPED_ITEMS.get(key)
+    if dumped is None:
+        dumped = inner.dump(item)
+        _DUMPED_ITEMS.put(key, dumped)
     return dumped
 
 

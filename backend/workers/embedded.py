@@ -25,6 +25,7 @@ from ledger.execution import Hook, execute_job
 from ledger.jobs import Job, load_jobs_or_fail
 from ledger.types import RowOutcome
 from services.metrics import observe_outcomes
+from utils.database import serialised_writes
 
 logger = logging.getLogger("workers.embedded")
 
@@ -220,13 +221,14 @@ class ThreadExecutor:
             raise
         if sweep:
             inbox.rows.update(self._sweep())
-        claimed = store.claim_rows(
-            session,
-            owner=self.owner,
-            account_ids=sorted(accounts),
-            dispatch_ids=sorted(inbox.dispatches),
-            row_ids=sorted(inbox.rows),
-        )
+        with serialised_writes(session):
+            claimed = store.claim_rows(
+                session,
+                owner=self.owner,
+                account_ids=sorted(accounts),
+                dispatch_ids=sorted(inbox.dispatches),
+                row_ids=sorted(inbox.rows),
+            )
         if claimed:
             self._load_and_start(sorted(set(claimed)))
 
@@ -265,7 +267,8 @@ class ThreadExecutor:
     def _record(self, outcomes: list[RowOutcome]) -> set[int]:
         if not outcomes:
             return set()
-        store.record_outcomes(db.session, outcomes, owner=self.owner)
+        with serialised_writes(db.session):  # queued behind a POST's insert, not busy-slept
+            store.record_outcomes(db.session, outcomes, owner=self.owner)
         observe_outcomes(self.app, outcomes)
         if self._hooks is not None:
             self._hooks("after_record", None)

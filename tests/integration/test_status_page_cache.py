@@ -110,3 +110,18 @@ def test_pages_of_one_dispatch_and_a_keyset_page_are_kept_apart(dispatched) -> N
     assert [t["row_id"] for t in first["targets"]] != [t["row_id"] for t in second["targets"]]
     assert [t["row_id"] for t in keyed["targets"]] == [t["row_id"] for t in second["targets"]]
     assert first["next_after"] == first["targets"][-1]["row_id"] and second["next_after"] is None
+
+
+def test_a_page_with_one_row_changed_reads_that_row_alone_again(dispatched) -> None:
+    _app, dispatch_id = dispatched
+    before = view(dispatch_id)["targets"]
+    moved = before[0]["row_id"]
+
+    db.session.execute(
+        update(BroadcastQueue).where(BroadcastQueue.id == moved).values(retcode=10009)
+    )
+    db.session.commit()
+    after = view(dispatch_id)["targets"]
+
+    assert after[0] is not before[0] and after[0]["retcode"] == 10009
+    assert after[1] is before[1] and after[2] is before[2]  # unchanged rows: not read again

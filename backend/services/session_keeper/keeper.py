@@ -38,6 +38,7 @@ from services.session_keeper.states import (
     status_of_error,
 )
 from utils.background import BackgroundLoop
+from utils.database import serialised_writes
 from utils.security import DecryptionFailed
 
 logger = logging.getLogger("session_keeper")
@@ -205,10 +206,11 @@ class SessionKeeper(BackgroundLoop):
         return False
 
     def _claim_and_look(self, pool: ThreadPoolExecutor, room: int) -> int:
-        claimed = store.claim_due(
-            db.session, owner=self.owner, now=utcnow(), lease_s=self.settings.lease_s,
-            limit=room, busy=self._busy,
-        )  # fmt: skip
+        with serialised_writes(db.session):
+            claimed = store.claim_due(
+                db.session, owner=self.owner, now=utcnow(), lease_s=self.settings.lease_s,
+                limit=room, busy=self._busy,
+            )  # fmt: skip
         for account in claimed:
             self._busy.add(account.account_id)
             pool.submit(self._look_and_report, account)
@@ -249,10 +251,13 @@ class SessionKeeper(BackgroundLoop):
         if not looks:
             return
         try:
-            store.record_looks(
-                db.session, looks, owner=self.owner, heartbeat_s=self.settings.heartbeat_s,
-                lease_s=self.settings.lease_s,
-            )  # fmt: skip
+            # On SQLite, queued behind the ledger's and the API's writes on a lock rather than
+            # slept on by SQLite's busy handler (utils.database.serialised_writes).
+            with serialised_writes(db.session):
+                store.record_looks(
+                    db.session, looks, owner=self.owner, heartbeat_s=self.settings.heartbeat_s,
+                    lease_s=self.settings.lease_s,
+                )  # fmt: skip
         except Exception:
             self._pending = looks + self._pending
             raise
