@@ -250,3 +250,17 @@ def test_broadcast_survives_the_child_killed_mid_way_each_target_once(tmp_path, 
     ]
     fills = broker_fills(str(tmp_path / "sim.sqlite"), logins)
     assert fills == {r.comment_tag: 1 for r in rows if r.status == "executed"}
+
+
+def test_no_child_is_started_after_close(tmp_path: Path) -> None:
+    process = SimProcess(
+        {"db_path": str(tmp_path / "c.sqlite"), "latency_ms": 0, "seed": 1,
+         "commission_per_lot": "0", "ticks_path": ""},
+        timeout_s=10,
+    )  # fmt: skip
+    process.ensure()
+    process.close()
+
+    with pytest.raises(ConnectionError):
+        SimProcessSession(key="late", simulated=True, process=process, target="default")
+    assert process.pid is None

@@ -74,6 +74,7 @@ class SimProcess:
         self._dir: str | None = None
         self._address = ""
         self._authkey = b""
+        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -87,6 +88,8 @@ class SimProcess:
     def ensure(self) -> int:
         """The running child's generation, starting one if there is none (or it died)."""
         with self._lock:
+            if self._closed:  # shutting down: a late call must not start another child
+                raise LinkLost("the simulator process was stopped")
             if self._process is None or self._process.poll() is not None:
                 self._start()
             return self.generation
@@ -127,6 +130,7 @@ class SimProcess:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._stop_locked()
 
     def _stop_locked(self) -> None:
