@@ -199,18 +199,22 @@ def test_the_child_leaves_when_its_server_is_killed(tmp_path: Path) -> None:
         f"p = SimProcess({{'db_path': {str(tmp_path / 'o.sqlite')!r}, 'latency_ms': 0, 'seed': 1,"
         " 'commission_per_lot': '0', 'ticks_path': ''}, timeout_s=10)\n"
         "SimProcessSession(key='k', simulated=True, process=p, target='default')\n"
-        "print(p.pid, flush=True)\n"
+        "print(p.pid, os.path.dirname(p._address), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
     server = subprocess.run(
         [sys.executable, "-c", script], cwd=BACKEND, capture_output=True, timeout=60, check=False
     )
-    child = int(server.stdout.split()[0])
+    child, directory = int(server.stdout.split()[0]), server.stdout.split()[1].decode()
 
     deadline = time.monotonic() + 10
     while _running(child):
         assert time.monotonic() < deadline, "the simulator process outlived its server"
         time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while os.path.exists(directory):  # the child takes its socket directory with it
+        assert time.monotonic() < deadline, f"{directory} left behind"
+        time.sleep(0.05)
 
 
 def _running(pid: int) -> bool:

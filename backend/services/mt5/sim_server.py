@@ -18,6 +18,7 @@ the brokers' files) and when its parent is gone, so a killed server leaves no br
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -137,8 +138,10 @@ def main() -> None:
                 continue
             threading.Thread(target=serve, args=(conn, terminals), daemon=True).start()
     finally:
-        listener.close()
+        listener.close()  # unlinks the socket
         brokers.close()
+        with contextlib.suppress(OSError):  # the server's mkdtemp: gone with us, however it ended
+            os.rmdir(os.path.dirname(config["address"]))
 
 
 if __name__ == "__main__":
