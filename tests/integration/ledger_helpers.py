@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,25 @@ def ledger_app(tmp_path: Path, migrated_sqlite: Path, **overrides: Any) -> Any:
 
     shutil.copy(migrated_sqlite, tmp_path / "db.sqlite")
     return create_app(make_config(tmp_path, EXECUTOR_AUTOSTART=False, **overrides))
+
+
+@contextmanager
+def running_ledger(tmp_path: Path, migrated_sqlite: Path, **overrides: Any) -> Iterator[Any]:
+    """``ledger_app`` inside its app context; afterwards its executor stopped, its database
+    connections closed and its gateway (and any simulator process) closed, whatever failed."""
+    from extensions import db
+
+    app = ledger_app(tmp_path, migrated_sqlite, **overrides)
+    try:
+        with app.app_context():
+            try:
+                yield app
+            finally:
+                app.extensions["executor_stop"]()
+                db.session.remove()
+                db.engine.dispose()
+    finally:
+        app.extensions["mt5_gateway"].close()
 
 
 def seed_accounts(
@@ -126,6 +147,14 @@ def rows_of(dispatch_id: int) -> list[Any]:
             .order_by(BroadcastQueue.id)
         )
     )
+
+
+def wait_one_executed(dispatch_id: int, timeout: float = 60.0) -> None:
+    """Until one row of the dispatch has executed (a test about to break something mid-way)."""
+    deadline = time.monotonic() + timeout
+    while not any(r.status == "executed" for r in rows_of(dispatch_id)):
+        assert time.monotonic() < deadline, "nothing executed within the timeout"
+        time.sleep(0.005)
 
 
 def wait_final(dispatch_id: int, timeout: float = 20.0) -> list[Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
-from ledger_helpers import ledger_app, new_dispatch, rows_of, seed_accounts, wait_final
+from ledger_helpers import new_dispatch, rows_of, running_ledger, seed_accounts, wait_final
 from sqlalchemy.exc import OperationalError
 
-from extensions import db
 from workers import embedded
 
 
@@ -26,23 +25,15 @@ def test_a_chunk_that_cannot_be_loaded_gives_its_rows_back_and_they_run_later(
         return real_load(session, row_ids, *args)
 
     monkeypatch.setattr(embedded, "load_jobs_or_fail", second_chunk_fails)
-    app = ledger_app(tmp_path, migrated_sqlite)
-    with app.app_context():
-        try:
-            admin, accounts = seed_accounts(app, 5)
-            dispatch_id = new_dispatch(app, admin, accounts)
-            executor = app.extensions["executor"]
-            executor.submit_dispatch(dispatch_id)
-            deadline = time.monotonic() + 20
-            while len(loads) < 2:
-                assert time.monotonic() < deadline, "the executor never loaded a second chunk"
-                time.sleep(0.01)
-            rows = wait_final(dispatch_id, timeout=30)
-        finally:
-            app.extensions["executor_stop"]()
-            db.session.remove()
-            db.engine.dispose()
-        app.extensions["mt5_gateway"].close()
+    with running_ledger(tmp_path, migrated_sqlite) as app:
+        admin, accounts = seed_accounts(app, 5)
+        dispatch_id = new_dispatch(app, admin, accounts)
+        app.extensions["executor"].submit_dispatch(dispatch_id)
+        deadline = time.monotonic() + 20
+        while len(loads) < 2:
+            assert time.monotonic() < deadline, "the executor never loaded a second chunk"
+            time.sleep(0.01)
+        rows = wait_final(dispatch_id, timeout=30)
 
     ids = sorted(r.id for r in rows)
     assert loads[:2] == [ids[:2], ids[2:4]]  # chunks of the claim, in row order
@@ -53,18 +44,11 @@ def test_a_chunk_that_cannot_be_loaded_gives_its_rows_back_and_they_run_later(
 
 def test_rows_of_a_large_claim_all_start(tmp_path, migrated_sqlite, monkeypatch):
     monkeypatch.setattr(embedded, "START_CHUNK", 3)
-    app = ledger_app(tmp_path, migrated_sqlite)
-    with app.app_context():
-        try:
-            admin, accounts = seed_accounts(app, 7)
-            dispatch_id = new_dispatch(app, admin, accounts)
-            app.extensions["executor"].submit_dispatch(dispatch_id)
-            rows = wait_final(dispatch_id, timeout=30)
-            assert not [r for r in rows_of(dispatch_id) if r.status == "in_flight"]
-        finally:
-            app.extensions["executor_stop"]()
-            db.session.remove()
-            db.engine.dispose()
-        app.extensions["mt5_gateway"].close()
+    with running_ledger(tmp_path, migrated_sqlite) as app:
+        admin, accounts = seed_accounts(app, 7)
+        dispatch_id = new_dispatch(app, admin, accounts)
+        app.extensions["executor"].submit_dispatch(dispatch_id)
+        rows = wait_final(dispatch_id, timeout=30)
+        assert not [r for r in rows_of(dispatch_id) if r.status == "in_flight"]
 
     assert [r.status for r in rows] == ["executed"] * 7

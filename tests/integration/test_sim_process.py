@@ -24,17 +24,17 @@ from pathlib import Path
 import pytest
 from ledger_helpers import (
     broker_fills,
-    ledger_app,
     new_dispatch,
-    rows_of,
+    running_ledger,
     seed_accounts,
     wait_final,
+    wait_one_executed,
 )
 
-from extensions import db
 from services.mt5.dto import AccountRef, OrderRequest
 from services.mt5.gateway import MT5Gateway
 from services.mt5.sim_process import SimProcess, SimProcessSession
+from services.mt5.sources import SimSettings
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 DONE = 10009
@@ -57,6 +57,11 @@ def account(login: int, password: str = "pw") -> AccountRef:
         password=password,
         server="Sim-Demo",
     )
+
+
+def child_process(db_path: Path) -> SimProcess:
+    """A SimProcess of its own (not a gateway's): the settings a gateway would hand it."""
+    return SimProcess(SimSettings(db_path=str(db_path), seed=1).for_child(), timeout_s=10)
 
 
 def child_of(gateway: MT5Gateway) -> SimProcess:
@@ -176,11 +181,7 @@ def test_a_connection_without_the_key_is_refused_and_the_child_serves_on(
 
 
 def test_close_stops_the_child_and_removes_its_socket(tmp_path: Path) -> None:
-    process = SimProcess(
-        {"db_path": str(tmp_path / "s.sqlite"), "latency_ms": 0, "seed": 1,
-         "commission_per_lot": "0", "ticks_path": ""},
-        timeout_s=10,
-    )  # fmt: skip
+    process = child_process(tmp_path / "s.sqlite")
     session = SimProcessSession(key="k", simulated=True, process=process, target="default")
     assert session.call("initialize") == (True, (1, "Success"))
     child, address = process._process, process._address
@@ -194,10 +195,11 @@ def test_close_stops_the_child_and_removes_its_socket(tmp_path: Path) -> None:
 
 def test_the_child_leaves_when_its_server_is_killed(tmp_path: Path) -> None:
     script = (
-        "import sys, os, time\n"
+        "import os\n"
         "from services.mt5.sim_process import SimProcess, SimProcessSession\n"
-        f"p = SimProcess({{'db_path': {str(tmp_path / 'o.sqlite')!r}, 'latency_ms': 0, 'seed': 1,"
-        " 'commission_per_lot': '0', 'ticks_path': ''}, timeout_s=10)\n"
+        "from services.mt5.sources import SimSettings\n"
+        f"settings = SimSettings(db_path={str(tmp_path / 'o.sqlite')!r}, seed=1).for_child()\n"
+        "p = SimProcess(settings, timeout_s=10)\n"
         "SimProcessSession(key='k', simulated=True, process=p, target='default')\n"
         "print(p.pid, os.path.dirname(p._address), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
@@ -227,24 +229,15 @@ def _running(pid: int) -> bool:
 
 
 def test_broadcast_survives_the_child_killed_mid_way_each_target_once(tmp_path, migrated_sqlite):
-    app = ledger_app(tmp_path, migrated_sqlite, MT5_SIM_PROCESS=True, MT5_SIM_LATENCY_MS=60)
-    with app.app_context():
-        try:
-            admin, accounts = seed_accounts(app, 8)
-            logins = [int(a.login) for a in accounts]
-            dispatch_id = new_dispatch(app, admin, accounts, expires_in_s=600)
-            app.extensions["executor"].submit_dispatch(dispatch_id)
-            deadline = time.monotonic() + 60
-            while not any(r.status == "executed" for r in rows_of(dispatch_id)):
-                assert time.monotonic() < deadline, "nothing executed before the kill"
-                time.sleep(0.005)
-            child_of(app.extensions["mt5_gateway"]).kill()
-            rows = wait_final(dispatch_id, timeout=120)
-        finally:
-            app.extensions["executor_stop"]()
-            db.session.remove()
-            db.engine.dispose()
-        app.extensions["mt5_gateway"].close()
+    settings = {"MT5_SIM_PROCESS": True, "MT5_SIM_LATENCY_MS": 60}
+    with running_ledger(tmp_path, migrated_sqlite, **settings) as app:
+        admin, accounts = seed_accounts(app, 8)
+        logins = [int(a.login) for a in accounts]
+        dispatch_id = new_dispatch(app, admin, accounts, expires_in_s=600)
+        app.extensions["executor"].submit_dispatch(dispatch_id)
+        wait_one_executed(dispatch_id)
+        child_of(app.extensions["mt5_gateway"]).kill()
+        rows = wait_final(dispatch_id, timeout=120)
 
     statuses = {r.status for r in rows}
     assert statuses <= {"executed", "failed"}, [(r.id, r.status, r.error_message) for r in rows]
@@ -257,11 +250,7 @@ def test_broadcast_survives_the_child_killed_mid_way_each_target_once(tmp_path, 
 
 
 def test_no_child_is_started_after_close(tmp_path: Path) -> None:
-    process = SimProcess(
-        {"db_path": str(tmp_path / "c.sqlite"), "latency_ms": 0, "seed": 1,
-         "commission_per_lot": "0", "ticks_path": ""},
-        timeout_s=10,
-    )  # fmt: skip
+    process = child_process(tmp_path / "c.sqlite")
     process.ensure()
     process.close()
 

@@ -141,30 +141,20 @@ def on_terminal(accounts: list[Any], url: str) -> None:
 def test_node_sigkilled_mid_broadcast_then_back_each_target_once_or_unavailable(
     tmp_path, migrated_sqlite, node
 ):
-    from ledger_helpers import ledger_app, rows_of
+    from ledger_helpers import running_ledger, wait_one_executed
 
-    app = ledger_app(tmp_path, migrated_sqlite, MT5_ALLOWED_TERMINALS=node.url)
-    with app.app_context():
-        try:
-            admin, accounts = seed_accounts(app, 8)
-            on_terminal(accounts, node.url)
-            logins = [int(a.login) for a in accounts]
-            dispatch_id = new_dispatch(app, admin, accounts, expires_in_s=600)
-            app.extensions["executor"].submit_dispatch(dispatch_id)
-            # One terminal serves them all (one session, calls in turn): kill it part way.
-            deadline = time.monotonic() + 60
-            while not any(r.status == "executed" for r in rows_of(dispatch_id)):
-                assert time.monotonic() < deadline, "nothing executed before the kill"
-                time.sleep(0.01)
-            node.kill()
-            time.sleep(1.0)
-            node.start()
-            rows = wait_final(dispatch_id, timeout=120)
-        finally:
-            app.extensions["executor_stop"]()
-            db.session.remove()
-            db.engine.dispose()
-        app.extensions["mt5_gateway"].close()
+    with running_ledger(tmp_path, migrated_sqlite, MT5_ALLOWED_TERMINALS=node.url) as app:
+        admin, accounts = seed_accounts(app, 8)
+        on_terminal(accounts, node.url)
+        logins = [int(a.login) for a in accounts]
+        dispatch_id = new_dispatch(app, admin, accounts, expires_in_s=600)
+        app.extensions["executor"].submit_dispatch(dispatch_id)
+        # One terminal serves them all (one session, calls in turn): kill it part way.
+        wait_one_executed(dispatch_id)
+        node.kill()
+        time.sleep(1.0)
+        node.start()
+        rows = wait_final(dispatch_id, timeout=120)
     node.close()
 
     statuses = {r.status for r in rows}

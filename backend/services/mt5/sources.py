@@ -33,6 +33,12 @@ class SimSettings:
     ticks_path: str = ""  # a recorded tick file the brokers replay as their quotes
     in_process: bool = True  # False: the brokers run in a child process (sim_process.py)
 
+    def for_child(self) -> dict[str, Any]:
+        """The settings a simulator process is started with, as JSON (sim_server reads them)."""
+        settings = {**asdict(self), "commission_per_lot": str(self.commission_per_lot)}
+        del settings["in_process"]
+        return settings
+
 
 def sim_db_path(base: str, name: str) -> str:
     """``sim://default`` uses MT5_SIM_DB itself; ``sim://demo2`` uses ``<stem>.demo2<suffix>``."""
@@ -98,11 +104,9 @@ class Sources:
         # sim:// in a child process (MT5_SIM_PROCESS): ``brokers`` is then never opened here,
         # the child is the one owner of the simulator's files.
         self.sim_process: SimProcess | None = None
-        if sim.in_process is False:
-            settings = {**asdict(sim), "commission_per_lot": str(sim.commission_per_lot)}
-            del settings["in_process"]
+        if not sim.in_process:
             self.sim_process = SimProcess(
-                settings, timeout_s=rpyc.timeout_s, connections=sim_connections
+                sim.for_child(), timeout_s=rpyc.timeout_s, connections=sim_connections
             )
 
     @staticmethod
@@ -130,8 +134,7 @@ class Sources:
 
     def sim_health(self, name: str) -> dict[str, Any]:
         """A simulated broker answers once open (this opens it): how many accounts it holds."""
-        if self.sim_process is not None:
-            self.sim_process.ensure()
+        if self.sim_process is not None:  # a request starts the child if need be
             accounts = self.sim_process.request("health", name)["accounts"]
         else:
             accounts = len(self.brokers.get(name).accounts)
