@@ -11,6 +11,7 @@ from api.access import auth_required, client_ip, current_user
 from api.orders import idempotency_key
 from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.requests import BroadcastRequest
+from schemas.compiled import json_response
 from schemas.orders import (
     BroadcastCreatedOut,
     BroadcastIn,
@@ -85,7 +86,7 @@ def broadcast_status(query: dict[str, Any]) -> Any:
         return jsonify(
             BroadcastListOut().dump({"broadcasts": broadcast_service.list_broadcasts(db.session)})
         )
-    return broadcast_service.broadcast_view(
+    view = broadcast_service.broadcast_view(
         db.session,
         admin=current_user(),
         broadcast_id=query["broadcast_id"],
@@ -93,6 +94,7 @@ def broadcast_status(query: dict[str, Any]) -> Any:
         per_page=query["per_page"],
         after=query.get("after"),
     )
+    return json_response(DispatchOut(), view)
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/events")

@@ -11,6 +11,7 @@ from api.access import auth_required, client_ip, current_user
 from errors import AppError
 from extensions import db, mt5_gateway, order_executor, secret_box
 from ledger.requests import SendOrdersRequest
+from schemas.compiled import json_response
 from schemas.orders import DispatchOut, DispatchQuery, PreviewOut, SendOrdersIn
 from services import orders_service
 
@@ -80,8 +81,9 @@ def send_orders(body: SendOrdersRequest) -> Any:
 @bp.input(DispatchQuery, location="query", arg_name="query")
 @bp.output(DispatchOut)
 @bp.doc(responses={404: "No such dispatch (or not the caller's)"})
-def get_dispatch(dispatch_id: int, query: dict[str, Any]) -> dict[str, Any]:
+def get_dispatch(dispatch_id: int, query: dict[str, Any]) -> Any:
     """One of the caller's dispatches with every target's status"""
-    return orders_service.get_dispatch(
+    view = orders_service.get_dispatch(
         db.session, user=current_user(), dispatch_id=dispatch_id, **query
     )
+    return json_response(DispatchOut(), view)

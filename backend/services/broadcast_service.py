@@ -179,8 +179,8 @@ def broadcast_view(
     after: int | None = None,
 ) -> dict[str, Any]:
     """One broadcast's counts and a page of its targets."""
-    dispatch = _broadcast(session, admin, broadcast_id)
-    return status.dispatch_view(session, dispatch, page=page, per_page=per_page, after=after)
+    head = status.visible_head(session, user=admin, dispatch_id=broadcast_id, broadcasts_only=True)
+    return status.dispatch_view(session, head, page=page, per_page=per_page, after=after)
 
 
 def broadcast_events(

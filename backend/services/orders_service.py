@@ -139,5 +139,5 @@ def get_dispatch(
     after: int | None = None,
 ) -> dict[str, Any]:
     """One of the caller's dispatches with every target's status."""
-    dispatch = status.get_dispatch(session, user=user, dispatch_id=dispatch_id)
-    return status.dispatch_view(session, dispatch, page=page, per_page=per_page, after=after)
+    head = status.visible_head(session, user=user, dispatch_id=dispatch_id)
+    return status.dispatch_view(session, head, page=page, per_page=per_page, after=after)

@@ -74,6 +74,8 @@ class ThreadExecutor:
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._in_flight = 0
+        self._idle = threading.Event()  # set while no order is at a terminal
+        self._idle.set()
         self._lock = threading.Lock()
         self._accounts: dict[int, int] = {}  # claimed row id -> account id (ledger thread only)
         self._dispatch_of: dict[int, int] = {}  # claimed row id -> dispatch id (ledger thread)
@@ -111,6 +113,18 @@ class ThreadExecutor:
     def sending(self) -> bool:
         """Orders are at the terminals right now (the session keeper waits for them)."""
         return self._in_flight > 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no order is at a terminal (or timeout); whether none is."""
+        return self._idle.wait(timeout)
+
+    def _count_in_flight(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
+            if self._in_flight > 0:
+                self._idle.clear()
+            else:
+                self._idle.set()
 
     def health(self) -> dict[str, Any]:
         return {
@@ -251,8 +265,7 @@ class ThreadExecutor:
                 self._release_quietly(row_ids[start:])
                 raise
             self._start_jobs(jobs)
-            with self._lock:
-                self._in_flight += len(broken)
+            self._count_in_flight(len(broken))
             for outcome in broken:  # recorded with the next batch, like any outcome
                 self._inbox.put(("outcome", outcome))
 
@@ -272,8 +285,7 @@ class ThreadExecutor:
         observe_outcomes(self.app, outcomes)
         if self._hooks is not None:
             self._hooks("after_record", None)
-        with self._lock:
-            self._in_flight -= len(outcomes)
+        self._count_in_flight(-len(outcomes))
         with self._changed:
             self._changed.notify_all()
         dispatches = {self._dispatch_of.pop(o.row_id, None) for o in outcomes}
@@ -290,14 +302,16 @@ class ThreadExecutor:
         if pool is None or self._stopping.is_set():
             store.release_rows(db.session, [j.row_id for j in jobs], owner=self.owner)
             return
-        with self._lock:
-            self._in_flight += len(jobs)
+        self._count_in_flight(len(jobs))
         for job in jobs:
             self._accounts[job.row_id] = job.account_id
             self._dispatch_of[job.row_id] = job.dispatch_id
             try:
                 pool.submit(self._execute, job)
             except RuntimeError:  # the pool shut down meanwhile: hand the row back untouched
+                self._count_in_flight(-1)
+                self._accounts.pop(job.row_id, None)
+                self._dispatch_of.pop(job.row_id, None)
                 store.release_rows(db.session, [job.row_id], owner=self.owner)
 
     def _execute(self, job: Job) -> None:

@@ -15,7 +15,7 @@ from extensions import db
 from models import AccountEquity, AccountSession, MT5Account
 from services import session_keeper
 from services.session_keeper import history, store
-from services.session_keeper.keeper import KeeperSettings, SessionKeeper
+from services.session_keeper.keeper import YIELD_TO_ORDERS_S, KeeperSettings, SessionKeeper
 from services.session_keeper.states import reconnect_delay
 
 CLOSED_PORT = "rpyc://127.0.0.1:9"  # discard: nothing listens there
@@ -589,3 +589,42 @@ def test_heartbeats_wait_while_orders_are_at_the_terminals_but_not_forever(app, 
         sending[0] = False
         assert keeper._yield_to_orders(time.monotonic()) is False
         assert keeper._yielding_since is None
+
+
+def test_a_look_claimed_before_a_fan_out_waits_for_its_orders(app, client, headers):
+    """A heartbeat already claimed when orders went out holds back until they are done (at
+    most YIELD_TO_ORDERS_S): it would hold the terminal an order of that account needs."""
+    make_account(client, headers)
+    keeper = keeper_of(app)
+    keeper.run_once()
+    claimed = store.claim_due(
+        db.session, owner=keeper.owner, now=datetime.now(UTC) + timedelta(minutes=1),
+        lease_s=60, limit=10,
+    )  # fmt: skip
+    assert len(claimed) == 1
+    done = threading.Event()
+    waits: list[float] = []
+    keeper._orders_sending = lambda: not done.is_set()
+
+    def orders_done(timeout: float) -> bool:
+        waits.append(timeout)
+        return done.wait(timeout)
+
+    keeper._orders_done = orders_done
+    looking = threading.Thread(target=keeper._look_and_report, args=(claimed[0],))
+    looking.start()
+    time.sleep(0.3)
+    assert keeper._done.empty() and waits == [YIELD_TO_ORDERS_S]  # still waiting
+    done.set()
+    looking.join(10)
+    _account, look = keeper._done.get_nowait()
+    assert look.status == "connected"
+
+
+def test_the_embedded_executor_says_when_no_order_is_at_a_terminal(app) -> None:
+    executor = app.extensions["executor"]
+    assert executor.wait_idle(0) is True
+    executor._count_in_flight(2)
+    assert executor.sending and executor.wait_idle(0.05) is False
+    executor._count_in_flight(-2)
+    assert not executor.sending and executor.wait_idle(0) is True

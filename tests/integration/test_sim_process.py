@@ -257,3 +257,66 @@ def test_no_child_is_started_after_close(tmp_path: Path) -> None:
     with pytest.raises(ConnectionError):
         SimProcessSession(key="late", simulated=True, process=process, target="default")
     assert process.pid is None
+
+
+# --- the link itself: one send and, usually, one recv a request ---------------------------
+
+
+def link_pair(timeout_s: float = 5.0):
+    import socket
+    from multiprocessing.connection import Connection
+
+    from services.mt5.sim_process import Link
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = Connection(ours.detach())
+    try:
+        link = Link(conn, generation=1, timeout_s=timeout_s)
+    finally:
+        conn.close()
+    return link, Connection(theirs.detach())  # the child's end speaks multiprocessing's framing
+
+
+@pytest.mark.parametrize("size", [0, 10, 16_385, 300_000])
+def test_an_answer_of_any_size_comes_back_whole(size: int) -> None:
+    link, peer = link_pair()
+    answer = os.urandom(size)
+    asked: list[bytes] = []
+    serving = threading.Thread(target=lambda: (asked.append(peer.recv_bytes()),
+                                               peer.send_bytes(answer)))  # fmt: skip
+    serving.start()
+    assert link.exchange(b"a request") == answer
+    serving.join(5)
+    assert asked == [b"a request"]
+    link.close()
+    peer.close()
+
+
+def test_a_link_without_an_answer_in_time_times_out_and_a_closed_one_is_lost() -> None:
+    from services.mt5.sim_process import LinkTimeout
+
+    link, peer = link_pair(timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(LinkTimeout):
+        link.exchange(b"nobody answers")
+    assert 0.15 < time.monotonic() - started < 2
+    assert peer.recv_bytes() == b"nobody answers"
+    peer.close()
+    with pytest.raises((EOFError, ConnectionError)):  # what request() calls a lost link
+        link.exchange(b"the child has gone")
+    link.close()
+
+
+def test_a_call_past_the_timeout_drops_its_link_and_the_next_call_works(tmp_path: Path) -> None:
+    from services.mt5.sim_process import LinkTimeout
+
+    settings = SimSettings(db_path=str(tmp_path / "sim.sqlite"), seed=1, latency_ms=600)
+    process = SimProcess(settings.for_child(), timeout_s=0.2)
+    try:
+        process.request("open", "slow", "default")
+        with pytest.raises(LinkTimeout):
+            process.request("call", "slow", "terminal_info", (), (), None)  # sleeps 600 ms
+        assert all(link.sock.fileno() != -1 for link in process._idle)  # not given back
+        assert process.request("health", "default") == {"accounts": 0}
+    finally:
+        process.close()

@@ -125,3 +125,180 @@ def test_a_page_with_one_row_changed_reads_that_row_alone_again(dispatched) -> N
 
     assert after[0] is not before[0] and after[0]["retcode"] == 10009
     assert after[1] is before[1] and after[2] is before[2]  # unchanged rows: not read again
+
+
+# --- the head of a read: one statement for the dispatch, its visibility, counts and actions ---
+
+
+def _action_of(parent_id: int, creator_id: int, **fields: object) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    action = Dispatch(
+        kind="action", parent_id=parent_id, creator_id=creator_id, request_hash="test",
+        order_data={"action": "close"}, expires_at=datetime.now(UTC) + timedelta(minutes=1),
+        **fields,
+    )  # fmt: skip
+    db.session.add(action)
+    db.session.commit()
+    return int(action.id)
+
+
+def test_a_read_through_the_head_is_the_dispatch_view(dispatched) -> None:
+    from models import User
+
+    _app, dispatch_id = dispatched
+    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    empty_action = _action_of(dispatch_id, admin.id)  # no rows: no counts row at all
+
+    for shown in (dispatch_id, empty_action):
+        db.session.rollback()
+        by_orm = status.dispatch_view(db.session, status.get_dispatch(
+            db.session, user=admin, dispatch_id=shown))  # fmt: skip
+        head = status.visible_head(db.session, user=admin, dispatch_id=shown)
+        by_head = status.dispatch_view(db.session, head)
+        assert by_head == by_orm
+    assert by_head["counts"] == dict.fromkeys(by_head["counts"], 0) and by_head["total"] == 0
+    assert by_head["action"] == {"action": "close"} and by_head["parent_id"] == dispatch_id
+    opened = status.dispatch_view(db.session, status.visible_head(
+        db.session, user=admin, dispatch_id=dispatch_id))  # fmt: skip
+    assert [a["action_id"] for a in opened["actions"]] == [empty_action]
+    assert opened["counts"]["pending"] == 3 and opened["total"] == 3
+
+
+def test_the_head_hides_what_get_dispatch_hides(dispatched) -> None:
+    from factories import make_user
+
+    from errors import NotFound
+    from models import User
+
+    app, dispatch_id = dispatched
+    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    stranger = make_user(app)
+    other_admin = make_user(app, role="super_admin")
+    action = _action_of(dispatch_id, admin.id)
+    own_orders = db.session.get(Dispatch, dispatch_id)
+    own_orders.kind = "orders"  # an admin's own send_orders: not a broadcast
+    db.session.commit()
+
+    for user, shown, broadcasts_only in (
+        (stranger, dispatch_id, False),  # someone else's
+        (other_admin, dispatch_id, False),  # another admin's orders are not a broadcast
+        (other_admin, action, False),  # nor is an action following them up
+        (admin, dispatch_id, True),  # the broadcast routes show broadcasts only
+        (admin, 10**9, False),  # none
+    ):
+        with pytest.raises(NotFound):
+            status.visible_head(
+                db.session, user=user, dispatch_id=shown, broadcasts_only=broadcasts_only
+            )
+        if shown != 10**9:
+            with pytest.raises(NotFound):
+                status.get_dispatch(
+                    db.session, user=user, dispatch_id=shown, broadcasts_only=broadcasts_only
+                )
+    own_orders.kind = "broadcast"
+    db.session.commit()
+    assert status.visible_head(db.session, user=other_admin, dispatch_id=action).id == action
+
+
+def _statements_of(app, call) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_a_status_poll_is_three_statements(dispatched) -> None:
+    app, dispatch_id = dispatched
+    client = app.test_client()
+    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/broadcast_status?broadcast_id={dispatch_id}"
+    assert client.get(url, headers=headers).status_code == 200  # the rows are read once
+
+    statements = _statements_of(app, lambda: client.get(url, headers=headers))
+
+    # The caller and its token's revocation; the dispatch, its counts and actions; the page's
+    # row versions. Nothing else while no row moved (BEGIN and ROLLBACK are not statements).
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 3, selects
+
+
+def test_the_encoded_answer_follows_its_content(dispatched) -> None:
+    from models import User
+
+    app, dispatch_id = dispatched
+    client = app.test_client()
+    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/broadcast_status?broadcast_id={dispatch_id}"
+    first = client.get(url, headers=headers)
+    assert first.get_data() == client.get(url, headers=headers).get_data()
+    assert first.mimetype == "application/json" and first.get_json()["automation"] is None
+
+    dispatch = db.session.get(Dispatch, dispatch_id)
+    dispatch.automation = {"breakeven_after_tp": 1}  # not a row: only the dispatch moved
+    db.session.commit()
+    assert client.get(url, headers=headers).get_json()["automation"] == {"breakeven_after_tp": 1}
+
+    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    _action_of(dispatch_id, admin.id)
+    assert len(client.get(url, headers=headers).get_json()["actions"]) == 1
+    assert client.get(url + "&per_page=1", headers=headers).get_json()["next_after"] is not None
+
+
+def test_equal_values_that_encode_differently_have_different_keys() -> None:
+    from schemas.compiled import _UNKEYED, _frozen
+
+    assert _frozen({"v": Decimal("1.0")}) != _frozen({"v": Decimal("1.00")})
+    assert _frozen({"v": True}) != _frozen({"v": 1})
+    assert _frozen({"v": 1.0}) != _frozen({"v": 1})
+    assert _frozen({"v": [1, {"w": None}]}) == _frozen({"v": [1, {"w": None}]})
+    assert _frozen({"v": [1, object()]}) is _UNKEYED
+
+
+def test_a_view_the_key_cannot_stand_for_is_encoded_every_time(dispatched, monkeypatch) -> None:
+    from datetime import date
+
+    from schemas import compiled
+    from schemas.orders import DispatchOut
+    from utils.lru import BoundedLRU
+
+    app, dispatch_id = dispatched
+    monkeypatch.setattr(compiled, "_ENCODED", BoundedLRU(256))  # not full of earlier tests'
+    with app.test_request_context():
+        shown = view(dispatch_id)
+        shown["automation"] = {"since": date(2026, 1, 2)}  # no key type for a date: not cached
+        before = len(compiled._ENCODED)
+        answer = compiled.json_response(DispatchOut(), shown)
+        assert answer.get_json()["automation"] == {"since": "2026-01-02"}
+        assert len(compiled._ENCODED) == before
+        shown["automation"] = {"since": "2026-01-02"}
+        assert compiled.json_response(DispatchOut(), shown).get_data() == answer.get_data()
+        assert len(compiled._ENCODED) == before + 1
+
+
+def test_a_large_answer_is_not_kept(dispatched, monkeypatch) -> None:
+    from schemas import compiled
+    from schemas.orders import DispatchOut
+    from utils.lru import BoundedLRU
+
+    app, dispatch_id = dispatched
+    monkeypatch.setattr(compiled, "_ENCODED", BoundedLRU(256))
+    monkeypatch.setattr(compiled, "MAX_ENCODED_BYTES", 100)
+    with app.test_request_context():
+        before = len(compiled._ENCODED)
+        answer = compiled.json_response(DispatchOut(), view(dispatch_id))
+        assert len(answer.get_data()) > 100 and len(answer.get_json()["targets"]) == 3
+        assert len(compiled._ENCODED) == before

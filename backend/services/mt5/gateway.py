@@ -90,6 +90,11 @@ class MT5Gateway:
     # -- sessions ---------------------------------------------------------------------------
 
     def _slot(self, key: str, terminal: str) -> Slot:
+        # Found without the lock (a dict read is atomic): every call of every order thread
+        # passes here, several times per order, and a shared lock made them queue and switch.
+        slot = self._slots.get(key)
+        if slot is not None:
+            return slot
         with self._slots_lock:
             slot = self._slots.get(key)
             if slot is None:

@@ -29,9 +29,10 @@ import logging
 import os
 import pickle
 import secrets
-import select
 import selectors
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,6 @@ class SimProcess:
         self.settings = settings  # JSON-ready: SimSettings as a dict
         self.timeout_s = timeout_s
         self.connections = connections  # opened ahead of need after each start
-        self.timeout_ms = int(timeout_s * 1000)
         self.generation = 0  # moves with every start: connections and sessions of an older one
         self._lock = threading.Lock()
         self._idle: collections.deque[Link] = collections.deque()  # append/pop are atomic
@@ -165,16 +165,13 @@ class SimProcess:
     def request(self, *message: Any) -> Any:
         """Send one request on an idle connection and return its answer."""
         link = self._take()
-        conn, poller, _generation = link
         try:
-            conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
-            if not poller.poll(self.timeout_ms):
-                # The answer may still come: this link is out of step now, never reuse it.
-                _close(conn)
-                raise LinkTimeout(f"the simulator did not answer {message[0]!r}")
-            kind, value = pickle.loads(conn.recv_bytes())  # noqa: S301 (our child, authenticated)
+            kind, value = pickle.loads(link.exchange(pickle.dumps(message, HIGHEST)))  # noqa: S301 (our child, authenticated)
+        except LinkTimeout:
+            link.close()  # the answer may still come: this link is out of step now
+            raise
         except (EOFError, OSError) as exc:
-            _close(conn)
+            link.close()
             if self._process is not None:
                 self._process.poll()  # died? then every session of it is broken from now on
             raise LinkLost("the simulator process went away") from exc
@@ -193,18 +190,19 @@ class SimProcess:
                 link = self._idle.pop()
             except IndexError:
                 return self._connect(generation)
-            if link[2] == generation:
+            if link.generation == generation:
                 return link
-            _close(link[0])  # of an earlier child
+            link.close()  # of an earlier child
 
     def _connect(self, generation: int) -> Link:
         try:
             conn = Client(self._address, family="AF_UNIX", authkey=self._authkey)
         except (EOFError, OSError) as exc:
             raise LinkLost("the simulator process cannot be reached") from exc
-        poller = select.poll()  # the Connection's own poll() builds a selector on every call
-        poller.register(conn.fileno(), select.POLLIN)
-        return conn, poller, generation
+        try:
+            return Link(conn, generation, self.timeout_s)
+        finally:
+            conn.close()  # the link has its own descriptor of the socket
 
     def _prefill(self, generation: int) -> None:
         """Open ``connections`` links ahead of need (on a thread of its own after a start)."""
@@ -217,12 +215,72 @@ class SimProcess:
                 return
 
 
-Link = tuple[Connection, "select.poll", int]
+HIGHEST = pickle.HIGHEST_PROTOCOL
+_SIZE = struct.Struct("!i")  # multiprocessing.connection's framing, which the child speaks
+_LONG_SIZE = struct.Struct("!Q")  # after a size of -1: a message over 2 GiB
+_RECV = 65536
 
 
-def _close(conn: Connection) -> None:
-    with contextlib.suppress(OSError):
-        conn.close()
+class Link:
+    """One authenticated connection to the child, spoken to through its socket directly.
+
+    ``Connection.send_bytes`` and ``recv_bytes`` with a ``poll`` for the timeout made four
+    system calls per request (write, poll, read the size, read the body), and each gave the
+    interpreter's lock up and queued to take it back behind the other order threads. Here a
+    request is one ``sendall`` and, for the usual small answer, one ``recv``; the timeout is the
+    kernel's (``SO_RCVTIMEO``), not a ``poll`` before each read.
+    """
+
+    __slots__ = ("generation", "sock")
+
+    def __init__(self, conn: Connection, generation: int, timeout_s: float) -> None:
+        self.generation = generation
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
+        seconds = int(timeout_s)
+        wait = struct.pack("ll", seconds, int((timeout_s - seconds) * 1_000_000))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, wait)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, wait)
+
+    def exchange(self, payload: bytes) -> bytes:
+        """Send one framed message, return the one that answers it (LinkTimeout, EOFError or
+        OSError when there is none)."""
+        try:
+            self.sock.sendall(_SIZE.pack(len(payload)) + payload)
+        except BlockingIOError as exc:
+            raise LinkTimeout("the simulator did not take the request in time") from exc
+        data = self._recv()
+        while len(data) < _SIZE.size:
+            data += self._recv()
+        size, start = _SIZE.unpack_from(data)[0], _SIZE.size
+        if size == -1:
+            while len(data) < _SIZE.size + _LONG_SIZE.size:
+                data += self._recv()
+            size, start = _LONG_SIZE.unpack_from(data, _SIZE.size)[0], _SIZE.size + _LONG_SIZE.size
+        end = start + size
+        if len(data) < end:
+            parts = [data]
+            have = len(data)
+            while have < end:
+                part = self._recv()
+                parts.append(part)
+                have += len(part)
+            data = b"".join(parts)
+        if len(data) != end:
+            raise LinkLost("the simulator sent more than one answer")
+        return data[start:end]
+
+    def _recv(self) -> bytes:
+        try:
+            data = self.sock.recv(_RECV)
+        except BlockingIOError as exc:  # SO_RCVTIMEO ran out
+            raise LinkTimeout("the simulator did not answer in time") from exc
+        if not data:
+            raise EOFError("the simulator closed the connection")
+        return data
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 def _ready(process: subprocess.Popen[bytes], timeout_s: float) -> bool:

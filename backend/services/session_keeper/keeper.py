@@ -51,7 +51,8 @@ GATHER_S = 0.05
 MAX_BACKOFF_S = 30.0
 # While orders are at the terminals, heartbeats wait (a fan-out's sends share the process with
 # them: a thousand accounts' heartbeats were a sixth of a fan-out's CPU), a POLL_S at a time and
-# at most this long, so a trading day with orders every second still gets its heartbeats.
+# at most this long, so a trading day with orders every second still gets its heartbeats; a
+# look already claimed when the orders started waits for them (as long at most) before it calls.
 YIELD_TO_ORDERS_S = 5.0
 
 
@@ -107,6 +108,7 @@ class SessionKeeper(BackgroundLoop):
         self._backlog = True
         executor = app.extensions.get("executor")
         self._orders_sending: Callable[[], bool] = lambda: bool(getattr(executor, "sending", False))
+        self._orders_done: Callable[[float], bool] = getattr(executor, "wait_idle", lambda _t: True)
         self._yielding_since: float | None = None
 
     # --- lifecycle: start, stop and running from BackgroundLoop ---------------------------------
@@ -217,6 +219,11 @@ class SessionKeeper(BackgroundLoop):
         return len(claimed)
 
     def _look_and_report(self, account: store.Claimed) -> None:
+        if self._orders_sending():
+            # A look claimed just before a fan-out started waits for it too (at most
+            # YIELD_TO_ORDERS_S): its two calls would hold the terminal of an account whose
+            # order may come next, and take the CPU the orders go out on.
+            self._orders_done(YIELD_TO_ORDERS_S)
         try:
             look = self.look(account)
         except Exception as exc:  # a bug must not leave the account busy forever
