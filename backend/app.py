@@ -18,6 +18,7 @@ from config import ConfigError, load_config
 from services import auth, automation, crypto, mt5_service, protection_service, session_keeper
 from utils.database import init_engine_options, upgrade_to_head
 from utils.log_setup import configure_logging
+from utils.runtime import settle_heap
 from utils.security import prepare_dummy_hash
 from utils.strict_json import install_strict_json
 
@@ -88,6 +89,7 @@ def serve(app: Flask) -> None:
             port,
         )
     session_keeper.start_in_server(app)
+    settle_heap()  # after the warm start: the sessions it opened are start-up's too
     waitress_serve(app, **waitress_options(app))
 
 

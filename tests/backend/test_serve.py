@@ -14,6 +14,14 @@ from extensions import db
 from models import AccountSession
 
 
+@pytest.fixture(autouse=True)
+def settled(monkeypatch) -> list[str]:
+    """settle_heap recorded, not run: it would freeze this test process's heap."""
+    calls: list[str] = []
+    monkeypatch.setattr(app_module, "settle_heap", lambda: calls.append("settled"))
+    return calls
+
+
 @pytest.fixture
 def served(monkeypatch) -> list[dict[str, Any]]:
     """waitress.serve replaced by a recorder; Flask's development server made to fail."""
@@ -139,3 +147,36 @@ def test_serve_with_warm_start_off_does_not_wait(make_app, monkeypatch):
     served_after, _ = served_after_a_hung_look(make_app, monkeypatch, 0)
 
     assert len(served_after) == 1 and served_after[0] < 0.5
+
+
+def test_serve_settles_the_heap_after_the_warm_start_and_before_the_port(make_app, monkeypatch):
+    from services import session_keeper
+
+    order: list[str] = []
+    application = make_app()
+    monkeypatch.setattr(app_module, "settle_heap", lambda: order.append("settled"))
+    monkeypatch.setattr(session_keeper, "start_in_server", lambda app: order.append("warm"))
+    monkeypatch.setattr(app_module, "waitress_serve", lambda app, **options: order.append("serve"))
+
+    app_module.serve(application)
+
+    assert order == ["warm", "settled", "serve"]
+
+
+def test_settle_heap_freezes_what_start_up_made_and_collects_less_often() -> None:
+    import gc
+
+    from utils import runtime
+
+    before = gc.get_threshold()
+    try:
+        runtime.settle_heap()
+        assert gc.get_freeze_count() > 10_000  # this process's modules and objects
+        assert gc.get_threshold() == (runtime.YOUNG_THRESHOLD, 10, runtime.OLD_THRESHOLD)
+        garbage = []
+        garbage.append(garbage)  # a cycle made after the freeze is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -242,3 +242,22 @@ def test_two_deliverers_on_postgresql_send_each_delivery_once(tmp_path, pg_url, 
         db.session.remove()
         db.engine.dispose()
     app.extensions["mt5_gateway"].close()
+
+
+def test_an_idle_pass_writes_nothing(app) -> None:
+    """Every NOTIFY_POLL_S beside the ledger: with nothing stale and nothing due, the pass only
+    reads (an UPDATE takes SQLite's write lock even when it matches no row)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert delivery.recover_expired(db.session, now=utcnow()) == 0
+        assert delivery.claim(db.session, owner="me", now=utcnow(), lease_s=30, limit=10) == []
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements and set(statements) == {"SELECT"}

@@ -218,7 +218,7 @@ class SimProcess:
 HIGHEST = pickle.HIGHEST_PROTOCOL
 _SIZE = struct.Struct("!i")  # multiprocessing.connection's framing, which the child speaks
 _LONG_SIZE = struct.Struct("!Q")  # after a size of -1: a message over 2 GiB
-_RECV = 65536
+_RECV = 16384  # an answer is a few hundred bytes; a longer one takes more reads
 
 
 class Link:

@@ -66,7 +66,14 @@ def fan_out(session: DbSession, *, now: datetime, limit: int = 500) -> int:
 
 
 def recover_expired(session: DbSession, *, now: datetime) -> int:
-    """Deliveries whose sender died mid-send are due again (their attempt counted)."""
+    """Deliveries whose sender died mid-send are due again (their attempt counted).
+
+    Looked for first: an UPDATE takes SQLite's write lock even when it matches nothing, and this
+    runs every NOTIFY_POLL_S beside the ledger's writes."""
+    stale = select(D.id).where(D.status == "sending", D.lease_expires_at < now).limit(1)
+    if session.execute(stale).first() is None:
+        session.rollback()
+        return 0
     result = session.execute(
         update(D)
         .where(D.status == "sending", D.lease_expires_at < now)
@@ -80,7 +87,12 @@ def recover_expired(session: DbSession, *, now: datetime) -> int:
 def claim(
     session: DbSession, *, owner: str, now: datetime, lease_s: float, limit: int
 ) -> list[int]:
-    """Take up to ``limit`` due deliveries for ``owner``; each attempt is counted here."""
+    """Take up to ``limit`` due deliveries for ``owner``; each attempt is counted here (none
+    due: no write, as ``recover_expired``)."""
+    any_due = select(D.id).where(D.status == "pending", D.next_attempt_at <= now).limit(1)
+    if session.execute(any_due).first() is None:
+        session.rollback()
+        return []
     due = (
         select(D.id)
         .where(D.status == "pending", D.next_attempt_at <= now)
