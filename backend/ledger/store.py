@@ -10,6 +10,7 @@ first (``FOR UPDATE``), so two claims for one account cannot both see it idle.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -200,6 +201,7 @@ def _outcome_statement() -> Any:
 # The fields of one row in the SQLite statement, in order (owner and time are the batch's).
 ROW_FIELDS = ("id", *OUTCOME_COLUMNS, *KEPT_UNLESS_GIVEN, "executed_at")
 ROWS_PER_STATEMENT = 500  # 19 variables a row, under SQLite's 32766
+UPDATE_FROM = (3, 33, 0)  # the first SQLite with UPDATE ... FROM; an older one executemanies
 
 
 def _write_outcomes(
@@ -213,7 +215,7 @@ def _write_outcomes(
     fences, same values, bound through the columns' own types."""
     connection = session.connection()
     params = [_outcome_params(o, owner, now) for o in outcomes]
-    if connection.dialect.name != "sqlite":
+    if connection.dialect.name != "sqlite" or sqlite3.sqlite_version_info < UPDATE_FROM:
         connection.execute(_outcome_statement(), params)
         return
     latest = {p["b_id"]: p for p in params}  # one update per row, as the executemany's last

@@ -107,3 +107,16 @@ def test_a_batch_larger_than_one_statement_writes_every_row(two_dispatches, monk
     written = rows(dispatch_id)
     assert [r["status"] for r in written] == ["failed"] + ["executed"] * 4
     assert [r["order_ticket"] for r in written[1:]] == claimed[1:]
+
+
+def test_an_sqlite_without_update_from_records_by_executemany(two_dispatches, monkeypatch) -> None:
+    import sqlite3
+
+    dispatch_id = two_dispatches[0]
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))  # Ubuntu 20.04's
+    monkeypatch.setattr(store, "_sqlite_outcomes_sql", lambda rows: pytest.fail("UPDATE FROM"))
+    claimed = store.claim_rows(db.session, owner="me", dispatch_id=dispatch_id)
+    store.record_outcomes(
+        db.session, [RowOutcome(row_id=r, status="executed") for r in claimed], owner="me"
+    )
+    assert [r["status"] for r in rows(dispatch_id)] == ["executed"] * 5
