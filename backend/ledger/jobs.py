@@ -186,7 +186,6 @@ class _AccountParts(NamedTuple):
 
 
 JSON_COLUMNS = ("sizing", "symbols", "protection")  # of SUBSCRIPTION; and the symbol_map
-ACCOUNT_FROM = 12  # load_jobs' columns from the account's id on: the account, owner, subscription
 _PARTS: BoundedLRU[tuple[Any, ...], _AccountParts] = BoundedLRU(20_000)
 
 
@@ -196,7 +195,8 @@ def _account_parts(row: Any, box: SecretBox, day_start_hour: int) -> _AccountPar
     passwords and parsing the same subscription terms as the claim before. The key is every
     column they are made of (JSON as its stored text), so any change of the account, its
     credentials, its owner or its subscription makes them anew; the trading day's hour too."""
-    key = (day_start_hour, *row[ACCOUNT_FROM:])
+    # load_jobs' columns from the account's id on: the account, its owner, its subscription.
+    key = (day_start_hour, *row[row._fields.index("account_id") :])
     parts = _PARTS.get(key)
     if parts is None:
         parsed = row._asdict()

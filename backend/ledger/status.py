@@ -38,11 +38,16 @@ def get_dispatch(
     root = dispatch
     if dispatch.parent_id is not None:
         root = session.get(Dispatch, dispatch.parent_id) or dispatch
-    is_broadcast = root.kind == "broadcast"
-    visible = dispatch.creator_id == user.id or (is_broadcast and user.has_role("super_admin"))
+    _check_visible(dispatch.creator_id, root.kind, user, broadcasts_only=broadcasts_only)
+    return dispatch
+
+
+def _check_visible(creator_id: int, root_kind: str, user: User, *, broadcasts_only: bool) -> None:
+    """The rule of ``get_dispatch`` and ``visible_head``: a 404 for what the user may not see."""
+    is_broadcast = root_kind == "broadcast"
+    visible = creator_id == user.id or (is_broadcast and user.has_role("super_admin"))
     if not visible or (broadcasts_only and not is_broadcast):
         raise NotFound("No such dispatch.", code="dispatch_not_found")
-    return dispatch
 
 
 class DispatchHead(NamedTuple):
@@ -75,10 +80,8 @@ def visible_head(
     # A dispatch without rows has no counts row: all zeros (as store.counts_by_status).
     counts = {status: int(getattr(row, status) or 0) for status in ROW_STATUSES}
     head = DispatchHead._make((*row[:10], counts, row.actions))
-    is_broadcast = (head.root_kind or head.kind) == "broadcast"
-    visible = head.creator_id == user.id or (is_broadcast and user.has_role("super_admin"))
-    if not visible or (broadcasts_only and not is_broadcast):
-        raise NotFound("No such dispatch.", code="dispatch_not_found")
+    root_kind = head.root_kind or head.kind
+    _check_visible(head.creator_id, root_kind, user, broadcasts_only=broadcasts_only)
     return head
 
 

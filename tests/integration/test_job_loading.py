@@ -80,6 +80,7 @@ def test_every_change_of_account_owner_or_subscription_is_in_the_next_job(ledger
         return next(j for j in jobs_of(app, admin, accounts) if j.account_id == target)
 
     first = job()
+    assert all(j.account.account_id == j.account_id for j in jobs_of(app, admin, accounts))
     again = job()
     assert again.account is first.account and again.follower is first.follower  # made once
 
