@@ -30,6 +30,7 @@ from ledger.execution import execute_job
 from ledger.jobs import load_jobs_or_fail
 from ledger.types import RowOutcome
 from services.metrics import observe_outcomes, serve_worker_metrics
+from utils.runtime import settle_heap
 
 logger = logging.getLogger("workers.celery")
 
@@ -206,6 +207,13 @@ def _start_notifier(**_: Any) -> None:
 @signals.worker_ready.connect
 def _start_metrics(**_: Any) -> None:
     start_metrics_endpoint(worker_app())
+
+
+@signals.worker_ready.connect
+def _settle_heap(**_: Any) -> None:
+    """A worker's start-up heap is frozen as ``python app.py``'s is (utils/runtime.py): its
+    order threads meet no full collection of what start-up made."""
+    settle_heap()
 
 
 class CeleryExecutor:

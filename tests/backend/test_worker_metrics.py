@@ -110,3 +110,21 @@ def test_app_without_metrics_serves_nothing(app):
     app.extensions.pop("metrics")
 
     assert serve_worker_metrics(app, "127.0.0.1", free_port()) is None
+
+
+def test_a_ready_worker_settles_its_heap(monkeypatch) -> None:
+    import weakref
+
+    from celery import signals
+
+    from workers import celery_app
+
+    settled: list[bool] = []
+    monkeypatch.setattr(celery_app, "settle_heap", lambda: settled.append(True))
+    receivers = [  # weak references resolved; strong ones (weak=False) as they are
+        ref() if isinstance(ref, weakref.ReferenceType) else ref
+        for _, ref in signals.worker_ready.receivers
+    ]
+    assert celery_app._settle_heap in receivers  # connected at import, as the worker loads it
+    celery_app._settle_heap(sender=None)
+    assert settled == [True]
