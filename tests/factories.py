@@ -7,6 +7,8 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -303,3 +305,21 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert set(body["error"]) == {"code", "message", "details"}, body
     assert body["error"]["code"] == code, body
     return dict(body["error"])
+
+
+@contextmanager
+def statements_run(engine: Any) -> Iterator[list[str]]:
+    """Every SQL statement ``engine`` sends inside the block, as sent (BEGIN and COMMIT are not
+    statements here)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

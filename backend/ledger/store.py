@@ -198,8 +198,15 @@ def _outcome_statement() -> Any:
     )
 
 
-# The fields of one row in the SQLite statement, in order (owner and time are the batch's).
-ROW_FIELDS = ("id", *OUTCOME_COLUMNS, *KEPT_UNLESS_GIVEN, "executed_at")
+# The fields of one row in the SQLite statement, in order, and the column each is bound as
+# (owner and time are the batch's).
+ROW_COLUMNS = {
+    "id": "id",
+    **OUTCOME_COLUMNS,
+    **{column: column for column in KEPT_UNLESS_GIVEN},
+    "executed_at": "executed_at",
+}
+ROW_FIELDS = tuple(ROW_COLUMNS)
 ROWS_PER_STATEMENT = 500  # 19 variables a row, under SQLite's 32766
 UPDATE_FROM = (3, 33, 0)  # the first SQLite with UPDATE ... FROM; an older one executemanies
 
@@ -221,9 +228,9 @@ def _write_outcomes(
     latest = {p["b_id"]: p for p in params}  # one update per row, as the executemany's last
     rows = list(latest.values())
     table = BroadcastQueue.__table__
-    columns = {"id": "id", **OUTCOME_COLUMNS, **{c: c for c in KEPT_UNLESS_GIVEN}}
-    columns["executed_at"] = "executed_at"
-    bind = [table.c[columns[name]].type.bind_processor(connection.dialect) for name in ROW_FIELDS]
+    bind = [
+        table.c[column].type.bind_processor(connection.dialect) for column in ROW_COLUMNS.values()
+    ]
     updated_at = table.c.updated_at.type.bind_processor(connection.dialect)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]

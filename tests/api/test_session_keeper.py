@@ -604,7 +604,6 @@ def test_a_look_claimed_before_a_fan_out_waits_for_its_orders(app, client, heade
     assert len(claimed) == 1
     done = threading.Event()
     waits: list[float] = []
-    keeper._orders_sending = lambda: not done.is_set()
 
     def orders_done(timeout: float) -> bool:
         waits.append(timeout)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import make_user
-from sqlalchemy import event, func, select
+from factories import make_user, statements_run
+from sqlalchemy import func, select
 
 from extensions import db
 from ledger import intake, store
@@ -121,20 +121,15 @@ def test_dispatch_finished_is_written_once_whoever_finalises_again(app):
 
 def test_a_thousand_failures_are_one_insert(app):
     _, rows = claimed_dispatch(app, accounts(app, 1000))
-    inserts: list[str] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATION_OUTBOX"):
-            inserts.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db.engine) as statements:
         store.record_outcomes(
             db.session, [RowOutcome(r, "failed", error="mt5_market_closed") for r in rows],
             owner=OWNER,
         )  # fmt: skip
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    inserts = [
+        s for s in statements if s.lstrip().upper().startswith("INSERT INTO NOTIFICATION_OUTBOX")
+    ]
 
     assert len(inserts) == 2  # 1000 target_failed in one, the dispatch_finished in the other
     assert db.session.scalar(select(func.count()).select_from(OutboxEvent)) == 1001

@@ -14,7 +14,7 @@ from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
-from factories import TEST_CONFIG, auth_headers, make_config, make_user
+from factories import TEST_CONFIG, auth_headers, make_config, make_user, statements_run
 from fake_servers import free_port, http_receiver, smtp_server
 from sqlalchemy import select
 
@@ -247,17 +247,8 @@ def test_two_deliverers_on_postgresql_send_each_delivery_once(tmp_path, pg_url, 
 def test_an_idle_pass_writes_nothing(app) -> None:
     """Every NOTIFY_POLL_S beside the ledger: with nothing stale and nothing due, the pass only
     reads (an UPDATE takes SQLite's write lock even when it matches no row)."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement.lstrip().split()[0].upper())
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(db.engine) as statements:
         assert delivery.recover_expired(db.session, now=utcnow()) == 0
         assert delivery.claim(db.session, owner="me", now=utcnow(), lease_s=30, limit=10) == []
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
-    assert statements and set(statements) == {"SELECT"}
+    verbs = {statement.lstrip().split()[0].upper() for statement in statements}
+    assert statements and verbs == {"SELECT"}

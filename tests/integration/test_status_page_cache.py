@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from factories import login
+from factories import login, statements_run
 from ledger_helpers import ledger_app, new_dispatch, seed_accounts
 from sqlalchemy import select, update
 
@@ -28,6 +28,7 @@ def dispatched(tmp_path, migrated_sqlite):
         admin, accounts = seed_accounts(app, 3)
         dispatch_id = new_dispatch(app, admin, accounts)
         app.config["TEST_ADMIN"] = admin.username
+        app.config["TEST_ADMIN_ID"] = admin.id
         yield app, dispatch_id
         db.session.remove()
         db.engine.dispose()
@@ -38,6 +39,23 @@ def versions(dispatch_id: int) -> list[int]:
     db.session.rollback()
     query = select(BroadcastQueue.row_version).where(BroadcastQueue.dispatch_id == dispatch_id)
     return list(db.session.scalars(query.order_by(BroadcastQueue.id)))
+
+
+def admin_reader(app, dispatch_id: int) -> tuple[object, dict[str, str], str]:
+    """A client logged in as the super admin, its headers, and the dispatch's status URL."""
+    client = app.test_client()
+    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
+    return (
+        client,
+        {"Authorization": f"Bearer {token}"},
+        (f"/api/broadcast_status?broadcast_id={dispatch_id}"),
+    )
+
+
+def the_admin(app):
+    from models import User
+
+    return db.session.get(User, app.config["TEST_ADMIN_ID"])
 
 
 def view(dispatch_id: int, **page: int) -> dict:
@@ -87,10 +105,7 @@ def test_a_change_the_status_does_not_show_is_read_again(dispatched) -> None:
 
 def test_the_http_answer_follows_the_rows_not_an_older_dump(dispatched) -> None:
     app, dispatch_id = dispatched
-    client = app.test_client()
-    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"/api/broadcast_status?broadcast_id={dispatch_id}"
+    client, headers, url = admin_reader(app, dispatch_id)
     before = client.get(url, headers=headers).get_json()
     assert [t["closed_volume"] for t in before["targets"]] == [None, None, None]
 
@@ -144,10 +159,8 @@ def _action_of(parent_id: int, creator_id: int, **fields: object) -> int:
 
 
 def test_a_read_through_the_head_is_the_dispatch_view(dispatched) -> None:
-    from models import User
-
-    _app, dispatch_id = dispatched
-    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    app, dispatch_id = dispatched
+    admin = the_admin(app)
     empty_action = _action_of(dispatch_id, admin.id)  # no rows: no counts row at all
 
     for shown in (dispatch_id, empty_action):
@@ -169,10 +182,9 @@ def test_the_head_hides_what_get_dispatch_hides(dispatched) -> None:
     from factories import make_user
 
     from errors import NotFound
-    from models import User
 
     app, dispatch_id = dispatched
-    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    admin = the_admin(app)
     stranger = make_user(app)
     other_admin = make_user(app, role="super_admin")
     action = _action_of(dispatch_id, admin.id)
@@ -201,33 +213,13 @@ def test_the_head_hides_what_get_dispatch_hides(dispatched) -> None:
     assert status.visible_head(db.session, user=other_admin, dispatch_id=action).id == action
 
 
-def _statements_of(app, call) -> list[str]:
-    from sqlalchemy import event
-
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return seen
-
-
 def test_a_status_poll_is_three_statements(dispatched) -> None:
     app, dispatch_id = dispatched
-    client = app.test_client()
-    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"/api/broadcast_status?broadcast_id={dispatch_id}"
+    client, headers, url = admin_reader(app, dispatch_id)
     assert client.get(url, headers=headers).status_code == 200  # the rows are read once
 
-    statements = _statements_of(app, lambda: client.get(url, headers=headers))
+    with statements_run(db.engine) as statements:
+        client.get(url, headers=headers)
 
     # The caller and its token's revocation; the dispatch, its counts and actions; the page's
     # row versions. Nothing else while no row moved (BEGIN and ROLLBACK are not statements).
@@ -236,13 +228,8 @@ def test_a_status_poll_is_three_statements(dispatched) -> None:
 
 
 def test_the_encoded_answer_follows_its_content(dispatched) -> None:
-    from models import User
-
     app, dispatch_id = dispatched
-    client = app.test_client()
-    token = login(client, app.config["TEST_ADMIN"], "ledger test password")["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"/api/broadcast_status?broadcast_id={dispatch_id}"
+    client, headers, url = admin_reader(app, dispatch_id)
     first = client.get(url, headers=headers)
     assert first.get_data() == client.get(url, headers=headers).get_data()
     assert first.mimetype == "application/json" and first.get_json()["automation"] is None
@@ -252,7 +239,7 @@ def test_the_encoded_answer_follows_its_content(dispatched) -> None:
     db.session.commit()
     assert client.get(url, headers=headers).get_json()["automation"] == {"breakeven_after_tp": 1}
 
-    admin = db.session.scalars(select(User).where(User.role == "super_admin")).one()
+    admin = the_admin(app)
     _action_of(dispatch_id, admin.id)
     assert len(client.get(url, headers=headers).get_json()["actions"]) == 1
     assert client.get(url + "&per_page=1", headers=headers).get_json()["next_after"] is not None

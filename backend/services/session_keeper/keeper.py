@@ -219,11 +219,10 @@ class SessionKeeper(BackgroundLoop):
         return len(claimed)
 
     def _look_and_report(self, account: store.Claimed) -> None:
-        if self._orders_sending():
-            # A look claimed just before a fan-out started waits for it too (at most
-            # YIELD_TO_ORDERS_S): its two calls would hold the terminal of an account whose
-            # order may come next, and take the CPU the orders go out on.
-            self._orders_done(YIELD_TO_ORDERS_S)
+        # A look claimed just before a fan-out started waits for it too (at most
+        # YIELD_TO_ORDERS_S; no wait when no order is out): its two calls would hold the terminal
+        # of an account whose order may come next, and take the CPU the orders go out on.
+        self._orders_done(YIELD_TO_ORDERS_S)
         try:
             look = self.look(account)
         except Exception as exc:  # a bug must not leave the account busy forever
