@@ -93,6 +93,37 @@ def test_new_account_is_attached_and_shows_its_live_fields(app, client, headers)
     assert listed[0]["connection_status"] == "connected" and listed[0]["equity"] == "10000"
 
 
+def test_one_pass_writes_each_accounts_own_state_and_leaves_updated_at(app, client, headers):
+    good = [make_account(client, headers, account_name=f"Good {i}")["id"] for i in range(3)]
+    lost = make_account(client, headers, account_name="Lost", terminal=CLOSED_PORT)["id"]
+    edited = {i: db.session.get(MT5Account, i).updated_at for i in [*good, lost]}
+    keeper = keeper_of(app)
+
+    looks = keeper.run_once()
+
+    assert sorted((look.account_id, look.status) for look in looks) == sorted(
+        [(i, "connected") for i in good] + [(lost, "unreachable")]
+    )
+    db.session.expire_all()
+    rows = {i: db.session.get(MT5Account, i) for i in [*good, lost]}
+    assert {i: r.connection_status for i, r in rows.items()} == {
+        **dict.fromkeys(good, "connected"), lost: "unreachable"
+    }
+    assert rows[lost].last_error.startswith("mt5_unavailable")
+    assert rows[lost].last_connected_at is None
+    assert all(rows[i].last_error is None and rows[i].last_connected_at for i in good)
+    assert {i: r.updated_at for i, r in rows.items()} == edited  # a heartbeat is not an edit
+    # Connected again: the account keeps the moment it connected, not the latest heartbeat.
+    since = rows[good[0]].last_connected_at
+    db.session.execute(
+        AccountSession.__table__.update().values(next_check_at=datetime(2000, 1, 1, tzinfo=UTC))
+    )
+    db.session.commit()
+    assert {look.status for look in keeper.run_once() if look.account_id in good} == {"connected"}
+    db.session.expire_all()
+    assert db.session.get(MT5Account, good[0]).last_connected_at == since
+
+
 def test_heartbeat_records_margin_and_margin_level_of_an_open_position(app, client, headers):
     account = make_account(client, headers)
     sent = client.post(

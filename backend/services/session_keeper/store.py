@@ -221,8 +221,7 @@ def record_looks(
                 s = AccountSession
                 session.execute(delete(s).where(s.account_id == p["b_account"],
                                                 s.lease_owner == owner))  # fmt: skip
-    for claimed, look in recorded:
-        _account_state(session, claimed, look)
+    _account_states(session, recorded)
     points = [_equity_params(c.account_id, lk) for c, lk in recorded if _full(lk)]
     if points:
         session.connection().execute(_equity_upsert(dialect), points)
@@ -288,18 +287,39 @@ def _session_update(full: bool) -> Any:
     )  # fmt: skip
 
 
-def _account_state(session: DbSession, claimed: Claimed, look: Look) -> None:
-    """The account's own connection_status and last_error, written only when they change."""
-    values: dict[str, Any] = {}
-    if (claimed.status, claimed.last_error) != (look.status, look.error):
-        values.update(connection_status=look.status, last_error=look.error)
-    if look.seen and claimed.status != CONNECTED:
-        values["last_connected_at"] = look.checked_at
-    if values:
-        a = MT5Account
-        # A heartbeat is not an edit of the account: keep updated_at (it has an onupdate).
-        values["updated_at"] = a.updated_at
-        session.execute(update(a).where(a.id == claimed.account_id).values(values))
+def _account_states(session: DbSession, recorded: list[tuple[Claimed, Look]]) -> None:
+    """Each account's own connection_status and last_error, written only where they changed:
+    one executemany per statement shape (a thousand sessions attaching at start were a thousand
+    ORM updates, each built and compiled, in the transaction every fan-out's writes queue for).
+    """
+    batches: dict[bool, list[dict[str, Any]]] = defaultdict(list)
+    for claimed, look in recorded:
+        connected = look.seen and claimed.status != CONNECTED
+        if (claimed.status, claimed.last_error) == (look.status, look.error) and not connected:
+            continue
+        params = {"b_account": claimed.account_id, "v_status": look.status, "v_error": look.error}
+        if connected:
+            params["v_connected_at"] = look.checked_at
+        batches[connected].append(params)
+    for connected, params in batches.items():
+        session.connection().execute(_account_state_update(connected), params)
+
+
+@functools.cache
+def _account_state_update(connected: bool) -> Any:
+    """The account's status and error (and, when it has just connected, since when). A
+    heartbeat is not an edit of the account: updated_at (it has an onupdate) keeps its value."""
+    table = MT5Account.__table__
+    values: dict[str, Any] = {
+        "connection_status": bindparam("v_status", type_=table.c.connection_status.type),
+        "last_error": bindparam("v_error", type_=table.c.last_error.type),
+        "updated_at": table.c.updated_at,
+    }
+    if connected:
+        values["last_connected_at"] = bindparam(
+            "v_connected_at", type_=table.c.last_connected_at.type
+        )
+    return update(table).where(table.c.id == bindparam("b_account")).values(values)
 
 
 EQUITY_FIGURES = ("recorded_at", "balance", "equity", "margin", "margin_free")
