@@ -94,7 +94,7 @@ def broadcast_status(query: dict[str, Any]) -> Any:
         per_page=query["per_page"],
         after=query.get("after"),
     )
-    return json_response(DispatchOut(), view)
+    return json_response(DispatchOut, view)
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/events")

@@ -86,4 +86,4 @@ def get_dispatch(dispatch_id: int, query: dict[str, Any]) -> Any:
     view = orders_service.get_dispatch(
         db.session, user=current_user(), dispatch_id=dispatch_id, **query
     )
-    return json_response(DispatchOut(), view)
+    return json_response(DispatchOut, view)

@@ -107,7 +107,8 @@ def test_one_pass_writes_each_accounts_own_state_and_leaves_updated_at(app, clie
     db.session.expire_all()
     rows = {i: db.session.get(MT5Account, i) for i in [*good, lost]}
     assert {i: r.connection_status for i, r in rows.items()} == {
-        **dict.fromkeys(good, "connected"), lost: "unreachable"
+        **dict.fromkeys(good, "connected"),
+        lost: "unreachable",
     }
     assert rows[lost].last_error.startswith("mt5_unavailable")
     assert rows[lost].last_connected_at is None

@@ -268,11 +268,11 @@ def test_a_view_the_key_cannot_stand_for_is_encoded_every_time(dispatched, monke
         shown = view(dispatch_id)
         shown["automation"] = {"since": date(2026, 1, 2)}  # no key type for a date: not cached
         before = len(compiled._ENCODED)
-        answer = compiled.json_response(DispatchOut(), shown)
+        answer = compiled.json_response(DispatchOut, shown)
         assert answer.get_json()["automation"] == {"since": "2026-01-02"}
         assert len(compiled._ENCODED) == before
         shown["automation"] = {"since": "2026-01-02"}
-        assert compiled.json_response(DispatchOut(), shown).get_data() == answer.get_data()
+        assert compiled.json_response(DispatchOut, shown).get_data() == answer.get_data()
         assert len(compiled._ENCODED) == before + 1
 
 
@@ -286,6 +286,6 @@ def test_a_large_answer_is_not_kept(dispatched, monkeypatch) -> None:
     monkeypatch.setattr(compiled, "MAX_ENCODED_BYTES", 100)
     with app.test_request_context():
         before = len(compiled._ENCODED)
-        answer = compiled.json_response(DispatchOut(), view(dispatch_id))
+        answer = compiled.json_response(DispatchOut, view(dispatch_id))
         assert len(answer.get_data()) > 100 and len(answer.get_json()["targets"]) == 3
         assert len(compiled._ENCODED) == before

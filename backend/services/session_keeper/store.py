@@ -301,8 +301,8 @@ def _account_states(session: DbSession, recorded: list[tuple[Claimed, Look]]) ->
         if connected:
             params["v_connected_at"] = look.checked_at
         batches[connected].append(params)
-    for connected, params in batches.items():
-        session.connection().execute(_account_state_update(connected), params)
+    for connected, batch in batches.items():
+        session.connection().execute(_account_state_update(connected), batch)
 
 
 @functools.cache
