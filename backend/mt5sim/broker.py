@@ -161,6 +161,11 @@ class Broker(Books):
         with self.lock:
             self.faults.setdefault(login, []).append(Fault(kind, count, call, delay_s))
 
+    @property
+    def has_faults(self) -> bool:
+        """Some injected fault is still to fire (a read without the lock: a hint, no more)."""
+        return any(fault.count > 0 for faults in self.faults.values() for fault in faults)
+
     def take_fault(self, login: int | None, call: str) -> Fault | None:
         if login is None or not self.faults.get(login):
             return None

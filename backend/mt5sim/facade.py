@@ -24,14 +24,19 @@ __version__ = "5.0.4000-sim"
 
 
 def make_module(
-    broker: Broker, *, terminal: SimTerminal | None = None, latency_ms: int | None = None
+    broker: Broker,
+    *,
+    terminal: SimTerminal | None = None,
+    latency_ms: int | None = None,
+    sleeps: bool = True,
 ) -> types.ModuleType:
     """A module named ``MetaTrader5`` whose functions act on one ``SimTerminal`` of ``broker``.
 
     Code written for ``import MetaTrader5 as mt5`` runs unchanged against it; the terminal is
-    reachable as ``module.terminal`` for tests.
+    reachable as ``module.terminal`` for tests. ``sleeps=False``: the caller simulates the round
+    trip (see ``SimTerminal``).
     """
-    session = terminal or SimTerminal(broker, latency_ms=latency_ms)
+    session = terminal or SimTerminal(broker, latency_ms=latency_ms, sleeps=sleeps)
     module = types.ModuleType("MetaTrader5", "Simulated MetaTrader5 package (mt5sim).")
     for name, value in module_constants().items():
         setattr(module, name, value)

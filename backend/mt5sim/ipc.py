@@ -19,7 +19,8 @@ NOT_LOGGED_IN = (c.RES_E_FAIL, "Terminal: not logged in to a trade account")
 def api_call(method: Method) -> Method:
     """Simulate the IPC round trip: latency (outside any lock), then injected faults.
 
-    Faults (``Broker.inject_fault``): "timeout" sleeps its ``delay_s`` and raises
+    A terminal made with ``sleeps=False`` leaves the latency to its caller (who waits it out
+    before calling). Faults (``Broker.inject_fault``): "timeout" sleeps its ``delay_s`` and raises
     ``TimeoutError`` without reaching the broker; "none" returns None with last_error
     (-10001, "IPC send failed"); "drop_after_fill" runs the call (the order fills) and then
     raises ``ConnectionError``, so the caller never sees the result.
@@ -28,7 +29,7 @@ def api_call(method: Method) -> Method:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.latency_ms:
+        if self.latency_ms and self.sleeps:
             time.sleep(self.latency_ms / 1000)
         fault = self.broker.take_fault(self._login, name)
         if fault is not None and fault.kind == "timeout":

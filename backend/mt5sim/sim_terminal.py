@@ -24,9 +24,14 @@ class SimTerminal(TradeQueries):
     different terminals run in parallel and meet only inside the broker's short lock.
     """
 
-    def __init__(self, broker: Broker, *, latency_ms: int | None = None) -> None:
+    def __init__(
+        self, broker: Broker, *, latency_ms: int | None = None, sleeps: bool = True
+    ) -> None:
         self.broker = broker
         self.latency_ms = broker.latency_ms if latency_ms is None else latency_ms
+        # False: whoever calls this terminal waits the round trip out before each call (the
+        # simulator process queues its calls: services/mt5/sim_server.py).
+        self.sleeps = sleeps
         self._initialized = False
         self._login: int | None = None
         self._server: str | None = None

@@ -69,9 +69,10 @@ class SimBrokers:
                 self._brokers[name] = broker
             return broker
 
-    def module(self, name: str) -> Any:
-        """A ``MetaTrader5``-like module on a new simulated terminal of broker ``name``."""
-        return make_module(self.get(name))
+    def module(self, name: str, *, sleeps: bool = True) -> Any:
+        """A ``MetaTrader5``-like module on a new simulated terminal of broker ``name``
+        (``sleeps=False``: its caller waits the simulated latency out, see ``SimTerminal``)."""
+        return make_module(self.get(name), sleeps=sleeps)
 
     def opened(self) -> list[str]:
         with self._lock:
