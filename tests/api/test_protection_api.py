@@ -56,6 +56,12 @@ def check(app) -> Any:
 
 
 def subscription(client, owner, account) -> dict[str, Any]:
+    from extensions import db
+
+    # The test client's requests share this test's app context, and with it one session: a
+    # Subscription an earlier request or pass loaded would come back from its identity map as
+    # it was then, not as the ledger thread changed it since (a server request has its own).
+    db.session.rollback()
     url = f"/api/accounts/{account['id']}/subscription"
     return dict(client.get(url, headers=owner["headers"]).get_json())
 
