@@ -61,11 +61,17 @@ def init_database(config: dict[str, Any] | None = None) -> None:
 
 
 def waitress_options(app: Flask) -> dict[str, Any]:
-    """waitress settings; it drops X-Forwarded-* itself unless told to leave them to ProxyFix."""
+    """waitress settings; it drops X-Forwarded-* itself unless told to leave them to ProxyFix.
+
+    ``poll()``, not waitress's default ``select()``: select cannot watch a descriptor numbered
+    1024 or more, and the simulator links (one per executor thread), the database pool and the
+    terminal connections get there (EXECUTOR_THREADS=1024 reset every client's connection).
+    """
     options: dict[str, Any] = {
         "host": app.config["HOST"],
         "port": app.config["PORT"],
         "threads": app.config["SERVER_THREADS"],
+        "asyncore_use_poll": True,
     }
     if app.config["TRUSTED_PROXY_HOPS"]:
         options["clear_untrusted_proxy_headers"] = False

@@ -180,3 +180,33 @@ def test_settle_heap_freezes_what_start_up_made_and_collects_less_often() -> Non
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_waitress_serves_with_descriptors_numbered_past_select_s_limit(app):
+    """A server holding a thousand and more descriptors (a simulator link per executor thread,
+    the database pool) still answers: waitress watches its sockets with poll(), not select()."""
+    import os
+    import resource
+
+    import urllib3
+    from waitress.server import create_server
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        pytest.skip(f"needs 1300 open files, RLIMIT_NOFILE is {soft}")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    options = {**app_module.waitress_options(app), "host": "127.0.0.1", "port": 0}
+    server = create_server(app, **options)
+    thread = threading.Thread(target=server.run, daemon=True)
+    try:
+        assert server.socket.fileno() >= 1024  # past what select() can watch
+        thread.start()
+        port = server.socket.getsockname()[1]
+        response = urllib3.PoolManager(retries=False, timeout=10).request(
+            "GET", f"http://127.0.0.1:{port}/api/status"
+        )
+        assert response.status == 200 and response.json()["status"] in ("ok", "degraded")
+    finally:
+        server.close()  # its loop ends at its next poll timeout; the thread is a daemon
+        for fd in held:
+            os.close(fd)
