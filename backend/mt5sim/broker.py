@@ -163,8 +163,9 @@ class Broker(Books):
 
     @property
     def has_faults(self) -> bool:
-        """Some injected fault is still to fire (a read without the lock: a hint, no more)."""
-        return any(fault.count > 0 for faults in self.faults.values() for fault in faults)
+        """Some injected fault is still to fire (a read without the lock: a hint, no more; the
+        lists are copied first, as ``inject_fault`` may add one meanwhile)."""
+        return any(fault.count > 0 for faults in list(self.faults.values()) for fault in faults)
 
     def take_fault(self, login: int | None, call: str) -> Fault | None:
         if login is None or not self.faults.get(login):
