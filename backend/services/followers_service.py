@@ -61,10 +61,16 @@ def _summary(dispatch: Dispatch, counts: dict[str, int], accounts: set[int]) -> 
 
 
 def my_dispatch(
-    session: DbSession, *, user: User, dispatch_id: int, page: int = 1, per_page: int = 100
+    session: DbSession,
+    *,
+    user: User,
+    dispatch_id: int,
+    page: int = 1,
+    per_page: int = 100,
+    after: int | None = None,
 ) -> dict[str, Any]:
     """One dispatch with only the caller's targets; a dispatch that never reached the caller's
-    accounts is a 404, whoever sent it."""
+    accounts is a 404, whoever sent it. ``after``: a keyset page, as ``broadcast_status``."""
     reached = session.scalar(
         select(BroadcastQueue.id)
         .where(BroadcastQueue.dispatch_id == dispatch_id, BroadcastQueue.target_user_id == user.id)
@@ -73,4 +79,6 @@ def my_dispatch(
     dispatch = session.get(Dispatch, dispatch_id) if reached is not None else None
     if dispatch is None:
         raise NotFound("No such dispatch.", code="dispatch_not_found")
-    return status.dispatch_view(session, dispatch, page=page, per_page=per_page, user_id=user.id)
+    return status.dispatch_view(
+        session, dispatch, page=page, per_page=per_page, after=after, user_id=user.id
+    )

@@ -610,6 +610,33 @@ def test_me_dispatches_lists_what_reached_my_accounts_with_only_my_targets(
     assert_error(hidden, 404, "dispatch_not_found")
 
 
+def test_me_dispatch_pages_my_targets_by_key(client, follower, admin_headers):
+    me, other = follower(), follower()
+    mine = [me.account() for _ in range(3)]
+    for account in mine:
+        me.subscribe(account)
+    other.subscribe(other.account())
+    sent = run(client, admin_headers, FOLLOWER_BODY)
+    url = f"/api/me/dispatches/{sent['dispatch_id']}"
+
+    seen, after, pages = [], None, 0
+    while True:
+        query = {"per_page": 2, **({"after": after} if after is not None else {})}
+        response = client.get(url, query_string=query, headers=me.headers)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        seen += [t["account_id"] for t in body["targets"]]
+        pages += 1
+        after = body["next_after"]
+        if after is None:
+            break
+
+    assert seen == [a["id"] for a in mine] and pages == 2  # only mine, in order, by key
+    assert body["total"] == 3
+    past_the_end = client.get(url, query_string={"after": 2**31}, headers=me.headers)
+    assert past_the_end.status_code == 200 and past_the_end.get_json()["targets"] == []
+
+
 def test_me_dispatches_pages_newest_first(client, follower, admin_headers):
     me = follower()
     me.subscribe(me.account())
