@@ -38,8 +38,8 @@ POST (same machine, same clock). The bench observes it by reading
 then checks the counts: every target executed, none failed (``seen`` is when that read
 came back, an upper bound). The warm rows also print the CPU time per order of the server
 process and of its simulator process (from /proc, every thread). Each row is printed next to the
-limit (one round trip: all targets in
-parallel) and the sequential baseline (N round trips, one after another) from the same latency.
+limit (one round trip: all targets in parallel) and the sequential baseline (N round trips, one
+after another) from the same latency.
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ class Http:
         self.token = token
 
     def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        data = self.raw(method, path, body, expect)
+        return json.loads(data) if data else None
+
+    def raw(self, method: str, path: str, body: Any = None, expect: int = 200) -> bytes:
+        """The answer's body, read whole and not parsed, once its status is ``expect``."""
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -98,7 +103,7 @@ class Http:
         )
         if response.status != expect:
             raise SystemExit(f"{method} {path}: {response.status} {response.data[:300]!r}")
-        return json.loads(response.data) if response.data else None
+        return bytes(response.data)
 
     def login(self, username: str) -> None:
         self.token = ""
@@ -308,10 +313,8 @@ class Poller:
                 # The answer is read whole and its status checked, not parsed: on this 2-core
                 # machine the client's own JSON parsing would be CPU taken from the server.
                 path = f"/api/broadcast_status?broadcast_id={self.broadcast_id}"
-                headers = {"Authorization": f"Bearer {self.http.token}"}
-                answer = self.http.pool.request("GET", path, headers=headers)
-                if answer.status != 200 or not answer.data:
-                    raise SystemExit(f"poll: {answer.status} {answer.data[:200]!r}")
+                if not self.http.raw("GET", path):
+                    raise SystemExit(f"poll: GET {path} answered 200 with no body")
                 self.seconds.append(time.perf_counter() - started)
                 self.reads += 1
             self._stop.wait(0.01)
@@ -473,7 +476,7 @@ def measure_warm(server: Server, args: argparse.Namespace, admin_name: str) -> l
         # times when the polled broadcasts go between (three pairs read +8 % to +18 % of one
         # and the same build, eight pairs +3 % to +7 %).
         rounds = max(args.repeat, args.poll_pairs) if interleave else args.repeat
-        with profiled(server, args.profile if n == 1000 else None, n * args.repeat):
+        with profiled(server, args.profile if n == 1000 else None, n * rounds):
             for _ in range(rounds):
                 cpu, child = server.cpu_seconds(), server.children_cpu_seconds()
                 results.append(broadcast(admin, ids[:n]))
