@@ -294,32 +294,33 @@ def _account_states(session: DbSession, recorded: list[tuple[Claimed, Look]]) ->
     """
     batches: dict[bool, list[dict[str, Any]]] = defaultdict(list)
     for claimed, look in recorded:
-        connected = look.seen and claimed.status != CONNECTED
-        if (claimed.status, claimed.last_error) == (look.status, look.error) and not connected:
+        just_connected = look.seen and claimed.status != CONNECTED
+        unchanged = (claimed.status, claimed.last_error) == (look.status, look.error)
+        if unchanged and not just_connected:
             continue
-        params = {"b_account": claimed.account_id, "v_status": look.status, "v_error": look.error}
-        if connected:
-            params["v_connected_at"] = look.checked_at
-        batches[connected].append(params)
-    for connected, batch in batches.items():
-        session.connection().execute(_account_state_update(connected), batch)
+        params = {"b_account": claimed.account_id, "v_connection_status": look.status,
+                  "v_last_error": look.error}  # fmt: skip
+        if just_connected:
+            params["v_last_connected_at"] = look.checked_at
+        batches[just_connected].append(params)
+    for just_connected, batch in batches.items():
+        session.connection().execute(_account_state_update(just_connected), batch)
 
 
 @functools.cache
-def _account_state_update(connected: bool) -> Any:
-    """The account's status and error (and, when it has just connected, since when). A
-    heartbeat is not an edit of the account: updated_at (it has an onupdate) keeps its value."""
+def _account_state_update(just_connected: bool) -> Any:
+    """The account's status and error (and, when it has just connected, since when), bound as
+    ``_session_update`` binds its values. A heartbeat is not an edit of the account: updated_at
+    (it has an onupdate) keeps its value."""
     table = MT5Account.__table__
-    values: dict[str, Any] = {
-        "connection_status": bindparam("v_status", type_=table.c.connection_status.type),
-        "last_error": bindparam("v_error", type_=table.c.last_error.type),
-        "updated_at": table.c.updated_at,
-    }
-    if connected:
-        values["last_connected_at"] = bindparam(
-            "v_connected_at", type_=table.c.last_connected_at.type
-        )
-    return update(table).where(table.c.id == bindparam("b_account")).values(values)
+    since = ("last_connected_at",) if just_connected else ()
+    columns = ["connection_status", "last_error", *since]
+    values: dict[str, Any] = {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_account"))
+        .values({**values, "updated_at": table.c.updated_at})
+    )
 
 
 EQUITY_FIGURES = ("recorded_at", "balance", "equity", "margin", "margin_free")
